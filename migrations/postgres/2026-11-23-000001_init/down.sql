@@ -1,0 +1,9 @@
+DROP TABLE outbox_messages;
+DROP TABLE decisions;
+DROP TABLE notices;
+DROP TABLE incidents;
+DROP TABLE inbox_events;
+DROP TABLE api_keys;
+DROP TABLE objections;
+DROP TABLE enrollments;
+DROP TABLE schools;

@@ -1,0 +1,151 @@
+//! The operator's command line. With no subcommand it runs the service.
+
+use crate::api::keys;
+use crate::app::Application;
+use crate::config::Config;
+use crate::contract::Bsn;
+use crate::db::{self, DbConn, DbUrl};
+use crate::registry::{enrollments, schools, KeyedHasher};
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "schoolsignal", version, about = "Handle with Care: discreet notices to schools")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run the service (the default).
+    Serve,
+    /// Run pending database migrations and exit.
+    Migrate,
+    /// Schools and their care coordinators.
+    Schools {
+        #[command(subcommand)]
+        command: SchoolsCommand,
+    },
+    /// Enrollments, consent and objections.
+    Registry {
+        #[command(subcommand)]
+        command: RegistryCommand,
+    },
+    /// API keys for police systems.
+    Apikey {
+        #[command(subcommand)]
+        command: ApikeyCommand,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum SchoolsCommand {
+    /// Import schools from CSV: brin,name,holiday_region,locale,school_day_start,
+    /// coordinator_name,coordinator_email,deputy_name,deputy_email,participating
+    Import { file: PathBuf },
+}
+
+#[derive(Subcommand)]
+pub enum RegistryCommand {
+    /// Import enrollments from CSV: bsn,school_brin,group,valid_from,valid_until,consent
+    Import { file: PathBuf },
+    /// Record that a child's parents object to notices. Takes effect at once.
+    Object {
+        #[arg(long)]
+        bsn: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum ApikeyCommand {
+    /// Create a key; it is printed once and only its hash is stored.
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long = "scope", required = true)]
+        scopes: Vec<String>,
+    },
+}
+
+pub fn main(cli: Cli) -> ExitCode {
+    let config = match Config::from_env() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("configuration error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    crate::telemetry::init(config.log_format, std::io::stdout);
+    let result = match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(config),
+        other => admin(other, &config),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(config: Config) -> anyhow::Result<()> {
+    if config.smtp_url.is_none() {
+        tracing::warn!("SMTP_URL is not set: development mode");
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let app = Application::build(config).await?;
+        app.run_until_stopped().await?;
+        Ok(())
+    })
+}
+
+/// The operator commands: open one connection, migrate, do the one thing.
+fn admin(command: Command, config: &Config) -> anyhow::Result<()> {
+    let url = DbUrl::parse(&config.database_url)?;
+    let pool = db::pool(&url, 1);
+    let mut conn = pool.get().map_err(|e| anyhow::anyhow!("database: {e}"))?;
+    let ran = db::migrate::run_pending(&mut conn)?;
+    let now = crate::clock::from_config(config.now).now();
+    let hasher = KeyedHasher::new(&config.bsn_key);
+    let conn: &mut DbConn = &mut conn;
+    match command {
+        Command::Serve => unreachable!("handled by main"),
+        Command::Migrate => println!("{ran} migration(s) run"),
+        Command::Schools {
+            command: SchoolsCommand::Import { file },
+        } => {
+            let summary = schools::import(conn, open(&file)?, db::ts(now))?;
+            println!("schools: {summary}");
+        }
+        Command::Registry {
+            command: RegistryCommand::Import { file },
+        } => {
+            let summary = enrollments::import(conn, &hasher, open(&file)?)?;
+            println!("enrollments: {summary}");
+        }
+        Command::Registry {
+            command: RegistryCommand::Object { bsn },
+        } => {
+            let bsn = Bsn::parse(bsn.trim())
+                .ok_or_else(|| anyhow::anyhow!("--bsn must be 9 digits that pass the eleven test"))?;
+            let new = enrollments::record_objection(conn, &hasher, &bsn, db::ts(now))?;
+            println!("{}", if new { "objection recorded" } else { "objection was already recorded" });
+        }
+        Command::Apikey {
+            command: ApikeyCommand::Create { name, scopes },
+        } => {
+            let key = keys::create(conn, &name, &scopes, now).map_err(anyhow::Error::msg)?;
+            println!("{key}");
+            eprintln!("Store this key now: it is not shown again.");
+        }
+    }
+    Ok(())
+}
+
+fn open(path: &PathBuf) -> anyhow::Result<std::fs::File> {
+    std::fs::File::open(path).map_err(|e| anyhow::anyhow!("cannot open {}: {e}", path.display()))
+}

@@ -1,0 +1,383 @@
+//! Typed configuration from environment variables, checked once at startup.
+//! Every error names the variable, and never echoes a secret value.
+
+use chrono::{DateTime, Utc};
+use std::net::SocketAddr;
+use std::str::FromStr;
+
+/// The BSN key used when none is configured. Refused in production.
+pub const DEV_BSN_KEY: &str = "schoolsignal-development-key-not-for-production-use";
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://./var/schoolsignal.db";
+pub const DEFAULT_AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+
+#[derive(Debug, thiserror::Error)]
+#[error("{var}: {message}")]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub message: String,
+}
+
+fn err(var: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        var,
+        message: message.into(),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Environment {
+    Development,
+    Production,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Names of the AMQP objects. Every one is the contract's default and can be renamed.
+#[derive(Debug, Clone)]
+pub struct AmqpNames {
+    pub inbound_exchange: String,
+    pub queue: String,
+    pub binding_key: String,
+    pub dead_exchange: String,
+    pub dead_queue: String,
+    pub outbound_exchange: String,
+}
+
+impl AmqpNames {
+    /// The contract's names, each with `prefix` in front (tests use a unique prefix).
+    pub fn with_prefix(prefix: &str) -> Self {
+        Self {
+            inbound_exchange: format!("{prefix}police.events"),
+            queue: format!("{prefix}schoolsignal.home_visits"),
+            binding_key: "home_visit.*".into(),
+            dead_exchange: format!("{prefix}schoolsignal.dead"),
+            dead_queue: format!("{prefix}schoolsignal.home_visits.dead"),
+            outbound_exchange: format!("{prefix}schoolsignal.events"),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Config {
+    pub env: Environment,
+    pub log_format: LogFormat,
+    pub database_url: String,
+    pub db_pool_size: u32,
+    pub amqp_url: String,
+    pub amqp: AmqpNames,
+    pub amqp_prefetch: u16,
+    pub amqp_delivery_limit: u32,
+    pub intake_batch: usize,
+    pub smtp_url: Option<String>,
+    pub public_url: String,
+    pub bind: SocketAddr,
+    pub bsn_key: Vec<u8>,
+    pub now: Option<DateTime<Utc>>,
+    pub visit_window_days: i64,
+    pub school_age_min: u32,
+    pub school_age_max: u32,
+    /// Development only: abort the process after this many committed intake batches,
+    /// before their acks, so tests can prove that a redelivery has no second effect.
+    pub fault_abort_after_commits: Option<u64>,
+}
+
+impl std::fmt::Debug for Config {
+    // Hand-written so the BSN key and URLs with passwords never reach a log.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("env", &self.env)
+            .field("bind", &self.bind)
+            .field("amqp", &self.amqp)
+            .finish_non_exhaustive()
+    }
+}
+
+const KNOWN: &[&str] = &[
+    "SCHOOLSIGNAL_ENV",
+    "SCHOOLSIGNAL_LOG_FORMAT",
+    "SCHOOLSIGNAL_DB_POOL_SIZE",
+    "SCHOOLSIGNAL_AMQP_INBOUND_EXCHANGE",
+    "SCHOOLSIGNAL_AMQP_QUEUE",
+    "SCHOOLSIGNAL_AMQP_BINDING_KEY",
+    "SCHOOLSIGNAL_AMQP_DEAD_EXCHANGE",
+    "SCHOOLSIGNAL_AMQP_DEAD_QUEUE",
+    "SCHOOLSIGNAL_AMQP_OUTBOUND_EXCHANGE",
+    "SCHOOLSIGNAL_AMQP_PREFETCH",
+    "SCHOOLSIGNAL_AMQP_DELIVERY_LIMIT",
+    "SCHOOLSIGNAL_INTAKE_BATCH",
+    "SCHOOLSIGNAL_PUBLIC_URL",
+    "SCHOOLSIGNAL_BIND",
+    "SCHOOLSIGNAL_BSN_KEY",
+    "SCHOOLSIGNAL_NOW",
+    "SCHOOLSIGNAL_VISIT_WINDOW_DAYS",
+    "SCHOOLSIGNAL_SCHOOL_AGE_MIN",
+    "SCHOOLSIGNAL_SCHOOL_AGE_MAX",
+    "SCHOOLSIGNAL_FAULT_ABORT_AFTER_COMMITS",
+];
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        for (name, _) in std::env::vars() {
+            if name.starts_with("SCHOOLSIGNAL_") && !KNOWN.contains(&name.as_str()) {
+                // A warning, not an error: Kubernetes injects SCHOOLSIGNAL_SERVICE_* itself.
+                tracing::warn!(variable = %name, "unknown configuration variable ignored");
+            }
+        }
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads configuration through `get`, so tests can pass a map.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| get(name).filter(|v| !v.trim().is_empty());
+        let env = match get("SCHOOLSIGNAL_ENV").as_deref() {
+            None | Some("development") => Environment::Development,
+            Some("production") => Environment::Production,
+            Some(_) => {
+                return Err(err(
+                    "SCHOOLSIGNAL_ENV",
+                    "must be `development` or `production`",
+                ))
+            }
+        };
+        let log_format = match get("SCHOOLSIGNAL_LOG_FORMAT").as_deref() {
+            None if env == Environment::Production => LogFormat::Json,
+            None => LogFormat::Text,
+            Some("json") => LogFormat::Json,
+            Some("text") => LogFormat::Text,
+            Some(_) => return Err(err("SCHOOLSIGNAL_LOG_FORMAT", "must be `json` or `text`")),
+        };
+        let database_url = get("DATABASE_URL");
+        let amqp_url = get("AMQP_URL");
+        let public_url = get("SCHOOLSIGNAL_PUBLIC_URL");
+        let bsn_key = get("SCHOOLSIGNAL_BSN_KEY");
+        let names = AmqpNames::with_prefix("");
+        let name = |var: &'static str, default: String| get(var).unwrap_or(default);
+
+        let config = Config {
+            env,
+            log_format,
+            database_url: database_url
+                .clone()
+                .unwrap_or_else(|| DEFAULT_DATABASE_URL.into()),
+            db_pool_size: number(&get, "SCHOOLSIGNAL_DB_POOL_SIZE", 10, 1..=200)?,
+            amqp_url: amqp_url.clone().unwrap_or_else(|| DEFAULT_AMQP_URL.into()),
+            amqp: AmqpNames {
+                inbound_exchange: name("SCHOOLSIGNAL_AMQP_INBOUND_EXCHANGE", names.inbound_exchange),
+                queue: name("SCHOOLSIGNAL_AMQP_QUEUE", names.queue),
+                binding_key: name("SCHOOLSIGNAL_AMQP_BINDING_KEY", names.binding_key),
+                dead_exchange: name("SCHOOLSIGNAL_AMQP_DEAD_EXCHANGE", names.dead_exchange),
+                dead_queue: name("SCHOOLSIGNAL_AMQP_DEAD_QUEUE", names.dead_queue),
+                outbound_exchange: name(
+                    "SCHOOLSIGNAL_AMQP_OUTBOUND_EXCHANGE",
+                    names.outbound_exchange,
+                ),
+            },
+            amqp_prefetch: number(&get, "SCHOOLSIGNAL_AMQP_PREFETCH", 500, 1..=10_000)?,
+            amqp_delivery_limit: number(&get, "SCHOOLSIGNAL_AMQP_DELIVERY_LIMIT", 10, 1..=1000)?,
+            intake_batch: number(&get, "SCHOOLSIGNAL_INTAKE_BATCH", 250, 1..=5000)?,
+            smtp_url: get("SMTP_URL"),
+            public_url: public_url
+                .clone()
+                .unwrap_or_else(|| "http://localhost:8080".into()),
+            bind: parse(&get, "SCHOOLSIGNAL_BIND", "127.0.0.1:8080")?,
+            bsn_key: bsn_key.clone().unwrap_or_else(|| DEV_BSN_KEY.into()).into_bytes(),
+            now: match get("SCHOOLSIGNAL_NOW") {
+                None => None,
+                Some(v) => Some(
+                    DateTime::parse_from_rfc3339(&v)
+                        .map_err(|_| err("SCHOOLSIGNAL_NOW", "must be RFC 3339 with an offset"))?
+                        .with_timezone(&Utc),
+                ),
+            },
+            visit_window_days: number(&get, "SCHOOLSIGNAL_VISIT_WINDOW_DAYS", 14, 1..=365)?,
+            school_age_min: number(&get, "SCHOOLSIGNAL_SCHOOL_AGE_MIN", 4, 0..=30)?,
+            school_age_max: number(&get, "SCHOOLSIGNAL_SCHOOL_AGE_MAX", 18, 0..=30)?,
+            fault_abort_after_commits: match get("SCHOOLSIGNAL_FAULT_ABORT_AFTER_COMMITS") {
+                None => None,
+                Some(_) => Some(number(
+                    &get,
+                    "SCHOOLSIGNAL_FAULT_ABORT_AFTER_COMMITS",
+                    1,
+                    1..=u64::MAX,
+                )?),
+            },
+        };
+        config.check_shape()?;
+        if env == Environment::Production {
+            config.check_production(database_url, amqp_url, public_url, bsn_key)?;
+        }
+        Ok(config)
+    }
+
+    fn check_shape(&self) -> Result<(), ConfigError> {
+        crate::db::DbUrl::parse(&self.database_url)?;
+        if !self.amqp_url.starts_with("amqp://") && !self.amqp_url.starts_with("amqps://") {
+            return Err(err("AMQP_URL", "must start with amqp:// or amqps://"));
+        }
+        if !self.public_url.starts_with("http://") && !self.public_url.starts_with("https://") {
+            return Err(err("SCHOOLSIGNAL_PUBLIC_URL", "must start with http:// or https://"));
+        }
+        if self.bsn_key.len() < 32 {
+            return Err(err("SCHOOLSIGNAL_BSN_KEY", "must be at least 32 bytes long"));
+        }
+        if self.school_age_min > self.school_age_max {
+            return Err(err(
+                "SCHOOLSIGNAL_SCHOOL_AGE_MIN",
+                "must not be above SCHOOLSIGNAL_SCHOOL_AGE_MAX",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Production refuses every development default: an operator must choose each one.
+    fn check_production(
+        &self,
+        database_url: Option<String>,
+        amqp_url: Option<String>,
+        public_url: Option<String>,
+        bsn_key: Option<String>,
+    ) -> Result<(), ConfigError> {
+        if database_url.is_none() {
+            return Err(err("DATABASE_URL", "must be set in production"));
+        }
+        if amqp_url.is_none() {
+            return Err(err("AMQP_URL", "must be set in production"));
+        }
+        if self.smtp_url.is_none() {
+            return Err(err("SMTP_URL", "must be set in production"));
+        }
+        match public_url {
+            Some(url) if url.starts_with("https://") => {}
+            _ => {
+                return Err(err(
+                    "SCHOOLSIGNAL_PUBLIC_URL",
+                    "must be set to an https:// address in production",
+                ))
+            }
+        }
+        if bsn_key.is_none() || self.bsn_key == DEV_BSN_KEY.as_bytes() {
+            return Err(err(
+                "SCHOOLSIGNAL_BSN_KEY",
+                "must be set to a secret of your own in production",
+            ));
+        }
+        if self.fault_abort_after_commits.is_some() {
+            return Err(err(
+                "SCHOOLSIGNAL_FAULT_ABORT_AFTER_COMMITS",
+                "is a test aid and is refused in production",
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn parse<T: FromStr>(
+    get: &impl Fn(&str) -> Option<String>,
+    var: &'static str,
+    default: &str,
+) -> Result<T, ConfigError> {
+    let raw = get(var).unwrap_or_else(|| default.to_string());
+    raw.trim()
+        .parse()
+        .map_err(|_| err(var, format!("cannot be parsed (default `{default}`)")))
+}
+
+fn number<T>(
+    get: &impl Fn(&str) -> Option<String>,
+    var: &'static str,
+    default: T,
+    range: std::ops::RangeInclusive<T>,
+) -> Result<T, ConfigError>
+where
+    T: FromStr + PartialOrd + std::fmt::Display + Copy,
+{
+    let value: T = match get(var) {
+        None => default,
+        Some(raw) => raw
+            .trim()
+            .parse()
+            .map_err(|_| err(var, "must be a whole number"))?,
+    };
+    if !range.contains(&value) {
+        return Err(err(
+            var,
+            format!("must be from {} to {}", range.start(), range.end()),
+        ));
+    }
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn load(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_are_the_embedded_development_setup() {
+        let c = load(&[]).unwrap();
+        assert_eq!(c.env, Environment::Development);
+        assert_eq!(c.database_url, DEFAULT_DATABASE_URL);
+        assert_eq!(c.amqp.queue, "schoolsignal.home_visits");
+        assert_eq!(c.visit_window_days, 14);
+    }
+
+    #[test]
+    fn errors_name_the_variable() {
+        let e = load(&[("SCHOOLSIGNAL_AMQP_PREFETCH", "lots")]).unwrap_err();
+        assert_eq!(e.var, "SCHOOLSIGNAL_AMQP_PREFETCH");
+        let e = load(&[("DATABASE_URL", "mysql://x")]).unwrap_err();
+        assert_eq!(e.var, "DATABASE_URL");
+        let e = load(&[("SCHOOLSIGNAL_NOW", "tomorrow")]).unwrap_err();
+        assert_eq!(e.var, "SCHOOLSIGNAL_NOW");
+        let e = load(&[("SCHOOLSIGNAL_BSN_KEY", "short")]).unwrap_err();
+        assert_eq!(e.var, "SCHOOLSIGNAL_BSN_KEY");
+    }
+
+    #[test]
+    fn production_refuses_development_defaults() {
+        let full = [
+            ("SCHOOLSIGNAL_ENV", "production"),
+            ("DATABASE_URL", "postgres://db/schoolsignal"),
+            ("AMQP_URL", "amqp://mq"),
+            ("SMTP_URL", "smtp://mail"),
+            ("SCHOOLSIGNAL_PUBLIC_URL", "https://signal.example.nl"),
+            ("SCHOOLSIGNAL_BSN_KEY", "0123456789abcdef0123456789abcdef-prod"),
+        ];
+        let prod = load(&full).unwrap();
+        assert_eq!(prod.log_format, LogFormat::Json);
+        for (i, (var, _)) in full.iter().enumerate().skip(1) {
+            let without: Vec<_> = full
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| *j != i)
+                .map(|(_, p)| *p)
+                .collect();
+            assert_eq!(load(&without).unwrap_err().var, *var);
+        }
+        let mut dev_key = full.to_vec();
+        dev_key[5] = ("SCHOOLSIGNAL_BSN_KEY", DEV_BSN_KEY);
+        assert_eq!(load(&dev_key).unwrap_err().var, "SCHOOLSIGNAL_BSN_KEY");
+        let mut http = full.to_vec();
+        http[4] = ("SCHOOLSIGNAL_PUBLIC_URL", "http://signal.example.nl");
+        assert_eq!(load(&http).unwrap_err().var, "SCHOOLSIGNAL_PUBLIC_URL");
+        let mut fault = full.to_vec();
+        fault.push(("SCHOOLSIGNAL_FAULT_ABORT_AFTER_COMMITS", "1"));
+        assert_eq!(
+            load(&fault).unwrap_err().var,
+            "SCHOOLSIGNAL_FAULT_ABORT_AFTER_COMMITS"
+        );
+    }
+}

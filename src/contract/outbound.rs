@@ -1,0 +1,37 @@
+//! Messages schoolsignal publishes (contract sections 2–4).
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
+
+pub const OUTCOME_SCHEMA: &str = "notice.outcome.v1";
+pub const OUTCOME_ROUTING_KEY: &str = "notice.outcome.v1";
+
+/// The decision for one child, sent back to the police. It never names the school.
+#[derive(Debug, Clone, Serialize)]
+pub struct NoticeOutcome<'a> {
+    pub schema: &'static str,
+    pub event_id: String,
+    pub incident_id: &'a str,
+    pub child_index: i32,
+    pub outcome: &'static str,
+    pub decided_at: String,
+}
+
+impl<'a> NoticeOutcome<'a> {
+    pub fn new(
+        event_id: uuid::Uuid,
+        incident_id: &'a str,
+        child_index: i32,
+        outcome: &'static str,
+        decided_at: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            schema: OUTCOME_SCHEMA,
+            event_id: event_id.to_string(),
+            incident_id,
+            child_index,
+            outcome,
+            decided_at: decided_at.to_rfc3339_opts(SecondsFormat::Millis, true),
+        }
+    }
+}

@@ -1,0 +1,209 @@
+//! The database: one connection type over PostgreSQL and SQLite, a pool, and migrations.
+//!
+//! Domain code talks to [`DbConn`] through diesel's query builder. The few places that
+//! need backend-specific SQL use [`per_backend!`] and are marked `BACKEND-SPECIFIC`.
+
+pub mod migrate;
+pub mod schema;
+
+use crate::config::ConfigError;
+use diesel::prelude::*;
+use diesel::r2d2::{self, ManageConnection};
+use std::time::Duration;
+
+#[derive(diesel::MultiConnection)]
+pub enum DbConn {
+    Pg(PgConnection),
+    Sqlite(SqliteConnection),
+}
+
+/// Runs the same block against the inner connection of either backend, for diesel
+/// features the multi-backend connection does not offer (upserts, row locks).
+#[macro_export]
+macro_rules! per_backend {
+    ($conn:ident => $body:expr) => {
+        match $conn {
+            $crate::db::DbConn::Pg($conn) => $body,
+            $crate::db::DbConn::Sqlite($conn) => $body,
+        }
+    };
+}
+
+/// Which backend a `DATABASE_URL` names. Chosen from the URL, never by trial, so a
+/// PostgreSQL URL never silently becomes a SQLite file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DbUrl {
+    Postgres(String),
+    Sqlite(String),
+}
+
+impl DbUrl {
+    pub fn parse(url: &str) -> Result<Self, ConfigError> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Self::Postgres(url.to_string()))
+        } else if let Some(path) = url.strip_prefix("sqlite://") {
+            if path.is_empty() {
+                return Err(ConfigError {
+                    var: "DATABASE_URL",
+                    message: "sqlite:// needs a file path, e.g. sqlite://./var/schoolsignal.db"
+                        .into(),
+                });
+            }
+            Ok(Self::Sqlite(path.to_string()))
+        } else {
+            Err(ConfigError {
+                var: "DATABASE_URL",
+                message: "must start with postgres://, postgresql:// or sqlite://".into(),
+            })
+        }
+    }
+
+    pub fn backend_name(&self) -> &'static str {
+        match self {
+            Self::Postgres(_) => "postgres",
+            Self::Sqlite(_) => "sqlite",
+        }
+    }
+}
+
+pub type Pool = r2d2::Pool<Manager>;
+pub type PooledConn = r2d2::PooledConnection<Manager>;
+
+/// Opens connections of the backend the URL names.
+#[derive(Debug, Clone)]
+pub struct Manager {
+    url: DbUrl,
+}
+
+impl ManageConnection for Manager {
+    type Connection = DbConn;
+    type Error = r2d2::Error;
+
+    fn connect(&self) -> Result<DbConn, r2d2::Error> {
+        match &self.url {
+            DbUrl::Postgres(url) => PgConnection::establish(url)
+                .map(DbConn::Pg)
+                .map_err(r2d2::Error::ConnectionError),
+            DbUrl::Sqlite(path) => {
+                let mut conn =
+                    SqliteConnection::establish(path).map_err(r2d2::Error::ConnectionError)?;
+                // BACKEND-SPECIFIC: WAL lets readers run beside the one writer;
+                // synchronous=FULL makes a commit durable before we ack the message.
+                for pragma in [
+                    "PRAGMA journal_mode = WAL",
+                    "PRAGMA synchronous = FULL",
+                    "PRAGMA busy_timeout = 10000",
+                    "PRAGMA foreign_keys = ON",
+                ] {
+                    diesel::sql_query(pragma)
+                        .execute(&mut conn)
+                        .map_err(r2d2::Error::QueryError)?;
+                }
+                Ok(DbConn::Sqlite(conn))
+            }
+        }
+    }
+
+    fn is_valid(&self, conn: &mut DbConn) -> Result<(), r2d2::Error> {
+        diesel::sql_query("SELECT 1")
+            .execute(conn)
+            .map(|_| ())
+            .map_err(r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, _conn: &mut DbConn) -> bool {
+        false
+    }
+}
+
+/// Builds the pool. It does not wait for the database: the service starts and
+/// reports not-ready until the database answers.
+pub fn pool(url: &DbUrl, size: u32) -> Pool {
+    if let DbUrl::Sqlite(path) = url {
+        if let Some(dir) = std::path::Path::new(path).parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+    }
+    r2d2::Pool::builder()
+        .max_size(size)
+        .min_idle(Some(0))
+        .connection_timeout(Duration::from_secs(5))
+        .test_on_check_out(false)
+        .build_unchecked(Manager { url: url.clone() })
+}
+
+/// Errors at the database boundary.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("database unavailable: {0}")]
+    Unavailable(#[from] r2d2::PoolError),
+    #[error("database query failed: {0}")]
+    Query(#[from] diesel::result::Error),
+    #[error("database task failed")]
+    Task,
+}
+
+/// Runs blocking database work on tokio's blocking pool.
+pub async fn run<T, F>(pool: &Pool, f: F) -> Result<T, DbError>
+where
+    F: FnOnce(&mut DbConn) -> Result<T, DbError> + Send + 'static,
+    T: Send + 'static,
+{
+    let pool = pool.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut conn = pool.get()?;
+        f(&mut conn)
+    })
+    .await
+    .map_err(|_| DbError::Task)?
+}
+
+/// A transaction that writes. On SQLite it starts with `BEGIN IMMEDIATE`, which takes
+/// the write lock up front: two deferred transactions that both upgrade to writing
+/// would otherwise fail with SQLITE_BUSY instead of waiting.
+pub fn write_tx<T, E>(conn: &mut DbConn, f: impl FnOnce(&mut DbConn) -> Result<T, E>) -> Result<T, E>
+where
+    E: From<diesel::result::Error>,
+{
+    match conn {
+        DbConn::Pg(_) => conn.transaction(f),
+        // BACKEND-SPECIFIC: diesel's MultiConnection only knows deferred BEGIN.
+        DbConn::Sqlite(_) => {
+            diesel::sql_query("BEGIN IMMEDIATE").execute(conn)?;
+            let result = f(conn);
+            let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
+            if let Err(e) = diesel::sql_query(end).execute(conn) {
+                let _ = diesel::sql_query("ROLLBACK").execute(conn);
+                return Err(e.into());
+            }
+            result
+        }
+    }
+}
+
+/// Whether a failed transaction may simply be run again (a lost race or a deadlock).
+pub fn is_retryable(e: &DbError) -> bool {
+    use diesel::result::{DatabaseErrorKind, Error};
+    match e {
+        DbError::Unavailable(_) | DbError::Task => true,
+        DbError::Query(Error::DatabaseError(kind, _)) => matches!(
+            kind,
+            DatabaseErrorKind::UniqueViolation
+                | DatabaseErrorKind::SerializationFailure
+                | DatabaseErrorKind::ClosedConnection
+                | DatabaseErrorKind::Unknown
+        ),
+        DbError::Query(_) => false,
+    }
+}
+
+/// Cheap check for `/readyz`.
+pub fn ping(conn: &mut DbConn) -> Result<(), DbError> {
+    diesel::sql_query("SELECT 1").execute(conn)?;
+    Ok(())
+}
+
+/// Timestamps are stored as UTC without a zone, the one timestamp type both backends share.
+pub fn ts(t: chrono::DateTime<chrono::Utc>) -> chrono::NaiveDateTime {
+    t.naive_utc()
+}

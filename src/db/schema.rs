@@ -1,0 +1,127 @@
+// The tables, written by hand to the types both backends share (see migrations/).
+
+diesel::table! {
+    schools (brin) {
+        brin -> Text,
+        name -> Text,
+        holiday_region -> Text,
+        locale -> Text,
+        school_day_start -> Text,
+        coordinator_name -> Text,
+        coordinator_email -> Text,
+        deputy_name -> Nullable<Text>,
+        deputy_email -> Nullable<Text>,
+        participating -> Bool,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    enrollments (id) {
+        id -> BigInt,
+        bsn_hash -> Text,
+        school_brin -> Text,
+        grp -> Text,
+        valid_from -> Date,
+        valid_until -> Nullable<Date>,
+        consent -> Text,
+    }
+}
+
+diesel::table! {
+    objections (bsn_hash) {
+        bsn_hash -> Text,
+        recorded_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    api_keys (id) {
+        id -> Text,
+        name -> Text,
+        key_hash -> Text,
+        scopes -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    inbox_events (event_id) {
+        event_id -> Text,
+        body_hash -> Text,
+        incident_id -> Text,
+        revision -> BigInt,
+        status -> Text,
+        source -> Text,
+        received_at -> Timestamp,
+        committed_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    incidents (incident_id) {
+        incident_id -> Text,
+        applied_revision -> BigInt,
+        status -> Text,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    decisions (event_id, child_index) {
+        event_id -> Text,
+        child_index -> Integer,
+        incident_id -> Text,
+        outcome -> Text,
+        notice_id -> Nullable<Text>,
+        decided_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    notices (id) {
+        id -> Text,
+        incident_id -> Text,
+        child_bsn_hash -> Text,
+        child_index -> Integer,
+        school_brin -> Text,
+        child_given_name -> Nullable<Text>,
+        child_family_name -> Nullable<Text>,
+        child_date_of_birth -> Nullable<Date>,
+        child_group -> Nullable<Text>,
+        visited_at -> Timestamp,
+        status -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    outbox_messages (id) {
+        id -> BigInt,
+        message_id -> Text,
+        exchange -> Text,
+        routing_key -> Text,
+        message_type -> Text,
+        body -> Text,
+        created_at -> Timestamp,
+        attempts -> Integer,
+        next_attempt_at -> Timestamp,
+        lease_until -> Nullable<Timestamp>,
+        published_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(
+    schools,
+    enrollments,
+    objections,
+    api_keys,
+    inbox_events,
+    incidents,
+    decisions,
+    notices,
+    outbox_messages,
+);
+
+diesel::joinable!(enrollments -> schools (school_brin));

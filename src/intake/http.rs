@@ -1,0 +1,85 @@
+//! `POST /v1/events`: the same intake for police systems that cannot publish to AMQP.
+
+use crate::api::{keys, ApiError, AppState};
+use crate::contract::{Reason, Rejection, MAX_BODY_BYTES};
+use crate::db;
+use crate::notices::decide::{ChildDecision, Verdict};
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use futures_util::StreamExt;
+use serde_json::json;
+
+pub async fn post_event(
+    req: HttpRequest,
+    mut payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    authorize(&req, &state, "events:write").await?;
+    let reject = |rejection: Rejection, body: &[u8]| {
+        state.intake.note_rejection(&rejection, body, "http");
+        ApiError::Rejected(rejection)
+    };
+    if let Some(ct) = req.headers().get(header::CONTENT_TYPE) {
+        let mime = ct.to_str().unwrap_or("").split(';').next().unwrap_or("").trim();
+        if !mime.eq_ignore_ascii_case("application/json") {
+            return Err(reject(Rejection::new(Reason::UnsupportedContentType), &[]));
+        }
+    }
+    // Read at most one byte past the limit, so an oversized body is never buffered whole.
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|_| reject(Rejection::new(Reason::MalformedJson), &[]))?;
+        if body.len() + chunk.len() > MAX_BODY_BYTES {
+            return Err(reject(Rejection::new(Reason::TooLarge), &[]));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    let received = state
+        .intake
+        .validate(&body, "http")
+        .map_err(|r| reject(r, &body))?;
+    let event_id = received.event.event_id;
+    let verdict = state
+        .intake
+        .accept(vec![received])
+        .await
+        .map_err(|e| {
+            tracing::error!(%event_id, error = %e, "event could not be stored");
+            ApiError::Unavailable
+        })?
+        .pop()
+        .ok_or(ApiError::Unavailable)?;
+    let body = |decisions: &[ChildDecision]| {
+        json!({
+            "event_id": event_id,
+            "outcomes": decisions.iter().map(|d| json!({
+                "child_index": d.child_index, "outcome": d.outcome.as_str()
+            })).collect::<Vec<_>>(),
+        })
+    };
+    match verdict {
+        Verdict::New(d) => Ok(HttpResponse::Accepted().json(body(&d))),
+        Verdict::Duplicate(d) => Ok(HttpResponse::Ok().json(body(&d))),
+        Verdict::Conflict => Err(ApiError::Rejected(Rejection::new(Reason::EventIdConflict))),
+    }
+}
+
+async fn authorize(req: &HttpRequest, state: &AppState, scope: &'static str) -> Result<(), ApiError> {
+    let key = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(|k| k.trim().to_string())
+        .filter(|k| !k.is_empty() && k.len() <= 200)
+        .ok_or(ApiError::Unauthorized)?;
+    let scopes = db::run(&state.pool, move |c| Ok(keys::scopes_of(c, &key)?))
+        .await
+        .map_err(|_| ApiError::Unavailable)?
+        .ok_or(ApiError::Unauthorized)?;
+    if scopes.iter().any(|s| s == scope) {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(scope))
+    }
+}

@@ -1,0 +1,149 @@
+//! Intake: AMQP and HTTPS both hand events to [`Intake`], which validates them and
+//! decides a whole batch in one transaction.
+
+pub mod amqp;
+pub mod http;
+
+use crate::clock::SharedClock;
+use crate::contract::home_visit::{self, HomeVisit, Limits};
+use crate::contract::{Reason, Rejection, MAX_BODY_BYTES};
+use crate::db::{self, DbError, Pool};
+use crate::notices::decide::{self, Received, Rules, Verdict};
+use crate::registry::KeyedHasher;
+use crate::retry::Backoff;
+use crate::telemetry::Metrics;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+
+pub struct Intake {
+    pub pool: Pool,
+    pub clock: SharedClock,
+    pub hasher: KeyedHasher,
+    pub metrics: Arc<Metrics>,
+    pub window_days: i64,
+    pub school_age: std::ops::RangeInclusive<u32>,
+    pub outbound_exchange: String,
+    /// Woken after each commit, so the relay publishes outcomes at once.
+    pub relay_wake: Arc<Notify>,
+}
+
+impl Intake {
+    /// Validates a message body against the contract.
+    pub fn validate(&self, body: &[u8], source: &'static str) -> Result<Received, Rejection> {
+        let received_at = self.clock.now();
+        if body.len() > MAX_BODY_BYTES {
+            return Err(Rejection::new(Reason::TooLarge));
+        }
+        let value: serde_json::Value =
+            serde_json::from_slice(body).map_err(|_| Rejection::new(Reason::MalformedJson))?;
+        let limits = Limits {
+            now: received_at,
+            window_days: self.window_days,
+        };
+        let event = HomeVisit::from_value(&value, limits)?;
+        // serde_json's map keeps keys sorted, so this is the same for any key order.
+        let canonical = serde_json::to_vec(&value).expect("a parsed value serialises");
+        Ok(Received {
+            event,
+            body_hash: self.hasher.body(&canonical),
+            received_at,
+            source,
+        })
+    }
+
+    /// Counts and logs a rejection. The log holds the reason, the offending field's
+    /// name and the event id when it is a well-formed UUID: never a value.
+    pub fn note_rejection(&self, rejection: &Rejection, body: &[u8], source: &'static str) {
+        self.metrics.events.with_label_values(&["rejected"]).inc();
+        self.metrics
+            .rejected
+            .with_label_values(&[rejection.reason.as_str()])
+            .inc();
+        let event_id = home_visit::event_id_of(body).map(|u| u.to_string());
+        tracing::warn!(
+            reason = rejection.reason.as_str(),
+            field = rejection.field.as_deref().unwrap_or(""),
+            event_id = event_id.as_deref().unwrap_or(""),
+            source,
+            "event rejected"
+        );
+    }
+
+    /// Decides a batch in one transaction. Retries lost races and outages with
+    /// backoff; gives up (for the caller to split the batch) on other errors.
+    pub async fn accept(&self, batch: Vec<Received>) -> Result<Vec<Verdict>, DbError> {
+        let batch = Arc::new(batch);
+        let mut backoff = Backoff::new(Duration::from_millis(50), Duration::from_secs(10));
+        loop {
+            match self.try_accept(batch.clone()).await {
+                Ok(verdicts) => {
+                    self.after_commit(&batch, &verdicts);
+                    return Ok(verdicts);
+                }
+                Err(e) if db::is_retryable(&e) => {
+                    tracing::warn!(error = %e, events = batch.len(), "intake transaction failed; retrying");
+                    tokio::time::sleep(backoff.next_delay()).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    async fn try_accept(&self, batch: Arc<Vec<Received>>) -> Result<Vec<Verdict>, DbError> {
+        let hasher = self.hasher.clone();
+        let school_age = self.school_age.clone();
+        let exchange = self.outbound_exchange.clone();
+        let clock = self.clock.clone();
+        db::run(&self.pool, move |conn| {
+            let rules = Rules {
+                hasher: &hasher,
+                school_age,
+                outbound_exchange: &exchange,
+                now: clock.now(),
+            };
+            let ids: Vec<&str> = batch.iter().map(|r| r.event.incident_id.as_str()).collect();
+            db::write_tx(conn, |conn| {
+                decide::lock_incidents(conn, &ids, rules.now)?;
+                batch
+                    .iter()
+                    .map(|r| decide::decide_event(conn, &rules, r))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .map_err(DbError::from)
+        })
+        .await
+    }
+
+    fn after_commit(&self, batch: &[Received], verdicts: &[Verdict]) {
+        let now = self.clock.now();
+        for (r, verdict) in batch.iter().zip(verdicts) {
+            let waited = (now - r.received_at).to_std().unwrap_or_default();
+            self.metrics.commit_seconds.observe(waited.as_secs_f64());
+            let event_id = r.event.event_id.to_string();
+            match verdict {
+                Verdict::New(decisions) => {
+                    self.metrics.events.with_label_values(&["accepted"]).inc();
+                    for d in decisions {
+                        self.metrics
+                            .decisions
+                            .with_label_values(&[d.outcome.as_str()])
+                            .inc();
+                    }
+                    let outcomes: Vec<&str> = decisions.iter().map(|d| d.outcome.as_str()).collect();
+                    tracing::info!(%event_id, incident_id = %r.event.incident_id, revision = r.event.revision,
+                        outcomes = ?outcomes, source = r.source, "event decided");
+                }
+                Verdict::Duplicate(_) => {
+                    self.metrics.events.with_label_values(&["duplicate"]).inc();
+                    tracing::info!(%event_id, source = r.source, "event seen before; no new effect");
+                }
+                Verdict::Conflict => {
+                    self.note_rejection(&Rejection::new(Reason::EventIdConflict), &[], r.source);
+                    tracing::warn!(%event_id, "event id reused with a different body; the first version stands");
+                }
+            }
+        }
+        self.relay_wake.notify_one();
+    }
+}

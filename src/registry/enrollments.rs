@@ -1,0 +1,152 @@
+//! Enrollments and consent (contract section 5), and parental objections.
+
+use super::csv_import::{self, ImportError, ImportSummary};
+use super::KeyedHasher;
+use crate::contract::Bsn;
+use crate::db::schema::{enrollments, objections, schools};
+use crate::db::{write_tx, DbConn};
+use chrono::{NaiveDate, NaiveDateTime};
+use diesel::prelude::*;
+use std::collections::HashSet;
+use std::io::Read;
+
+pub const HEADERS: &[&str] = &["bsn", "school_brin", "group", "valid_from", "valid_until", "consent"];
+
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = enrollments)]
+#[diesel(treat_none_as_null = true)]
+pub struct NewEnrollment {
+    pub bsn_hash: String,
+    pub school_brin: String,
+    pub grp: String,
+    pub valid_from: NaiveDate,
+    pub valid_until: Option<NaiveDate>,
+    pub consent: String,
+}
+
+/// Checks every row (including that its school exists), then writes them all in one
+/// transaction. Rows are keyed by (child, school, valid_from), so importing the same
+/// file again changes nothing.
+pub fn import(
+    conn: &mut DbConn,
+    hasher: &KeyedHasher,
+    input: impl Read,
+) -> Result<ImportSummary, ImportError> {
+    let known: HashSet<String> = schools::table.select(schools::brin).load(conn)?.into_iter().collect();
+    let mut seen = HashSet::new();
+    let rows = csv_import::parse_all(input, HEADERS, |row| {
+        let bsn = Bsn::parse(row.get("bsn"))
+            .ok_or("bsn must be 9 digits that pass the eleven test")?;
+        let school_brin = csv_import::brin(row.get("school_brin"))?;
+        if !known.contains(&school_brin) {
+            return Err("school_brin is not a known school; import the school first".into());
+        }
+        let grp = row.get("group");
+        if grp.chars().count() > 50 || grp.chars().any(char::is_control) {
+            return Err("group must be at most 50 characters, without control characters".into());
+        }
+        let valid_from = csv_import::date("valid_from", row.get("valid_from"))?;
+        let valid_until = match row.get("valid_until") {
+            "" => None,
+            raw => Some(csv_import::date("valid_until", raw)?),
+        };
+        if valid_until.is_some_and(|until| until < valid_from) {
+            return Err("valid_until is before valid_from".into());
+        }
+        let consent = match row.get("consent") {
+            c @ ("granted" | "objected") => c.to_string(),
+            _ => return Err("consent must be granted or objected".into()),
+        };
+        let enrollment = NewEnrollment {
+            bsn_hash: hasher.bsn(&bsn),
+            school_brin,
+            grp: grp.to_string(),
+            valid_from,
+            valid_until,
+            consent,
+        };
+        let key = (enrollment.bsn_hash.clone(), enrollment.school_brin.clone(), valid_from);
+        if !seen.insert(key) {
+            return Err("the same child, school and valid_from appear earlier in the file".into());
+        }
+        Ok(enrollment)
+    })?;
+    write_tx(conn, |conn| {
+        let mut summary = ImportSummary::default();
+        for (_, row) in rows {
+            let key = enrollments::table
+                .filter(enrollments::bsn_hash.eq(&row.bsn_hash))
+                .filter(enrollments::school_brin.eq(&row.school_brin))
+                .filter(enrollments::valid_from.eq(row.valid_from));
+            let existing: Option<NewEnrollment> =
+                key.select(NewEnrollment::as_select()).first(conn).optional()?;
+            match existing {
+                Some(old) if old == row => summary.unchanged += 1,
+                Some(_) => {
+                    diesel::update(key).set(&row).execute(conn)?;
+                    summary.updated += 1;
+                }
+                None => {
+                    diesel::insert_into(enrollments::table).values(&row).execute(conn)?;
+                    summary.inserted += 1;
+                }
+            }
+        }
+        Ok(summary)
+    })
+}
+
+/// Records that a child's parents object. It takes effect for every decision from
+/// now on, whatever a later import says. Returns false if it was already recorded.
+pub fn record_objection(
+    conn: &mut DbConn,
+    hasher: &KeyedHasher,
+    bsn: &Bsn,
+    now: NaiveDateTime,
+) -> Result<bool, diesel::result::Error> {
+    let bsn_hash = hasher.bsn(bsn);
+    write_tx(conn, |conn| {
+        let exists = objections::table.find(&bsn_hash).count().get_result::<i64>(conn)? > 0;
+        if !exists {
+            diesel::insert_into(objections::table)
+                .values((objections::bsn_hash.eq(&bsn_hash), objections::recorded_at.eq(now)))
+                .execute(conn)?;
+        }
+        Ok(!exists)
+    })
+}
+
+/// What the registry says about a child on a date.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lookup {
+    NotEnrolled,
+    NoConsent,
+    Enrolled { school_brin: String, group: String },
+}
+
+/// The child's enrollment on `date`. Where enrollments overlap, the one that started
+/// last wins: it is the most recent word of the registry.
+pub fn lookup(conn: &mut DbConn, bsn_hash: &str, date: NaiveDate) -> QueryResult<Lookup> {
+    let found: Option<(String, String, String, bool)> = enrollments::table
+        .inner_join(schools::table)
+        .filter(enrollments::bsn_hash.eq(bsn_hash))
+        .filter(enrollments::valid_from.le(date))
+        .filter(enrollments::valid_until.is_null().or(enrollments::valid_until.ge(date)))
+        .order((enrollments::valid_from.desc(), enrollments::id.desc()))
+        .select((
+            enrollments::school_brin,
+            enrollments::grp,
+            enrollments::consent,
+            schools::participating,
+        ))
+        .first(conn)
+        .optional()?;
+    let Some((school_brin, group, consent, participating)) = found else {
+        return Ok(Lookup::NotEnrolled);
+    };
+    let objected = objections::table.find(bsn_hash).count().get_result::<i64>(conn)? > 0;
+    if objected || consent != "granted" || !participating {
+        return Ok(Lookup::NoConsent);
+    }
+    Ok(Lookup::Enrolled { school_brin, group })
+}

@@ -1,0 +1,147 @@
+//! Schools and their care coordinators: `schoolsignal schools import FILE.csv`.
+
+use super::csv_import::{self, ImportError, ImportSummary, Row};
+use crate::db::{schema::schools, write_tx, DbConn};
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use email_address::EmailAddress;
+use std::collections::HashSet;
+use std::io::Read;
+
+pub const HEADERS: &[&str] = &[
+    "brin",
+    "name",
+    "holiday_region",
+    "locale",
+    "school_day_start",
+    "coordinator_name",
+    "coordinator_email",
+    "deputy_name",
+    "deputy_email",
+    "participating",
+];
+
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = schools)]
+#[diesel(treat_none_as_null = true)]
+pub struct School {
+    pub brin: String,
+    pub name: String,
+    pub holiday_region: String,
+    pub locale: String,
+    pub school_day_start: String,
+    pub coordinator_name: String,
+    pub coordinator_email: String,
+    pub deputy_name: Option<String>,
+    pub deputy_email: Option<String>,
+    pub participating: bool,
+    pub updated_at: NaiveDateTime,
+}
+
+impl School {
+    fn same_content(&self, other: &School) -> bool {
+        School {
+            updated_at: other.updated_at,
+            ..self.clone()
+        } == *other
+    }
+}
+
+fn parse_row(row: &Row, now: NaiveDateTime) -> Result<School, String> {
+    let required = |col: &str| -> Result<String, String> {
+        match row.get(col) {
+            "" => Err(format!("{col} is required")),
+            v if v.chars().count() > 200 || v.chars().any(char::is_control) => {
+                Err(format!("{col} must be at most 200 characters, without control characters"))
+            }
+            v => Ok(v.to_string()),
+        }
+    };
+    let email = |col: &str, value: &str| -> Result<String, String> {
+        if EmailAddress::is_valid(value) {
+            Ok(value.to_string())
+        } else {
+            Err(format!("{col} is not a valid email address"))
+        }
+    };
+    let brin = csv_import::brin(row.get("brin")).map_err(|m| m.replace("school_brin", "brin"))?;
+    let holiday_region = match row.get("holiday_region") {
+        r @ ("noord" | "midden" | "zuid") => r.to_string(),
+        _ => return Err("holiday_region must be noord, midden or zuid".into()),
+    };
+    let locale = match row.get("locale") {
+        l @ ("nl" | "en") => l.to_string(),
+        _ => return Err("locale must be nl or en".into()),
+    };
+    let start = row.get("school_day_start");
+    if start.len() != 5 || chrono::NaiveTime::parse_from_str(start, "%H:%M").is_err() {
+        return Err("school_day_start must be a time as HH:MM".into());
+    }
+    let coordinator_email = email("coordinator_email", row.get("coordinator_email"))?;
+    // A school may have no deputy; then both deputy columns are empty.
+    let (deputy_name, deputy_email) = match (row.get("deputy_name"), row.get("deputy_email")) {
+        ("", "") => (None, None),
+        (_, "") | ("", _) => {
+            return Err("deputy_name and deputy_email are both given or both empty".into())
+        }
+        (_, e) => (Some(required("deputy_name")?), Some(email("deputy_email", e)?)),
+    };
+    let participating = match row.get("participating") {
+        "true" => true,
+        "false" => false,
+        _ => return Err("participating must be true or false".into()),
+    };
+    Ok(School {
+        brin,
+        name: required("name")?,
+        holiday_region,
+        locale,
+        school_day_start: start.to_string(),
+        coordinator_name: required("coordinator_name")?,
+        coordinator_email,
+        deputy_name,
+        deputy_email,
+        participating,
+        updated_at: now,
+    })
+}
+
+/// Checks every row, then writes them all in one transaction.
+pub fn import(
+    conn: &mut DbConn,
+    input: impl Read,
+    now: NaiveDateTime,
+) -> Result<ImportSummary, ImportError> {
+    let mut seen = HashSet::new();
+    let rows = csv_import::parse_all(input, HEADERS, |row| {
+        let school = parse_row(row, now)?;
+        if !seen.insert(school.brin.clone()) {
+            return Err("this brin appears earlier in the file".into());
+        }
+        Ok(school)
+    })?;
+    write_tx(conn, |conn| {
+        let mut summary = ImportSummary::default();
+        for (_, school) in rows {
+            let existing: Option<School> = schools::table
+                .find(&school.brin)
+                .select(School::as_select())
+                .first(conn)
+                .optional()?;
+            match existing {
+                Some(old) if old.same_content(&school) => summary.unchanged += 1,
+                Some(_) => {
+                    diesel::update(schools::table.find(&school.brin))
+                        .set(&school)
+                        .execute(conn)?;
+                    summary.updated += 1;
+                }
+                None => {
+                    diesel::insert_into(schools::table).values(&school).execute(conn)?;
+                    summary.inserted += 1;
+                }
+            }
+        }
+        Ok(summary)
+    })
+}

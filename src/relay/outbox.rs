@@ -1,0 +1,116 @@
+//! The outbound message outbox: rows written in the same transaction as the change
+//! they announce, claimed by lease and marked once the broker has confirmed them.
+
+use crate::db::schema::outbox_messages as om;
+use crate::db::{ts, write_tx, DbConn};
+use chrono::{DateTime, Duration, Utc};
+use diesel::prelude::*;
+
+#[derive(Debug, Clone, Queryable)]
+pub struct OutboxMessage {
+    pub id: i64,
+    pub message_id: String,
+    pub exchange: String,
+    pub routing_key: String,
+    pub message_type: String,
+    pub body: String,
+    pub attempts: i32,
+}
+
+pub fn enqueue(
+    conn: &mut DbConn,
+    exchange: &str,
+    routing_key: &str,
+    message_type: &str,
+    body: &str,
+    now: DateTime<Utc>,
+) -> QueryResult<()> {
+    diesel::insert_into(om::table)
+        .values((
+            om::message_id.eq(uuid::Uuid::new_v4().to_string()),
+            om::exchange.eq(exchange),
+            om::routing_key.eq(routing_key),
+            om::message_type.eq(message_type),
+            om::body.eq(body),
+            om::created_at.eq(ts(now)),
+            om::attempts.eq(0),
+            om::next_attempt_at.eq(ts(now)),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Claims up to `limit` due messages for `lease`. A relay that dies loses its lease,
+/// and another takes the messages over when it runs out.
+pub fn claim(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    lease: Duration,
+    limit: i64,
+) -> QueryResult<Vec<OutboxMessage>> {
+    let now_ts = ts(now);
+    write_tx(conn, |conn| {
+        let due = om::table
+            .filter(om::published_at.is_null())
+            .filter(om::next_attempt_at.le(now_ts))
+            .filter(om::lease_until.is_null().or(om::lease_until.lt(now_ts)))
+            .order(om::id)
+            .limit(limit)
+            .select(om::id);
+        let ids: Vec<i64> = match conn {
+            // BACKEND-SPECIFIC: replicas skip each other's rows instead of waiting.
+            DbConn::Pg(pg) => due.for_update().skip_locked().load(pg)?,
+            // SQLite: BEGIN IMMEDIATE makes this the single claimer.
+            DbConn::Sqlite(_) => due.load(conn)?,
+        };
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        diesel::update(om::table.filter(om::id.eq_any(&ids)))
+            .set((
+                om::lease_until.eq(Some(ts(now + lease))),
+                om::attempts.eq(om::attempts + 1),
+            ))
+            .execute(conn)?;
+        om::table
+            .filter(om::id.eq_any(&ids))
+            .order(om::id)
+            .select((
+                om::id,
+                om::message_id,
+                om::exchange,
+                om::routing_key,
+                om::message_type,
+                om::body,
+                om::attempts,
+            ))
+            .load(conn)
+    })
+}
+
+pub fn mark_published(conn: &mut DbConn, ids: &[i64], now: DateTime<Utc>) -> QueryResult<usize> {
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    diesel::update(om::table.filter(om::id.eq_any(ids)))
+        .set((om::published_at.eq(Some(ts(now))), om::lease_until.eq(None::<chrono::NaiveDateTime>)))
+        .execute(conn)
+}
+
+/// Gives messages back for a later try, after `delay`.
+pub fn release(conn: &mut DbConn, ids: &[i64], retry_at: DateTime<Utc>) -> QueryResult<usize> {
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    diesel::update(om::table.filter(om::id.eq_any(ids)))
+        .set((
+            om::next_attempt_at.eq(ts(retry_at)),
+            om::lease_until.eq(None::<chrono::NaiveDateTime>),
+        ))
+        .execute(conn)
+}
+
+/// Messages not yet confirmed by the broker.
+pub fn depth(conn: &mut DbConn) -> QueryResult<i64> {
+    om::table.filter(om::published_at.is_null()).count().get_result(conn)
+}

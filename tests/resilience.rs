@@ -1,0 +1,273 @@
+//! The service as a real process: redelivery, hard kills, replicas, broker restarts.
+
+mod support;
+
+use std::collections::HashSet;
+use std::time::Duration;
+use support::*;
+
+const LONG: Duration = Duration::from_secs(120);
+
+struct Setup {
+    db: TestDb,
+    pool: schoolsignal::db::Pool,
+    env: Vec<(String, String)>,
+    broker: Broker,
+}
+
+async fn setup(backend: Backend, amqp: &str) -> Setup {
+    let db = TestDb::create(backend);
+    let pool = db.pool();
+    seed(&pool);
+    let prefix = format!("t{}.", unique());
+    let env = service_env(&db.url, &prefix, amqp);
+    let broker = Broker::connect(amqp, schoolsignal::config::AmqpNames::with_prefix(&prefix)).await;
+    Setup { db, pool, env, broker }
+}
+
+fn unpublished(pool: &schoolsignal::db::Pool) -> i64 {
+    count_rows(pool, "outbox_messages") - published(pool)
+}
+
+fn published(pool: &schoolsignal::db::Pool) -> i64 {
+    let mut conn = pool.get().unwrap();
+    use diesel::prelude::*;
+    use schoolsignal::db::schema::outbox_messages::dsl::*;
+    outbox_messages.filter(published_at.is_not_null()).count().get_result(&mut *conn).unwrap()
+}
+
+/// Distinct event ids among the outcome messages on the test queue.
+async fn outcome_event_ids(broker: &Broker, expected: usize) -> (usize, HashSet<String>) {
+    let messages = broker.take(&broker.outcomes_queue, expected + 10, Duration::from_secs(20)).await;
+    let ids = messages
+        .iter()
+        .map(|m| serde_json::from_slice::<serde_json::Value>(&m.delivery.data).unwrap()["event_id"].as_str().unwrap().to_string())
+        .collect();
+    (messages.len(), ids)
+}
+
+/// The same event three times, and a process that dies after its commit but before
+/// its ack: one set of decisions, one set of outcome messages.
+async fn duplicates_and_redelivery(backend: Backend) {
+    let s = setup(backend, &amqp_url()).await;
+    let body = example("valid-basic.json");
+    for _ in 0..3 {
+        s.broker.publish(&body).await;
+    }
+    let mut env = s.env.clone();
+    env.push(("SCHOOLSIGNAL_FAULT_ABORT_AFTER_COMMITS".into(), "1".into()));
+    let mut first = ServiceProcess::start(&env, &format!("redelivery-{}", unique()));
+    let deadline = std::time::Instant::now() + LONG;
+    let status = loop {
+        if let Some(status) = first.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(std::time::Instant::now() < deadline, "the fault did not fire");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(!status.success(), "aborted between commit and ack");
+    assert_eq!(count_rows(&s.pool, "decisions"), 1, "the commit happened");
+    assert!(first.logs().contains("aborting before ack"));
+
+    let second = ServiceProcess::start(&s.env, &format!("redelivery2-{}", unique()));
+    second.wait_ready(LONG).await;
+    let deadline = std::time::Instant::now() + LONG;
+    while second.metric("schoolsignal_events_total{result=\"duplicate\"}").await < 3.0 {
+        assert!(std::time::Instant::now() < deadline, "the redeliveries were not seen");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    eventually("outbox drained", LONG, || unpublished(&s.pool) == 0).await;
+    assert_eq!(count_rows(&s.pool, "decisions"), 1);
+    assert_eq!(count_rows(&s.pool, "notices"), 1);
+    assert_eq!(count_rows(&s.pool, "outbox_messages"), 1);
+    let (total, ids) = outcome_event_ids(&s.broker, 1).await;
+    assert_eq!((total, ids.len()), (1, 1), "one outcome message");
+    assert_eq!(s.broker.message_count(&s.broker.names.queue).await, 0);
+    assert_no_personal_data(&(first.logs() + &second.logs()), "event seen before");
+    s.broker.cleanup().await;
+}
+
+/// SIGKILL while 1,000 events are in flight, then restart: each decided exactly once.
+async fn hard_kill_with_1000_in_flight(backend: Backend) {
+    let s = setup(backend, &amqp_url()).await;
+    let events: Vec<(String, Vec<u8>)> = (0..1000).map(|n| generated_event(n, "HK")).collect();
+    let bodies: Vec<Vec<u8>> = events.iter().map(|(_, b)| b.clone()).collect();
+    s.broker.publish_many(&bodies).await;
+
+    let name = format!("hardkill-{}", unique());
+    let mut first = ServiceProcess::start(&s.env, &name);
+    eventually("the first commits", LONG, || count_rows(&s.pool, "inbox_events") > 0).await;
+    first.kill9();
+    let at_kill = count_rows(&s.pool, "inbox_events");
+    eprintln!("killed with {at_kill} of 1000 events committed");
+
+    let second = ServiceProcess::start(&s.env, &name);
+    eventually("all events decided", LONG, || count_rows(&s.pool, "inbox_events") == 1000).await;
+    eventually("outbox drained", LONG, || unpublished(&s.pool) == 0).await;
+    assert_eq!(count_rows(&s.pool, "decisions"), 1000);
+    assert_eq!(count_rows(&s.pool, "notices"), 1000);
+    assert_eq!(count_rows(&s.pool, "outbox_messages"), 1000);
+    let (_, ids) = outcome_event_ids(&s.broker, 1000).await;
+    let sent: HashSet<String> = events.iter().map(|(id, _)| id.clone()).collect();
+    assert_eq!(ids, sent, "an outcome message for every event");
+    second.wait_ready(LONG).await;
+    assert_eq!(s.broker.message_count(&s.broker.names.queue).await, 0, "the queue ends empty");
+    assert_eq!(s.broker.message_count(&s.broker.names.dead_queue).await, 0);
+    assert_no_personal_data(&second.logs(), "event decided");
+    s.broker.cleanup().await;
+}
+
+/// Three processes on one PostgreSQL database and one queue, every event published
+/// twice: each event is decided exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_replicas_on_postgres() {
+    let s = setup(Backend::Postgres, &amqp_url()).await;
+    let replicas: Vec<ServiceProcess> =
+        (0..3).map(|i| ServiceProcess::start(&s.env, &format!("replica{i}-{}", unique()))).collect();
+    for r in &replicas {
+        r.wait_ready(LONG).await;
+    }
+    let events: Vec<(String, Vec<u8>)> = (0..600).map(|n| generated_event(n, "RP")).collect();
+    let mut bodies: Vec<Vec<u8>> = events.iter().map(|(_, b)| b.clone()).collect();
+    bodies.extend(bodies.clone());
+    s.broker.publish_many(&bodies).await;
+    eventually("all events decided", LONG, || count_rows(&s.pool, "inbox_events") == 600).await;
+    eventually("outbox drained", LONG, || unpublished(&s.pool) == 0).await;
+    let mut duplicates = 0.0;
+    let deadline = std::time::Instant::now() + LONG;
+    while duplicates < 600.0 {
+        assert!(std::time::Instant::now() < deadline, "not all copies consumed");
+        duplicates = 0.0;
+        for r in &replicas {
+            duplicates += r.metric("schoolsignal_events_total{result=\"duplicate\"}").await;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(duplicates, 600.0);
+    assert_eq!(count_rows(&s.pool, "decisions"), 600);
+    assert_eq!(count_rows(&s.pool, "outbox_messages"), 600);
+    let (total, ids) = outcome_event_ids(&s.broker, 600).await;
+    assert_eq!((total, ids.len()), (600, 600), "one outcome message per event");
+    assert_eq!(s.broker.message_count(&s.broker.names.queue).await, 0);
+    let logs: String = replicas.iter().map(|r| r.logs()).collect();
+    assert_no_personal_data(&logs, "event decided");
+    s.broker.cleanup().await;
+}
+
+/// A private RabbitMQ node, stopped and started in the middle of a run.
+struct PrivateRabbit {
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+impl PrivateRabbit {
+    fn script(&self, action: &str) {
+        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/rabbit-node.sh");
+        let status = std::process::Command::new("bash")
+            .arg(script)
+            .arg(action)
+            .arg(self.dir.path())
+            .arg(self.port.to_string())
+            .status()
+            .unwrap();
+        assert!(status.success(), "rabbit-node.sh {action} failed");
+    }
+
+    fn start() -> Self {
+        // The script uses PORT and PORT+20000; pick a port whose pair is free.
+        let port = loop {
+            let p = free_port();
+            if (1024..45535).contains(&p) && std::net::TcpListener::bind(("127.0.0.1", p + 20000)).is_ok() {
+                break p;
+            }
+        };
+        let node = Self { dir: tempfile::tempdir().unwrap(), port };
+        node.script("start");
+        node
+    }
+
+    fn url(&self) -> String {
+        format!("amqp://guest:guest@127.0.0.1:{}/%2f", self.port)
+    }
+}
+
+impl Drop for PrivateRabbit {
+    fn drop(&mut self) {
+        self.script("kill");
+    }
+}
+
+async fn broker_restart(backend: Backend) {
+    let rabbit = tokio::task::spawn_blocking(PrivateRabbit::start).await.unwrap();
+    let s = setup(backend, &rabbit.url()).await;
+    let service = ServiceProcess::start(&s.env, &format!("broker-restart-{}", unique()));
+    service.wait_ready(LONG).await;
+    let api_key = {
+        let mut conn = s.pool.get().unwrap();
+        schoolsignal::api::keys::create(&mut conn, "restart-test", &["events:write".into()], chrono::Utc::now()).unwrap()
+    };
+
+    let before: Vec<Vec<u8>> = (0..50).map(|n| generated_event(n, "BR").1).collect();
+    s.broker.publish_many(&before).await;
+    eventually("first events decided", LONG, || count_rows(&s.pool, "inbox_events") == 50).await;
+
+    tokio::task::spawn_blocking({
+        let dir = rabbit.dir.path().to_path_buf();
+        let port = rabbit.port;
+        move || PrivateRabbit::script_at(&dir, port, "stop")
+    })
+    .await
+    .unwrap();
+    let deadline = std::time::Instant::now() + LONG;
+    loop {
+        let (status, body) = service.get("/readyz").await.unwrap();
+        if status == 503 && body.contains("\"broker\":\"down\"") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "readyz never reported the broker down");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // While the broker is down, HTTPS intake goes on; outcomes wait in the outbox.
+    let client = reqwest::Client::new();
+    for n in 50..70 {
+        let r = client
+            .post(format!("http://127.0.0.1:{}/v1/events", service.port))
+            .bearer_auth(&api_key)
+            .header("content-type", "application/json")
+            .body(generated_event(n, "BR").1)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 202);
+    }
+    assert!(unpublished(&s.pool) >= 20, "outcomes wait while the broker is down");
+
+    tokio::task::spawn_blocking({
+        let dir = rabbit.dir.path().to_path_buf();
+        let port = rabbit.port;
+        move || PrivateRabbit::script_at(&dir, port, "start")
+    })
+    .await
+    .unwrap();
+    service.wait_ready(LONG).await;
+    let broker = Broker::connect(&rabbit.url(), s.broker.names.clone()).await;
+    let after: Vec<Vec<u8>> = (70..120).map(|n| generated_event(n, "BR").1).collect();
+    broker.publish_many(&after).await;
+    eventually("all events decided", LONG, || count_rows(&s.pool, "inbox_events") == 120).await;
+    eventually("outbox drained", LONG, || unpublished(&s.pool) == 0).await;
+    let (_, ids) = outcome_event_ids(&broker, 120).await;
+    assert_eq!(ids.len(), 120, "every outcome reached the queue across the restart");
+    assert_no_personal_data(&service.logs(), "intake consumer connected");
+    drop(s);
+}
+
+impl PrivateRabbit {
+    fn script_at(dir: &std::path::Path, port: u16, action: &str) {
+        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/rabbit-node.sh");
+        let status =
+            std::process::Command::new("bash").arg(script).arg(action).arg(dir).arg(port.to_string()).status().unwrap();
+        assert!(status.success(), "rabbit-node.sh {action} failed");
+    }
+}
+
+backend_tests!(duplicates_and_redelivery, hard_kill_with_1000_in_flight, broker_restart);
