@@ -117,8 +117,8 @@ fn assert_notices(app: &TestApp) {
     assert_eq!(
         rows,
         vec![
-            ("2026-GV-004211".into(), "12AB00".into(), Some("Sanne".into()), Some("groep 5".into()), "withdrawn".into()),
             ("2026-GV-004219".into(), "12AB00".into(), Some("Daan".into()), Some("groep 7".into()), "pending_delivery".into()),
+            ("2026-GV-004211".into(), "12AB00".into(), Some("Sanne".into()), Some("groep 5".into()), "withdrawn".into()),
             ("2026-GV-004219".into(), "34CD01".into(), Some("Noor".into()), Some("groep 2".into()), "pending_delivery".into()),
         ]
     );

@@ -9,7 +9,7 @@ use support::*;
 const LONG: Duration = Duration::from_secs(120);
 
 struct Setup {
-    db: TestDb,
+    _db: TestDb,
     pool: schoolsignal::db::Pool,
     env: Vec<(String, String)>,
     broker: Broker,
@@ -22,7 +22,7 @@ async fn setup(backend: Backend, amqp: &str) -> Setup {
     let prefix = format!("t{}.", unique());
     let env = service_env(&db.url, &prefix, amqp);
     let broker = Broker::connect(amqp, schoolsignal::config::AmqpNames::with_prefix(&prefix)).await;
-    Setup { db, pool, env, broker }
+    Setup { _db: db, pool, env, broker }
 }
 
 fn unpublished(pool: &schoolsignal::db::Pool) -> i64 {

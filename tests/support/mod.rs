@@ -3,7 +3,6 @@
 #![allow(dead_code)]
 
 use diesel::prelude::*;
-use futures_util::StreamExt;
 use lapin::options::*;
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
@@ -95,7 +94,7 @@ impl TestDb {
         match backend {
             Backend::Postgres => {
                 let name = format!("ss_{}", unique());
-                let mut admin = PgConnection::establish(&pg_admin_url())
+                let mut admin = <PgConnection as diesel::Connection>::establish(&pg_admin_url())
                     .expect("PostgreSQL must run on 127.0.0.1:5432 (see .ci/run)");
                 diesel::sql_query(format!("CREATE DATABASE {name}")).execute(&mut admin).unwrap();
                 let base = pg_admin_url();
@@ -237,6 +236,9 @@ impl Broker {
     /// The inbound exchange and a queue that collects our outcome messages. Declared
     /// before the service starts so that no message goes unrouted.
     pub async fn declare(&self) {
+        // The intake queue exists before the service first starts, as in production,
+        // so events published before a start are kept. Same arguments as the service.
+        schoolsignal::broker::declare_intake(&self.channel, &self.names, 10).await.unwrap();
         for ex in [&self.names.inbound_exchange, &self.names.outbound_exchange] {
             schoolsignal::broker::declare_exchange(&self.channel, ex).await.unwrap();
         }
@@ -421,11 +423,11 @@ pub fn count_rows(pool: &Pool, table: &str) -> i64 {
 }
 
 /// The decisions recorded for an event, in child order.
-pub fn decisions_of(pool: &Pool, event_id: &str) -> Vec<String> {
+pub fn decisions_of(pool: &Pool, id: &str) -> Vec<String> {
     use schoolsignal::db::schema::decisions::dsl::*;
     let mut conn = pool.get().unwrap();
     decisions
-        .filter(event_id.eq(event_id))
+        .filter(event_id.eq(id))
         .order(child_index)
         .select(outcome)
         .load(&mut *conn)
