@@ -46,7 +46,11 @@ impl Application {
             outbound_exchange: config.amqp.outbound_exchange.clone(),
             relay_wake: wake.clone(),
         });
-        let consumer = Arc::new(Consumer::new(intake.clone(), &config, broker_connected.clone()));
+        let consumer = Arc::new(Consumer::new(
+            intake.clone(),
+            &config,
+            broker_connected.clone(),
+        ));
         tokio::spawn(consumer.run());
         tokio::spawn(relay(&config, &pool, clock, &metrics, wake).run());
 
@@ -58,10 +62,11 @@ impl Application {
             metrics: metrics.clone(),
             broker_connected,
         });
-        let server = HttpServer::new(move || App::new().app_data(state.clone()).configure(api::routes))
-            .workers(2)
-            .listen(listener)?
-            .run();
+        let server =
+            HttpServer::new(move || App::new().app_data(state.clone()).configure(api::routes))
+                .workers(2)
+                .listen(listener)?
+                .run();
         tracing::info!(port, backend = url.backend_name(), "schoolsignal listening");
         Ok(Self {
             port,

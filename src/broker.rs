@@ -27,7 +27,11 @@ pub async fn declare_exchange(channel: &Channel, name: &str) -> lapin::Result<()
 
 /// Declares the inbound exchange, the quorum queue with its dead-letter exchange and
 /// explicit delivery limit (RabbitMQ 3.x has no default), and the dead-letter queue.
-pub async fn declare_intake(channel: &Channel, names: &AmqpNames, delivery_limit: u32) -> lapin::Result<()> {
+pub async fn declare_intake(
+    channel: &Channel,
+    names: &AmqpNames,
+    delivery_limit: u32,
+) -> lapin::Result<()> {
     declare_exchange(channel, &names.inbound_exchange).await?;
     declare_exchange(channel, &names.dead_exchange).await?;
     let durable = QueueDeclareOptions {
@@ -35,7 +39,10 @@ pub async fn declare_intake(channel: &Channel, names: &AmqpNames, delivery_limit
         ..Default::default()
     };
     let mut quorum = FieldTable::default();
-    quorum.insert("x-queue-type".into(), AMQPValue::LongString("quorum".into()));
+    quorum.insert(
+        "x-queue-type".into(),
+        AMQPValue::LongString("quorum".into()),
+    );
     channel
         .queue_declare(names.dead_queue.as_str().into(), durable, quorum.clone())
         .await?;
@@ -53,7 +60,10 @@ pub async fn declare_intake(channel: &Channel, names: &AmqpNames, delivery_limit
         "x-dead-letter-exchange".into(),
         AMQPValue::LongString(names.dead_exchange.as_str().into()),
     );
-    args.insert("x-delivery-limit".into(), AMQPValue::LongLongInt(delivery_limit.into()));
+    args.insert(
+        "x-delivery-limit".into(),
+        AMQPValue::LongLongInt(delivery_limit.into()),
+    );
     channel
         .queue_declare(names.queue.as_str().into(), durable, args)
         .await?;

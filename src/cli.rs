@@ -11,7 +11,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "schoolsignal", version, about = "Handle with Care: discreet notices to schools")]
+#[command(
+    name = "schoolsignal",
+    version,
+    about = "Handle with Care: discreet notices to schools"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -95,7 +99,9 @@ fn serve(config: Config) -> anyhow::Result<()> {
     if config.smtp_url.is_none() {
         tracing::warn!("SMTP_URL is not set: development mode");
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async {
         let app = Application::build(config).await?;
         app.run_until_stopped().await?;
@@ -130,10 +136,18 @@ fn admin(command: Command, config: &Config) -> anyhow::Result<()> {
         Command::Registry {
             command: RegistryCommand::Object { bsn },
         } => {
-            let bsn = Bsn::parse(bsn.trim())
-                .ok_or_else(|| anyhow::anyhow!("--bsn must be 9 digits that pass the eleven test"))?;
+            let bsn = Bsn::parse(bsn.trim()).ok_or_else(|| {
+                anyhow::anyhow!("--bsn must be 9 digits that pass the eleven test")
+            })?;
             let new = enrollments::record_objection(conn, &hasher, &bsn, db::ts(now))?;
-            println!("{}", if new { "objection recorded" } else { "objection was already recorded" });
+            println!(
+                "{}",
+                if new {
+                    "objection recorded"
+                } else {
+                    "objection was already recorded"
+                }
+            );
         }
         Command::Apikey {
             command: ApikeyCommand::Create { name, scopes },

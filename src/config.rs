@@ -167,7 +167,10 @@ impl Config {
             db_pool_size: number(&get, "SCHOOLSIGNAL_DB_POOL_SIZE", 10, 1..=200)?,
             amqp_url: amqp_url.clone().unwrap_or_else(|| DEFAULT_AMQP_URL.into()),
             amqp: AmqpNames {
-                inbound_exchange: name("SCHOOLSIGNAL_AMQP_INBOUND_EXCHANGE", names.inbound_exchange),
+                inbound_exchange: name(
+                    "SCHOOLSIGNAL_AMQP_INBOUND_EXCHANGE",
+                    names.inbound_exchange,
+                ),
                 queue: name("SCHOOLSIGNAL_AMQP_QUEUE", names.queue),
                 binding_key: name("SCHOOLSIGNAL_AMQP_BINDING_KEY", names.binding_key),
                 dead_exchange: name("SCHOOLSIGNAL_AMQP_DEAD_EXCHANGE", names.dead_exchange),
@@ -185,7 +188,10 @@ impl Config {
                 .clone()
                 .unwrap_or_else(|| "http://localhost:8080".into()),
             bind: parse(&get, "SCHOOLSIGNAL_BIND", "127.0.0.1:8080")?,
-            bsn_key: bsn_key.clone().unwrap_or_else(|| DEV_BSN_KEY.into()).into_bytes(),
+            bsn_key: bsn_key
+                .clone()
+                .unwrap_or_else(|| DEV_BSN_KEY.into())
+                .into_bytes(),
             now: match get("SCHOOLSIGNAL_NOW") {
                 None => None,
                 Some(v) => Some(
@@ -220,10 +226,16 @@ impl Config {
             return Err(err("AMQP_URL", "must start with amqp:// or amqps://"));
         }
         if !self.public_url.starts_with("http://") && !self.public_url.starts_with("https://") {
-            return Err(err("SCHOOLSIGNAL_PUBLIC_URL", "must start with http:// or https://"));
+            return Err(err(
+                "SCHOOLSIGNAL_PUBLIC_URL",
+                "must start with http:// or https://",
+            ));
         }
         if self.bsn_key.len() < 32 {
-            return Err(err("SCHOOLSIGNAL_BSN_KEY", "must be at least 32 bytes long"));
+            return Err(err(
+                "SCHOOLSIGNAL_BSN_KEY",
+                "must be at least 32 bytes long",
+            ));
         }
         if self.school_age_min > self.school_age_max {
             return Err(err(
@@ -354,7 +366,10 @@ mod tests {
             ("AMQP_URL", "amqp://mq"),
             ("SMTP_URL", "smtp://mail"),
             ("SCHOOLSIGNAL_PUBLIC_URL", "https://signal.example.nl"),
-            ("SCHOOLSIGNAL_BSN_KEY", "0123456789abcdef0123456789abcdef-prod"),
+            (
+                "SCHOOLSIGNAL_BSN_KEY",
+                "0123456789abcdef0123456789abcdef-prod",
+            ),
         ];
         let prod = load(&full).unwrap();
         assert_eq!(prod.log_format, LogFormat::Json);

@@ -14,7 +14,9 @@ where
     W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
 {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(writer);
     let _ = match format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
         LogFormat::Text => builder.try_init(),
@@ -43,12 +45,18 @@ impl Metrics {
         )
         .expect("valid metric");
         let rejected = IntCounterVec::new(
-            Opts::new("schoolsignal_events_rejected_total", "Events rejected, by reason code"),
+            Opts::new(
+                "schoolsignal_events_rejected_total",
+                "Events rejected, by reason code",
+            ),
             &["reason"],
         )
         .expect("valid metric");
         let decisions = IntCounterVec::new(
-            Opts::new("schoolsignal_decisions_total", "Child decisions, by outcome"),
+            Opts::new(
+                "schoolsignal_decisions_total",
+                "Child decisions, by outcome",
+            ),
             &["outcome"],
         )
         .expect("valid metric");
@@ -77,16 +85,31 @@ impl Metrics {
             "Outbound messages the broker refused or did not confirm",
         )
         .expect("valid metric");
-        let broker_up = IntGauge::new("schoolsignal_broker_up", "1 while the intake consumer is connected")
-            .expect("valid metric");
+        let broker_up = IntGauge::new(
+            "schoolsignal_broker_up",
+            "1 while the intake consumer is connected",
+        )
+        .expect("valid metric");
         for c in [&events, &rejected, &decisions] {
-            registry.register(Box::new(c.clone())).expect("unique metric");
+            registry
+                .register(Box::new(c.clone()))
+                .expect("unique metric");
         }
-        registry.register(Box::new(commit_seconds.clone())).expect("unique metric");
-        registry.register(Box::new(outbox_depth.clone())).expect("unique metric");
-        registry.register(Box::new(published.clone())).expect("unique metric");
-        registry.register(Box::new(publish_failures.clone())).expect("unique metric");
-        registry.register(Box::new(broker_up.clone())).expect("unique metric");
+        registry
+            .register(Box::new(commit_seconds.clone()))
+            .expect("unique metric");
+        registry
+            .register(Box::new(outbox_depth.clone()))
+            .expect("unique metric");
+        registry
+            .register(Box::new(published.clone()))
+            .expect("unique metric");
+        registry
+            .register(Box::new(publish_failures.clone()))
+            .expect("unique metric");
+        registry
+            .register(Box::new(broker_up.clone()))
+            .expect("unique metric");
         // Zero series for every label, so dashboards see them before the first event.
         for r in crate::contract::Reason::ALL {
             rejected.with_label_values(&[r.as_str()]);

@@ -15,18 +15,27 @@ fn expected_reason(file: &str) -> Option<&str> {
 }
 
 fn event_id(body: &[u8]) -> String {
-    serde_json::from_slice::<Value>(body).unwrap()["event_id"].as_str().unwrap().to_string()
+    serde_json::from_slice::<Value>(body).unwrap()["event_id"]
+        .as_str()
+        .unwrap()
+        .to_string()
 }
 
 fn invalid_examples() -> Vec<(String, Vec<u8>)> {
-    examples().into_iter().filter(|(f, _)| f.starts_with("invalid-")).collect()
+    examples()
+        .into_iter()
+        .filter(|(f, _)| f.starts_with("invalid-"))
+        .collect()
 }
 
 /// The valid examples in an order that exercises revisions, siblings and withdrawal,
 /// with the outcome each child must get.
 const VALID_SEQUENCE: &[(&str, &[&str])] = &[
     ("valid-basic.json", &["notified"]),
-    ("valid-revision2-adds-child.json", &["already_notified", "no_consent"]),
+    (
+        "valid-revision2-adds-child.json",
+        &["already_notified", "no_consent"],
+    ),
     ("valid-siblings.json", &["notified", "notified"]),
     ("valid-extra-fields.json", &["no_registry_match"]),
     ("valid-withdrawn.json", &["withdrawn"]),
@@ -42,11 +51,21 @@ async fn contract_examples_over_amqp(backend: Backend) {
     for (_, body) in &invalid {
         app.broker.publish(body).await;
     }
-    let dead = app.broker.take(&names.dead_queue, invalid.len(), WAIT).await;
-    assert_eq!(dead.len(), invalid.len(), "every invalid example is dead-lettered");
+    let dead = app
+        .broker
+        .take(&names.dead_queue, invalid.len(), WAIT)
+        .await;
+    assert_eq!(
+        dead.len(),
+        invalid.len(),
+        "every invalid example is dead-lettered"
+    );
     let mut seen = BTreeSet::new();
     for m in &dead {
-        let (file, _) = invalid.iter().find(|(_, b)| *b == m.delivery.data).expect("body kept unchanged");
+        let (file, _) = invalid
+            .iter()
+            .find(|(_, b)| *b == m.delivery.data)
+            .expect("body kept unchanged");
         let reason = header_str(&m.delivery.properties, "x-schoolsignal-reason");
         assert_eq!(reason.as_deref(), expected_reason(file), "{file}");
         seen.insert(file.clone());
@@ -66,16 +85,39 @@ async fn contract_examples_over_amqp(backend: Backend) {
 
     // One outcome message per child decision, naming no school.
     let total: usize = VALID_SEQUENCE.iter().map(|(_, e)| e.len()).sum();
-    let messages = app.broker.take(&app.broker.outcomes_queue, total + 1, Duration::from_secs(5)).await;
-    assert_eq!(messages.len(), total, "exactly one outcome message per decision");
+    let messages = app
+        .broker
+        .take(
+            &app.broker.outcomes_queue,
+            total + 1,
+            Duration::from_secs(5),
+        )
+        .await;
+    assert_eq!(
+        messages.len(),
+        total,
+        "exactly one outcome message per decision"
+    );
     let mut got: Vec<(String, i64, String)> = messages
         .iter()
         .map(|m| {
             let v: Value = serde_json::from_slice(&m.delivery.data).unwrap();
             assert_eq!(v["schema"], "notice.outcome.v1");
             assert!(v.get("school").is_none());
-            assert_eq!(m.delivery.properties.content_type().as_ref().unwrap().as_str(), "application/json");
-            (v["event_id"].as_str().unwrap().into(), v["child_index"].as_i64().unwrap(), v["outcome"].as_str().unwrap().into())
+            assert_eq!(
+                m.delivery
+                    .properties
+                    .content_type()
+                    .as_ref()
+                    .unwrap()
+                    .as_str(),
+                "application/json"
+            );
+            (
+                v["event_id"].as_str().unwrap().into(),
+                v["child_index"].as_i64().unwrap(),
+                v["outcome"].as_str().unwrap().into(),
+            )
         })
         .collect();
     got.sort();
@@ -83,7 +125,10 @@ async fn contract_examples_over_amqp(backend: Backend) {
         .iter()
         .flat_map(|(file, outcomes)| {
             let id = event_id(&example(file));
-            outcomes.iter().enumerate().map(move |(i, o)| (id.clone(), i as i64, o.to_string()))
+            outcomes
+                .iter()
+                .enumerate()
+                .map(move |(i, o)| (id.clone(), i as i64, o.to_string()))
         })
         .collect();
     want.sort();
@@ -92,7 +137,11 @@ async fn contract_examples_over_amqp(backend: Backend) {
     // A redelivered valid event has no second effect.
     app.broker.publish(&example("valid-basic.json")).await;
     let deadline = std::time::Instant::now() + WAIT;
-    while app.metric("schoolsignal_events_total{result=\"duplicate\"}").await < 1.0 {
+    while app
+        .metric("schoolsignal_events_total{result=\"duplicate\"}")
+        .await
+        < 1.0
+    {
         assert!(std::time::Instant::now() < deadline, "redelivery not seen");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -111,15 +160,39 @@ fn assert_notices(app: &TestApp) {
     let rows: Vec<(String, String, Option<String>, Option<String>, String)> = notices
         .order(school_brin.asc())
         .then_order_by(child_given_name.asc())
-        .select((incident_id, school_brin, child_given_name, child_group, status))
+        .select((
+            incident_id,
+            school_brin,
+            child_given_name,
+            child_group,
+            status,
+        ))
         .load(&mut *conn)
         .unwrap();
     assert_eq!(
         rows,
         vec![
-            ("2026-GV-004219".into(), "12AB00".into(), Some("Daan".into()), Some("groep 7".into()), "pending_delivery".into()),
-            ("2026-GV-004211".into(), "12AB00".into(), Some("Sanne".into()), Some("groep 5".into()), "withdrawn".into()),
-            ("2026-GV-004219".into(), "34CD01".into(), Some("Noor".into()), Some("groep 2".into()), "pending_delivery".into()),
+            (
+                "2026-GV-004219".into(),
+                "12AB00".into(),
+                Some("Daan".into()),
+                Some("groep 7".into()),
+                "pending_delivery".into()
+            ),
+            (
+                "2026-GV-004211".into(),
+                "12AB00".into(),
+                Some("Sanne".into()),
+                Some("groep 5".into()),
+                "withdrawn".into()
+            ),
+            (
+                "2026-GV-004219".into(),
+                "34CD01".into(),
+                Some("Noor".into()),
+                Some("groep 2".into()),
+                "pending_delivery".into()
+            ),
         ]
     );
 }
@@ -129,7 +202,10 @@ async fn amqp_edge_rejections(backend: Backend) {
     let names = app.broker.names.clone();
     let basic = example("valid-basic.json");
     app.broker.publish(&basic).await;
-    wait_for("basic decided", WAIT, || count_rows(&app.pool, "decisions") == 1).await;
+    wait_for("basic decided", WAIT, || {
+        count_rows(&app.pool, "decisions") == 1
+    })
+    .await;
 
     // Same event id, different body: the first version stands.
     let mut changed: Value = serde_json::from_slice(&basic).unwrap();
@@ -144,11 +220,20 @@ async fn amqp_edge_rejections(backend: Backend) {
     app.broker.publish(&serde_json::to_vec(&big).unwrap()).await;
 
     let dead = app.broker.take(&names.dead_queue, 3, WAIT).await;
-    let mut reasons: Vec<String> =
-        dead.iter().map(|m| header_str(&m.delivery.properties, "x-schoolsignal-reason").unwrap()).collect();
+    let mut reasons: Vec<String> = dead
+        .iter()
+        .map(|m| header_str(&m.delivery.properties, "x-schoolsignal-reason").unwrap())
+        .collect();
     reasons.sort();
-    assert_eq!(reasons, ["event_id_conflict", "too_large", "unsupported_content_type"]);
-    assert_eq!(count_rows(&app.pool, "decisions"), 1, "the first version stands");
+    assert_eq!(
+        reasons,
+        ["event_id_conflict", "too_large", "unsupported_content_type"]
+    );
+    assert_eq!(
+        count_rows(&app.pool, "decisions"),
+        1,
+        "the first version stands"
+    );
     app.broker.cleanup().await;
 }
 
@@ -163,7 +248,10 @@ async fn contract_examples_over_http(backend: Backend) {
 
     // A different order than over AMQP: revision 2 first makes revision 1 stale.
     let sequence: &[(&str, &[&str])] = &[
-        ("valid-revision2-adds-child.json", &["notified", "no_consent"]),
+        (
+            "valid-revision2-adds-child.json",
+            &["notified", "no_consent"],
+        ),
         ("valid-basic.json", &["stale_revision"]),
         ("valid-siblings.json", &["notified", "notified"]),
         ("valid-extra-fields.json", &["no_registry_match"]),
@@ -173,9 +261,18 @@ async fn contract_examples_over_http(backend: Backend) {
         let body = example(file);
         let (status, json) = app.post_event(&body).await;
         assert_eq!(status, 202, "{file}");
-        let outcomes: Vec<&str> = json["outcomes"].as_array().unwrap().iter().map(|o| o["outcome"].as_str().unwrap()).collect();
+        let outcomes: Vec<&str> = json["outcomes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["outcome"].as_str().unwrap())
+            .collect();
         assert_eq!(outcomes, *expected, "{file}");
-        assert_eq!(decisions_of(&app.pool, &event_id(&body)), *expected, "{file}");
+        assert_eq!(
+            decisions_of(&app.pool, &event_id(&body)),
+            *expected,
+            "{file}"
+        );
         // The same event again: 200 and the same outcomes, no new rows.
         let (again, json_again) = app.post_event(&body).await;
         assert_eq!((again, &json_again), (200, &json), "{file}");
@@ -183,10 +280,39 @@ async fn contract_examples_over_http(backend: Backend) {
     assert_eq!(count_rows(&app.pool, "decisions"), 7);
     assert_eq!(count_rows(&app.pool, "outbox_messages"), 7);
 
+    // A toddler is outside the school ages; an objection recorded now takes effect now.
+    let mut toddler: Value = serde_json::from_slice(&example("valid-siblings.json")).unwrap();
+    toddler["event_id"] = json!(uuid::Uuid::new_v4().to_string());
+    toddler["incident_id"] = json!("2026-GV-009001");
+    toddler["children"][0]["date_of_birth"] = json!("2023-01-01");
+    let (status, json) = app.post_event(&serde_json::to_vec(&toddler).unwrap()).await;
+    assert_eq!(status, 202);
+    assert_eq!(json["outcomes"][0]["outcome"], "not_school_age");
+    assert_eq!(json["outcomes"][1]["outcome"], "notified");
+    {
+        let mut conn = app.pool.get().unwrap();
+        let hasher = schoolsignal::registry::KeyedHasher::new(BSN_KEY.as_bytes());
+        let bsn = schoolsignal::contract::Bsn::parse("162275869").unwrap();
+        schoolsignal::registry::enrollments::record_objection(
+            &mut conn,
+            &hasher,
+            &bsn,
+            chrono::Utc::now().naive_utc(),
+        )
+        .unwrap();
+    }
+    toddler["event_id"] = json!(uuid::Uuid::new_v4().to_string());
+    toddler["incident_id"] = json!("2026-GV-009002");
+    let (_, json) = app.post_event(&serde_json::to_vec(&toddler).unwrap()).await;
+    assert_eq!(json["outcomes"][1]["outcome"], "no_consent");
+
     let mut changed: Value = serde_json::from_slice(&example("valid-basic.json")).unwrap();
     changed["police_unit"] = json!("Another unit");
     let (status, json) = app.post_event(&serde_json::to_vec(&changed).unwrap()).await;
-    assert_eq!((status, json["reason"].as_str()), (409, Some("event_id_conflict")));
+    assert_eq!(
+        (status, json["reason"].as_str()),
+        (409, Some("event_id_conflict"))
+    );
 
     let big = vec![b' '; 64 * 1024 + 1];
     let (status, json) = app.post_event(&big).await;
@@ -194,15 +320,47 @@ async fn contract_examples_over_http(backend: Backend) {
 
     let url = format!("{}/v1/events", app.address);
     let basic = example("valid-basic.json");
-    let none = app.http.post(&url).body(basic.clone()).send().await.unwrap();
+    let none = app
+        .http
+        .post(&url)
+        .body(basic.clone())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(none.status(), 401);
-    let wrong = app.http.post(&url).bearer_auth("ssk_not-a-key").body(basic.clone()).send().await.unwrap();
+    let wrong = app
+        .http
+        .post(&url)
+        .bearer_auth("ssk_not-a-key")
+        .body(basic.clone())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(wrong.status(), 401);
-    let text = app.http.post(&url).bearer_auth(&app.api_key).header("content-type", "text/plain").body(basic).send().await.unwrap();
+    let text = app
+        .http
+        .post(&url)
+        .bearer_auth(&app.api_key)
+        .header("content-type", "text/plain")
+        .body(basic)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(text.status(), 415);
 
-    let metrics = app.http.get(format!("{}/metrics", app.address)).send().await.unwrap().text().await.unwrap();
-    assert!(metrics.contains("schoolsignal_decisions_total{outcome=\"notified\"} 3"), "{metrics}");
+    let metrics = app
+        .http
+        .get(format!("{}/metrics", app.address))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("schoolsignal_decisions_total{outcome=\"notified\"} 4"),
+        "{metrics}"
+    );
     assert!(metrics.contains("schoolsignal_events_rejected_total{reason=\"invalid_bsn\"} 2"));
     assert!(metrics.contains("schoolsignal_intake_receipt_to_commit_seconds_count"));
     assert!(metrics.contains("schoolsignal_outbox_depth"));
@@ -211,4 +369,8 @@ async fn contract_examples_over_http(backend: Backend) {
     app.broker.cleanup().await;
 }
 
-backend_tests!(contract_examples_over_amqp, amqp_edge_rejections, contract_examples_over_http);
+backend_tests!(
+    contract_examples_over_amqp,
+    amqp_edge_rejections,
+    contract_examples_over_http
+);

@@ -22,7 +22,12 @@ async fn setup(backend: Backend, amqp: &str) -> Setup {
     let prefix = format!("t{}.", unique());
     let env = service_env(&db.url, &prefix, amqp);
     let broker = Broker::connect(amqp, schoolsignal::config::AmqpNames::with_prefix(&prefix)).await;
-    Setup { _db: db, pool, env, broker }
+    Setup {
+        _db: db,
+        pool,
+        env,
+        broker,
+    }
 }
 
 fn unpublished(pool: &schoolsignal::db::Pool) -> i64 {
@@ -33,15 +38,30 @@ fn published(pool: &schoolsignal::db::Pool) -> i64 {
     let mut conn = pool.get().unwrap();
     use diesel::prelude::*;
     use schoolsignal::db::schema::outbox_messages::dsl::*;
-    outbox_messages.filter(published_at.is_not_null()).count().get_result(&mut *conn).unwrap()
+    outbox_messages
+        .filter(published_at.is_not_null())
+        .count()
+        .get_result(&mut *conn)
+        .unwrap()
 }
 
 /// Distinct event ids among the outcome messages on the test queue.
 async fn outcome_event_ids(broker: &Broker, expected: usize) -> (usize, HashSet<String>) {
-    let messages = broker.take(&broker.outcomes_queue, expected + 10, Duration::from_secs(20)).await;
+    let messages = broker
+        .take(
+            &broker.outcomes_queue,
+            expected + 10,
+            Duration::from_secs(20),
+        )
+        .await;
     let ids = messages
         .iter()
-        .map(|m| serde_json::from_slice::<serde_json::Value>(&m.delivery.data).unwrap()["event_id"].as_str().unwrap().to_string())
+        .map(|m| {
+            serde_json::from_slice::<serde_json::Value>(&m.delivery.data).unwrap()["event_id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
         .collect();
     (messages.len(), ids)
 }
@@ -62,7 +82,10 @@ async fn duplicates_and_redelivery(backend: Backend) {
         if let Some(status) = first.child.try_wait().unwrap() {
             break status;
         }
-        assert!(std::time::Instant::now() < deadline, "the fault did not fire");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the fault did not fire"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert!(!status.success(), "aborted between commit and ack");
@@ -72,8 +95,15 @@ async fn duplicates_and_redelivery(backend: Backend) {
     let second = ServiceProcess::start(&s.env, &format!("redelivery2-{}", unique()));
     second.wait_ready(LONG).await;
     let deadline = std::time::Instant::now() + LONG;
-    while second.metric("schoolsignal_events_total{result=\"duplicate\"}").await < 3.0 {
-        assert!(std::time::Instant::now() < deadline, "the redeliveries were not seen");
+    while second
+        .metric("schoolsignal_events_total{result=\"duplicate\"}")
+        .await
+        < 3.0
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the redeliveries were not seen"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     eventually("outbox drained", LONG, || unpublished(&s.pool) == 0).await;
@@ -96,13 +126,19 @@ async fn hard_kill_with_1000_in_flight(backend: Backend) {
 
     let name = format!("hardkill-{}", unique());
     let mut first = ServiceProcess::start(&s.env, &name);
-    eventually("the first commits", LONG, || count_rows(&s.pool, "inbox_events") > 0).await;
+    eventually("the first commits", LONG, || {
+        count_rows(&s.pool, "inbox_events") > 0
+    })
+    .await;
     first.kill9();
     let at_kill = count_rows(&s.pool, "inbox_events");
     eprintln!("killed with {at_kill} of 1000 events committed");
 
     let second = ServiceProcess::start(&s.env, &name);
-    eventually("all events decided", LONG, || count_rows(&s.pool, "inbox_events") == 1000).await;
+    eventually("all events decided", LONG, || {
+        count_rows(&s.pool, "inbox_events") == 1000
+    })
+    .await;
     eventually("outbox drained", LONG, || unpublished(&s.pool) == 0).await;
     assert_eq!(count_rows(&s.pool, "decisions"), 1000);
     assert_eq!(count_rows(&s.pool, "notices"), 1000);
@@ -111,7 +147,11 @@ async fn hard_kill_with_1000_in_flight(backend: Backend) {
     let sent: HashSet<String> = events.iter().map(|(id, _)| id.clone()).collect();
     assert_eq!(ids, sent, "an outcome message for every event");
     second.wait_ready(LONG).await;
-    assert_eq!(s.broker.message_count(&s.broker.names.queue).await, 0, "the queue ends empty");
+    assert_eq!(
+        s.broker.message_count(&s.broker.names.queue).await,
+        0,
+        "the queue ends empty"
+    );
     assert_eq!(s.broker.message_count(&s.broker.names.dead_queue).await, 0);
     assert_no_personal_data(&second.logs(), "event decided");
     s.broker.cleanup().await;
@@ -122,8 +162,9 @@ async fn hard_kill_with_1000_in_flight(backend: Backend) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_replicas_on_postgres() {
     let s = setup(Backend::Postgres, &amqp_url()).await;
-    let replicas: Vec<ServiceProcess> =
-        (0..3).map(|i| ServiceProcess::start(&s.env, &format!("replica{i}-{}", unique()))).collect();
+    let replicas: Vec<ServiceProcess> = (0..3)
+        .map(|i| ServiceProcess::start(&s.env, &format!("replica{i}-{}", unique())))
+        .collect();
     for r in &replicas {
         r.wait_ready(LONG).await;
     }
@@ -131,15 +172,23 @@ async fn three_replicas_on_postgres() {
     let mut bodies: Vec<Vec<u8>> = events.iter().map(|(_, b)| b.clone()).collect();
     bodies.extend(bodies.clone());
     s.broker.publish_many(&bodies).await;
-    eventually("all events decided", LONG, || count_rows(&s.pool, "inbox_events") == 600).await;
+    eventually("all events decided", LONG, || {
+        count_rows(&s.pool, "inbox_events") == 600
+    })
+    .await;
     eventually("outbox drained", LONG, || unpublished(&s.pool) == 0).await;
     let mut duplicates = 0.0;
     let deadline = std::time::Instant::now() + LONG;
     while duplicates < 600.0 {
-        assert!(std::time::Instant::now() < deadline, "not all copies consumed");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not all copies consumed"
+        );
         duplicates = 0.0;
         for r in &replicas {
-            duplicates += r.metric("schoolsignal_events_total{result=\"duplicate\"}").await;
+            duplicates += r
+                .metric("schoolsignal_events_total{result=\"duplicate\"}")
+                .await;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -147,7 +196,11 @@ async fn three_replicas_on_postgres() {
     assert_eq!(count_rows(&s.pool, "decisions"), 600);
     assert_eq!(count_rows(&s.pool, "outbox_messages"), 600);
     let (total, ids) = outcome_event_ids(&s.broker, 600).await;
-    assert_eq!((total, ids.len()), (600, 600), "one outcome message per event");
+    assert_eq!(
+        (total, ids.len()),
+        (600, 600),
+        "one outcome message per event"
+    );
     assert_eq!(s.broker.message_count(&s.broker.names.queue).await, 0);
     let logs: String = replicas.iter().map(|r| r.logs()).collect();
     assert_no_personal_data(&logs, "event decided");
@@ -162,7 +215,8 @@ struct PrivateRabbit {
 
 impl PrivateRabbit {
     fn script(&self, action: &str) {
-        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/rabbit-node.sh");
+        let script =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/rabbit-node.sh");
         let status = std::process::Command::new("bash")
             .arg(script)
             .arg(action)
@@ -177,11 +231,16 @@ impl PrivateRabbit {
         // The script uses PORT and PORT+20000; pick a port whose pair is free.
         let port = loop {
             let p = free_port();
-            if (1024..45535).contains(&p) && std::net::TcpListener::bind(("127.0.0.1", p + 20000)).is_ok() {
+            if (1024..45535).contains(&p)
+                && std::net::TcpListener::bind(("127.0.0.1", p + 20000)).is_ok()
+            {
                 break p;
             }
         };
-        let node = Self { dir: tempfile::tempdir().unwrap(), port };
+        let node = Self {
+            dir: tempfile::tempdir().unwrap(),
+            port,
+        };
         node.script("start");
         node
     }
@@ -198,18 +257,29 @@ impl Drop for PrivateRabbit {
 }
 
 async fn broker_restart(backend: Backend) {
-    let rabbit = tokio::task::spawn_blocking(PrivateRabbit::start).await.unwrap();
+    let rabbit = tokio::task::spawn_blocking(PrivateRabbit::start)
+        .await
+        .unwrap();
     let s = setup(backend, &rabbit.url()).await;
     let service = ServiceProcess::start(&s.env, &format!("broker-restart-{}", unique()));
     service.wait_ready(LONG).await;
     let api_key = {
         let mut conn = s.pool.get().unwrap();
-        schoolsignal::api::keys::create(&mut conn, "restart-test", &["events:write".into()], chrono::Utc::now()).unwrap()
+        schoolsignal::api::keys::create(
+            &mut conn,
+            "restart-test",
+            &["events:write".into()],
+            chrono::Utc::now(),
+        )
+        .unwrap()
     };
 
     let before: Vec<Vec<u8>> = (0..50).map(|n| generated_event(n, "BR").1).collect();
     s.broker.publish_many(&before).await;
-    eventually("first events decided", LONG, || count_rows(&s.pool, "inbox_events") == 50).await;
+    eventually("first events decided", LONG, || {
+        count_rows(&s.pool, "inbox_events") == 50
+    })
+    .await;
 
     tokio::task::spawn_blocking({
         let dir = rabbit.dir.path().to_path_buf();
@@ -224,7 +294,10 @@ async fn broker_restart(backend: Backend) {
         if status == 503 && body.contains("\"broker\":\"down\"") {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "readyz never reported the broker down");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "readyz never reported the broker down"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     // While the broker is down, HTTPS intake goes on; outcomes wait in the outbox.
@@ -240,7 +313,10 @@ async fn broker_restart(backend: Backend) {
             .unwrap();
         assert_eq!(r.status(), 202);
     }
-    assert!(unpublished(&s.pool) >= 20, "outcomes wait while the broker is down");
+    assert!(
+        unpublished(&s.pool) >= 20,
+        "outcomes wait while the broker is down"
+    );
 
     tokio::task::spawn_blocking({
         let dir = rabbit.dir.path().to_path_buf();
@@ -253,21 +329,38 @@ async fn broker_restart(backend: Backend) {
     let broker = Broker::connect(&rabbit.url(), s.broker.names.clone()).await;
     let after: Vec<Vec<u8>> = (70..120).map(|n| generated_event(n, "BR").1).collect();
     broker.publish_many(&after).await;
-    eventually("all events decided", LONG, || count_rows(&s.pool, "inbox_events") == 120).await;
+    eventually("all events decided", LONG, || {
+        count_rows(&s.pool, "inbox_events") == 120
+    })
+    .await;
     eventually("outbox drained", LONG, || unpublished(&s.pool) == 0).await;
     let (_, ids) = outcome_event_ids(&broker, 120).await;
-    assert_eq!(ids.len(), 120, "every outcome reached the queue across the restart");
+    assert_eq!(
+        ids.len(),
+        120,
+        "every outcome reached the queue across the restart"
+    );
     assert_no_personal_data(&service.logs(), "intake consumer connected");
     drop(s);
 }
 
 impl PrivateRabbit {
     fn script_at(dir: &std::path::Path, port: u16, action: &str) {
-        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/rabbit-node.sh");
-        let status =
-            std::process::Command::new("bash").arg(script).arg(action).arg(dir).arg(port.to_string()).status().unwrap();
+        let script =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/rabbit-node.sh");
+        let status = std::process::Command::new("bash")
+            .arg(script)
+            .arg(action)
+            .arg(dir)
+            .arg(port.to_string())
+            .status()
+            .unwrap();
         assert!(status.success(), "rabbit-node.sh {action} failed");
     }
 }
 
-backend_tests!(duplicates_and_redelivery, hard_kill_with_1000_in_flight, broker_restart);
+backend_tests!(
+    duplicates_and_redelivery,
+    hard_kill_with_1000_in_flight,
+    broker_restart
+);

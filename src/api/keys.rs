@@ -24,12 +24,17 @@ pub fn create(
         return Err(format!("give at least one --scope ({})", SCOPES.join(", ")));
     }
     if let Some(bad) = scopes.iter().find(|s| !SCOPES.contains(&s.as_str())) {
-        return Err(format!("unknown scope `{bad}`; known: {}", SCOPES.join(", ")));
+        return Err(format!(
+            "unknown scope `{bad}`; known: {}",
+            SCOPES.join(", ")
+        ));
     }
     // 256 bits from the OS generator: a key cannot be guessed, so a plain SHA-256
     // of it is a safe thing to store.
     let mut bytes = [0u8; 32];
-    rand::rngs::OsRng.try_fill_bytes(&mut bytes).map_err(|_| "no randomness available")?;
+    rand::rngs::OsRng
+        .try_fill_bytes(&mut bytes)
+        .map_err(|_| "no randomness available")?;
     let key = format!("{PREFIX}{}", hex::encode(bytes));
     diesel::insert_into(api_keys::table)
         .values((

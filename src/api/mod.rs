@@ -76,7 +76,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(healthz))
         .route("/readyz", web::get().to(readyz))
         .route("/metrics", web::get().to(metrics))
-        .route("/v1/events", web::post().to(crate::intake::http::post_event));
+        .route(
+            "/v1/events",
+            web::post().to(crate::intake::http::post_event),
+        );
 }
 
 async fn healthz() -> HttpResponse {

@@ -36,12 +36,28 @@ mod tests {
 
     #[test]
     fn eleven_test() {
-        for ok in ["111222333", "725763863", "162275869", "192285142", "691682483"] {
+        for ok in [
+            "111222333",
+            "725763863",
+            "162275869",
+            "192285142",
+            "691682483",
+        ] {
             assert!(Bsn::parse(ok).is_some(), "{ok}");
         }
-        for bad in ["111222334", "11122233", "1112223333", "11122233a", "", "１１１222333"] {
+        for bad in [
+            "111222334",
+            "11122233",
+            "1112223333",
+            "11122233a",
+            "",
+            "１１１222333",
+        ] {
             assert!(Bsn::parse(bad).is_none(), "{bad}");
         }
-        assert_eq!(format!("{:?}", Bsn::parse("111222333").unwrap()), "Bsn(<redacted>)");
+        assert_eq!(
+            format!("{:?}", Bsn::parse("111222333").unwrap()),
+            "Bsn(<redacted>)"
+        );
     }
 }

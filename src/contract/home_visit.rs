@@ -204,12 +204,10 @@ fn child(value: &Value, i: usize, visited_at: DateTime<FixedOffset>) -> Result<C
             .and_then(Bsn::parse)
             .ok_or_else(|| Rejection::at(Reason::InvalidBsn, path("bsn")))?,
     };
-    let given_name = name(field("given_name")?).ok_or_else(|| {
-        Rejection::at(Reason::InvalidField, path("given_name"))
-    })?;
-    let family_name = name(field("family_name")?).ok_or_else(|| {
-        Rejection::at(Reason::InvalidField, path("family_name"))
-    })?;
+    let given_name = name(field("given_name")?)
+        .ok_or_else(|| Rejection::at(Reason::InvalidField, path("given_name")))?;
+    let family_name = name(field("family_name")?)
+        .ok_or_else(|| Rejection::at(Reason::InvalidField, path("family_name")))?;
     let date_of_birth = NaiveDate::parse_from_str(field("date_of_birth")?, "%Y-%m-%d")
         .ok()
         .filter(|d| *d <= visited_at.date_naive())
@@ -298,8 +296,16 @@ mod tests {
             ("police_unit", json!("x".repeat(101)), Reason::InvalidField),
             ("incident_id", json!("x".repeat(65)), Reason::InvalidField),
             ("incident_id", json!(""), Reason::InvalidField),
-            ("visited_at", json!("2026-11-23T06:04:59+01:00"), Reason::InvalidField),
-            ("visited_at", json!("2026-11-08T06:59:00+01:00"), Reason::TooOld),
+            (
+                "visited_at",
+                json!("2026-11-23T06:04:59+01:00"),
+                Reason::InvalidField,
+            ),
+            (
+                "visited_at",
+                json!("2026-11-08T06:59:00+01:00"),
+                Reason::TooOld,
+            ),
             ("children", json!("x"), Reason::InvalidField),
         ];
         for (field, value, reason) in cases {
@@ -313,7 +319,9 @@ mod tests {
             assert_eq!(reason_of(&v), reason, "{field}");
         }
         let mut v = base();
-        v["children"] = json!((0..21).map(|_| base()["children"][0].clone()).collect::<Vec<_>>());
+        v["children"] = json!((0..21)
+            .map(|_| base()["children"][0].clone())
+            .collect::<Vec<_>>());
         assert_eq!(reason_of(&v), Reason::InvalidField);
         let mut v = base();
         v["children"][0]["bsn"] = json!(111222333);

@@ -20,7 +20,8 @@ pub fn run_pending(conn: &mut DbConn) -> Result<usize, DbError> {
         // BACKEND-SPECIFIC: a session-level advisory lock; the second replica waits
         // here and then finds nothing left to run.
         DbConn::Pg(pg) => {
-            diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})")).execute(pg)?;
+            diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"))
+                .execute(pg)?;
             let ran = pg.run_pending_migrations(POSTGRES).map(|v| v.len());
             diesel::sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})"))
                 .execute(pg)?;

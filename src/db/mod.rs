@@ -161,7 +161,10 @@ where
 /// A transaction that writes. On SQLite it starts with `BEGIN IMMEDIATE`, which takes
 /// the write lock up front: two deferred transactions that both upgrade to writing
 /// would otherwise fail with SQLITE_BUSY instead of waiting.
-pub fn write_tx<T, E>(conn: &mut DbConn, f: impl FnOnce(&mut DbConn) -> Result<T, E>) -> Result<T, E>
+pub fn write_tx<T, E>(
+    conn: &mut DbConn,
+    f: impl FnOnce(&mut DbConn) -> Result<T, E>,
+) -> Result<T, E>
 where
     E: From<diesel::result::Error>,
 {

@@ -128,13 +128,20 @@ impl Consumer {
         self.maybe_abort_for_test();
         for (i, rejection) in &rejected {
             if rejection.reason != Reason::EventIdConflict {
-                self.intake.note_rejection(rejection, &batch[*i].data, "amqp");
+                self.intake
+                    .note_rejection(rejection, &batch[*i].data, "amqp");
             }
         }
         self.dead_letter(dead, &batch, &rejected).await?;
         for &i in &poisoned {
             // Back to the queue: the broker dead-letters it after the delivery limit.
-            batch[i].acker.nack(BasicNackOptions { multiple: false, requeue: true }).await?;
+            batch[i]
+                .acker
+                .nack(BasicNackOptions {
+                    multiple: false,
+                    requeue: true,
+                })
+                .await?;
         }
         let done: Vec<&Delivery> = batch
             .iter()
@@ -155,7 +162,8 @@ impl Consumer {
         if valid.is_empty() {
             return Vec::new();
         }
-        let (index, received): (Vec<usize>, Vec<Received>) = std::mem::take(valid).into_iter().unzip();
+        let (index, received): (Vec<usize>, Vec<Received>) =
+            std::mem::take(valid).into_iter().unzip();
         let verdicts = match self.intake.accept(received.clone()).await {
             Ok(v) => v.into_iter().map(Some).collect::<Vec<_>>(),
             // One bad event must not hold the others back: decide them one by one.
@@ -165,7 +173,9 @@ impl Consumer {
         let mut poisoned = Vec::new();
         for (i, verdict) in index.into_iter().zip(verdicts) {
             match verdict {
-                Some(Verdict::Conflict) => rejected.push((i, Rejection::new(Reason::EventIdConflict))),
+                Some(Verdict::Conflict) => {
+                    rejected.push((i, Rejection::new(Reason::EventIdConflict)))
+                }
                 Some(_) => {}
                 None => poisoned.push(i),
             }
@@ -202,7 +212,9 @@ impl Consumer {
     fn maybe_abort_for_test(&self) {
         if let Some(n) = self.fault_abort_after_commits {
             if self.commits.load(Ordering::SeqCst) >= n {
-                tracing::warn!("SCHOOLSIGNAL_FAULT_ABORT_AFTER_COMMITS reached; aborting before ack");
+                tracing::warn!(
+                    "SCHOOLSIGNAL_FAULT_ABORT_AFTER_COMMITS reached; aborting before ack"
+                );
                 std::process::abort();
             }
         }

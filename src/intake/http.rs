@@ -20,7 +20,13 @@ pub async fn post_event(
         ApiError::Rejected(rejection)
     };
     if let Some(ct) = req.headers().get(header::CONTENT_TYPE) {
-        let mime = ct.to_str().unwrap_or("").split(';').next().unwrap_or("").trim();
+        let mime = ct
+            .to_str()
+            .unwrap_or("")
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim();
         if !mime.eq_ignore_ascii_case("application/json") {
             return Err(reject(Rejection::new(Reason::UnsupportedContentType), &[]));
         }
@@ -64,7 +70,11 @@ pub async fn post_event(
     }
 }
 
-async fn authorize(req: &HttpRequest, state: &AppState, scope: &'static str) -> Result<(), ApiError> {
+async fn authorize(
+    req: &HttpRequest,
+    state: &AppState,
+    scope: &'static str,
+) -> Result<(), ApiError> {
     let key = req
         .headers()
         .get(header::AUTHORIZATION)

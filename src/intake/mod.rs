@@ -130,7 +130,8 @@ impl Intake {
                             .with_label_values(&[d.outcome.as_str()])
                             .inc();
                     }
-                    let outcomes: Vec<&str> = decisions.iter().map(|d| d.outcome.as_str()).collect();
+                    let outcomes: Vec<&str> =
+                        decisions.iter().map(|d| d.outcome.as_str()).collect();
                     tracing::info!(%event_id, incident_id = %r.event.incident_id, revision = r.event.revision,
                         outcomes = ?outcomes, source = r.source, "event decided");
                 }

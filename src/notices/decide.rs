@@ -129,7 +129,15 @@ type Made = Vec<(ChildDecision, Option<String>)>;
 
 fn same_for_all(event: &HomeVisit, outcome: Outcome) -> Made {
     (0..event.children.len() as i32)
-        .map(|child_index| (ChildDecision { child_index, outcome }, None))
+        .map(|child_index| {
+            (
+                ChildDecision {
+                    child_index,
+                    outcome,
+                },
+                None,
+            )
+        })
         .collect()
 }
 
@@ -141,8 +149,13 @@ fn apply_revision(
     event: &HomeVisit,
     incident_status: &str,
 ) -> QueryResult<Made> {
-    let withdrawn = event.status == Status::Withdrawn || incident_status == Status::Withdrawn.as_str();
-    let new_status = if withdrawn { Status::Withdrawn } else { Status::Active };
+    let withdrawn =
+        event.status == Status::Withdrawn || incident_status == Status::Withdrawn.as_str();
+    let new_status = if withdrawn {
+        Status::Withdrawn
+    } else {
+        Status::Active
+    };
     diesel::update(incidents::table.find(&event.incident_id))
         .set((
             incidents::applied_revision.eq(event.revision),
@@ -218,13 +231,20 @@ fn decide_child(
 }
 
 /// Cancels every notice of a withdrawn incident.
-fn withdraw_notices(conn: &mut DbConn, incident_id: &str, now: DateTime<Utc>) -> QueryResult<usize> {
+fn withdraw_notices(
+    conn: &mut DbConn,
+    incident_id: &str,
+    now: DateTime<Utc>,
+) -> QueryResult<usize> {
     diesel::update(
         notices::table
             .filter(notices::incident_id.eq(incident_id))
             .filter(notices::status.ne(status::WITHDRAWN)),
     )
-    .set((notices::status.eq(status::WITHDRAWN), notices::updated_at.eq(ts(now))))
+    .set((
+        notices::status.eq(status::WITHDRAWN),
+        notices::updated_at.eq(ts(now)),
+    ))
     .execute(conn)
 }
 

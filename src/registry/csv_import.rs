@@ -71,7 +71,11 @@ pub struct Row<'a> {
 impl Row<'_> {
     /// The trimmed value of a column.
     pub fn get(&self, column: &str) -> &str {
-        let i = self.headers.iter().position(|h| *h == column).expect("known column");
+        let i = self
+            .headers
+            .iter()
+            .position(|h| *h == column)
+            .expect("known column");
         self.record.get(i).unwrap_or("").trim()
     }
 }
@@ -84,7 +88,10 @@ pub fn parse_all<T>(
 ) -> Result<Vec<(u64, T)>, ImportError> {
     let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(input);
     let found: Vec<String> = match reader.headers() {
-        Ok(h) => h.iter().map(|s| s.trim().trim_start_matches('\u{feff}').to_string()).collect(),
+        Ok(h) => h
+            .iter()
+            .map(|s| s.trim().trim_start_matches('\u{feff}').to_string())
+            .collect(),
         Err(_) => Vec::new(),
     };
     if found != headers {
@@ -167,7 +174,9 @@ mod tests {
             }
         })
         .unwrap_err();
-        let ImportError::Rows(rows) = err else { panic!() };
+        let ImportError::Rows(rows) = err else {
+            panic!()
+        };
         assert_eq!(rows.iter().map(|r| r.line).collect::<Vec<_>>(), vec![3, 5]);
         let err = parse_all("x,y\n".as_bytes(), &["a", "b"], |_| Ok(())).unwrap_err();
         assert!(matches!(err, ImportError::Header { .. }));

@@ -10,7 +10,14 @@ use diesel::prelude::*;
 use std::collections::HashSet;
 use std::io::Read;
 
-pub const HEADERS: &[&str] = &["bsn", "school_brin", "group", "valid_from", "valid_until", "consent"];
+pub const HEADERS: &[&str] = &[
+    "bsn",
+    "school_brin",
+    "group",
+    "valid_from",
+    "valid_until",
+    "consent",
+];
 
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = enrollments)]
@@ -32,11 +39,15 @@ pub fn import(
     hasher: &KeyedHasher,
     input: impl Read,
 ) -> Result<ImportSummary, ImportError> {
-    let known: HashSet<String> = schools::table.select(schools::brin).load(conn)?.into_iter().collect();
+    let known: HashSet<String> = schools::table
+        .select(schools::brin)
+        .load(conn)?
+        .into_iter()
+        .collect();
     let mut seen = HashSet::new();
     let rows = csv_import::parse_all(input, HEADERS, |row| {
-        let bsn = Bsn::parse(row.get("bsn"))
-            .ok_or("bsn must be 9 digits that pass the eleven test")?;
+        let bsn =
+            Bsn::parse(row.get("bsn")).ok_or("bsn must be 9 digits that pass the eleven test")?;
         let school_brin = csv_import::brin(row.get("school_brin"))?;
         if !known.contains(&school_brin) {
             return Err("school_brin is not a known school; import the school first".into());
@@ -65,7 +76,11 @@ pub fn import(
             valid_until,
             consent,
         };
-        let key = (enrollment.bsn_hash.clone(), enrollment.school_brin.clone(), valid_from);
+        let key = (
+            enrollment.bsn_hash.clone(),
+            enrollment.school_brin.clone(),
+            valid_from,
+        );
         if !seen.insert(key) {
             return Err("the same child, school and valid_from appear earlier in the file".into());
         }
@@ -78,8 +93,10 @@ pub fn import(
                 .filter(enrollments::bsn_hash.eq(&row.bsn_hash))
                 .filter(enrollments::school_brin.eq(&row.school_brin))
                 .filter(enrollments::valid_from.eq(row.valid_from));
-            let existing: Option<NewEnrollment> =
-                key.select(NewEnrollment::as_select()).first(conn).optional()?;
+            let existing: Option<NewEnrollment> = key
+                .select(NewEnrollment::as_select())
+                .first(conn)
+                .optional()?;
             match existing {
                 Some(old) if old == row => summary.unchanged += 1,
                 Some(_) => {
@@ -87,7 +104,9 @@ pub fn import(
                     summary.updated += 1;
                 }
                 None => {
-                    diesel::insert_into(enrollments::table).values(&row).execute(conn)?;
+                    diesel::insert_into(enrollments::table)
+                        .values(&row)
+                        .execute(conn)?;
                     summary.inserted += 1;
                 }
             }
@@ -106,10 +125,17 @@ pub fn record_objection(
 ) -> Result<bool, diesel::result::Error> {
     let bsn_hash = hasher.bsn(bsn);
     write_tx(conn, |conn| {
-        let exists = objections::table.find(&bsn_hash).count().get_result::<i64>(conn)? > 0;
+        let exists = objections::table
+            .find(&bsn_hash)
+            .count()
+            .get_result::<i64>(conn)?
+            > 0;
         if !exists {
             diesel::insert_into(objections::table)
-                .values((objections::bsn_hash.eq(&bsn_hash), objections::recorded_at.eq(now)))
+                .values((
+                    objections::bsn_hash.eq(&bsn_hash),
+                    objections::recorded_at.eq(now),
+                ))
                 .execute(conn)?;
         }
         Ok(!exists)
@@ -131,7 +157,11 @@ pub fn lookup(conn: &mut DbConn, bsn_hash: &str, date: NaiveDate) -> QueryResult
         .inner_join(schools::table)
         .filter(enrollments::bsn_hash.eq(bsn_hash))
         .filter(enrollments::valid_from.le(date))
-        .filter(enrollments::valid_until.is_null().or(enrollments::valid_until.ge(date)))
+        .filter(
+            enrollments::valid_until
+                .is_null()
+                .or(enrollments::valid_until.ge(date)),
+        )
         .order((enrollments::valid_from.desc(), enrollments::id.desc()))
         .select((
             enrollments::school_brin,
@@ -144,7 +174,11 @@ pub fn lookup(conn: &mut DbConn, bsn_hash: &str, date: NaiveDate) -> QueryResult
     let Some((school_brin, group, consent, participating)) = found else {
         return Ok(Lookup::NotEnrolled);
     };
-    let objected = objections::table.find(bsn_hash).count().get_result::<i64>(conn)? > 0;
+    let objected = objections::table
+        .find(bsn_hash)
+        .count()
+        .get_result::<i64>(conn)?
+        > 0;
     if objected || consent != "granted" || !participating {
         return Ok(Lookup::NoConsent);
     }

@@ -51,9 +51,9 @@ fn parse_row(row: &Row, now: NaiveDateTime) -> Result<School, String> {
     let required = |col: &str| -> Result<String, String> {
         match row.get(col) {
             "" => Err(format!("{col} is required")),
-            v if v.chars().count() > 200 || v.chars().any(char::is_control) => {
-                Err(format!("{col} must be at most 200 characters, without control characters"))
-            }
+            v if v.chars().count() > 200 || v.chars().any(char::is_control) => Err(format!(
+                "{col} must be at most 200 characters, without control characters"
+            )),
             v => Ok(v.to_string()),
         }
     };
@@ -84,7 +84,10 @@ fn parse_row(row: &Row, now: NaiveDateTime) -> Result<School, String> {
         (_, "") | ("", _) => {
             return Err("deputy_name and deputy_email are both given or both empty".into())
         }
-        (_, e) => (Some(required("deputy_name")?), Some(email("deputy_email", e)?)),
+        (_, e) => (
+            Some(required("deputy_name")?),
+            Some(email("deputy_email", e)?),
+        ),
     };
     let participating = match row.get("participating") {
         "true" => true,
@@ -137,7 +140,9 @@ pub fn import(
                     summary.updated += 1;
                 }
                 None => {
-                    diesel::insert_into(schools::table).values(&school).execute(conn)?;
+                    diesel::insert_into(schools::table)
+                        .values(&school)
+                        .execute(conn)?;
                     summary.inserted += 1;
                 }
             }

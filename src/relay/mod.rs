@@ -52,7 +52,9 @@ impl Relay {
     async fn session(&self, backoff: &mut Backoff) -> Result<(), RelayError> {
         let conn = broker::connect(&self.amqp_url).await?;
         let channel = conn.create_channel().await?;
-        channel.confirm_select(ConfirmSelectOptions::default()).await?;
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await?;
         for exchange in &self.exchanges {
             broker::declare_exchange(&channel, exchange).await?;
         }
@@ -60,7 +62,12 @@ impl Relay {
         loop {
             let now = self.clock.now();
             let batch = db::run(&self.pool, move |conn| {
-                Ok(outbox::claim(conn, now, chrono::Duration::seconds(LEASE_SECONDS), BATCH)?)
+                Ok(outbox::claim(
+                    conn,
+                    now,
+                    chrono::Duration::seconds(LEASE_SECONDS),
+                    BATCH,
+                )?)
             })
             .await?;
             if batch.is_empty() {
@@ -74,7 +81,8 @@ impl Relay {
                 Err(e) => {
                     // Give the rows back now rather than when the lease runs out.
                     let retry_at = self.clock.now() + chrono::Duration::seconds(1);
-                    let _ = db::run(&self.pool, move |c| Ok(outbox::release(c, &ids, retry_at)?)).await;
+                    let _ =
+                        db::run(&self.pool, move |c| Ok(outbox::release(c, &ids, retry_at)?)).await;
                     return Err(e.into());
                 }
             }
@@ -82,9 +90,17 @@ impl Relay {
     }
 
     /// Marks confirmed rows published; schedules refused ones for a later try.
-    async fn settle(&self, batch: &[OutboxMessage], refused: HashSet<i64>) -> Result<(), RelayError> {
+    async fn settle(
+        &self,
+        batch: &[OutboxMessage],
+        refused: HashSet<i64>,
+    ) -> Result<(), RelayError> {
         let now = self.clock.now();
-        let confirmed: Vec<i64> = batch.iter().map(|m| m.id).filter(|id| !refused.contains(id)).collect();
+        let confirmed: Vec<i64> = batch
+            .iter()
+            .map(|m| m.id)
+            .filter(|id| !refused.contains(id))
+            .collect();
         let retries: Vec<(i64, i32)> = batch
             .iter()
             .filter(|m| refused.contains(&m.id))

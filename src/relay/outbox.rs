@@ -93,7 +93,10 @@ pub fn mark_published(conn: &mut DbConn, ids: &[i64], now: DateTime<Utc>) -> Que
         return Ok(0);
     }
     diesel::update(om::table.filter(om::id.eq_any(ids)))
-        .set((om::published_at.eq(Some(ts(now))), om::lease_until.eq(None::<chrono::NaiveDateTime>)))
+        .set((
+            om::published_at.eq(Some(ts(now))),
+            om::lease_until.eq(None::<chrono::NaiveDateTime>),
+        ))
         .execute(conn)
 }
 
@@ -112,5 +115,8 @@ pub fn release(conn: &mut DbConn, ids: &[i64], retry_at: DateTime<Utc>) -> Query
 
 /// Messages not yet confirmed by the broker.
 pub fn depth(conn: &mut DbConn) -> QueryResult<i64> {
-    om::table.filter(om::published_at.is_null()).count().get_result(conn)
+    om::table
+        .filter(om::published_at.is_null())
+        .count()
+        .get_result(conn)
 }

@@ -43,21 +43,27 @@ macro_rules! backend_tests {
 }
 
 pub fn amqp_url() -> String {
-    std::env::var("TEST_AMQP_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
+    std::env::var("TEST_AMQP_URL")
+        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
 }
 
 fn pg_admin_url() -> String {
-    std::env::var("TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+    std::env::var("TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
 }
 
 pub fn contracts_dir() -> PathBuf {
     std::env::var_os("SCHOOLSIGNAL_CONTRACTS_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/contracts/examples"))
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/contracts/examples")
+        })
 }
 
 pub fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
 }
 
 /// Every example message: (file name, body).
@@ -66,10 +72,19 @@ pub fn examples() -> Vec<(String, Vec<u8>)> {
         .expect("the contract examples are in ../shared/contracts/examples")
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .map(|p| (p.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read(&p).unwrap()))
+        .map(|p| {
+            (
+                p.file_name().unwrap().to_string_lossy().into_owned(),
+                std::fs::read(&p).unwrap(),
+            )
+        })
         .collect();
     out.sort();
-    assert!(out.len() >= 20, "expected the contract examples, found {}", out.len());
+    assert!(
+        out.len() >= 20,
+        "expected the contract examples, found {}",
+        out.len()
+    );
     out
 }
 
@@ -96,15 +111,25 @@ impl TestDb {
                 let name = format!("ss_{}", unique());
                 let mut admin = <PgConnection as diesel::Connection>::establish(&pg_admin_url())
                     .expect("PostgreSQL must run on 127.0.0.1:5432 (see .ci/run)");
-                diesel::sql_query(format!("CREATE DATABASE {name}")).execute(&mut admin).unwrap();
+                diesel::sql_query(format!("CREATE DATABASE {name}"))
+                    .execute(&mut admin)
+                    .unwrap();
                 let base = pg_admin_url();
                 let url = format!("{}/{name}", &base[..base.rfind('/').unwrap()]);
-                Self { backend, url, _dir: None }
+                Self {
+                    backend,
+                    url,
+                    _dir: None,
+                }
             }
             Backend::Sqlite => {
                 let dir = tempfile::tempdir().unwrap();
                 let url = format!("sqlite://{}", dir.path().join("schoolsignal.db").display());
-                Self { backend, url, _dir: Some(dir) }
+                Self {
+                    backend,
+                    url,
+                    _dir: Some(dir),
+                }
             }
         }
     }
@@ -127,7 +152,10 @@ pub fn service_env(db_url: &str, prefix: &str, amqp: &str) -> Vec<(String, Strin
         ("SCHOOLSIGNAL_AMQP_QUEUE", names.queue),
         ("SCHOOLSIGNAL_AMQP_DEAD_EXCHANGE", names.dead_exchange),
         ("SCHOOLSIGNAL_AMQP_DEAD_QUEUE", names.dead_queue),
-        ("SCHOOLSIGNAL_AMQP_OUTBOUND_EXCHANGE", names.outbound_exchange),
+        (
+            "SCHOOLSIGNAL_AMQP_OUTBOUND_EXCHANGE",
+            names.outbound_exchange,
+        ),
         ("RUST_LOG", "info,schoolsignal=debug".to_string()),
     ]
     .into_iter()
@@ -146,10 +174,16 @@ pub fn seed(pool: &Pool) -> String {
     let mut conn = pool.get().unwrap();
     db::migrate::run_pending(&mut conn).unwrap();
     let now = chrono::Utc::now();
-    schools::import(&mut conn, std::fs::File::open(fixture("schools.csv")).unwrap(), db::ts(now)).unwrap();
+    schools::import(
+        &mut conn,
+        std::fs::File::open(fixture("schools.csv")).unwrap(),
+        db::ts(now),
+    )
+    .unwrap();
     let registry = std::fs::File::open(contracts_dir().join("registry-example.csv")).unwrap();
     enrollments::import(&mut conn, &KeyedHasher::new(BSN_KEY.as_bytes()), registry).unwrap();
-    schoolsignal::api::keys::create(&mut conn, "police-test", &["events:write".into()], now).unwrap()
+    schoolsignal::api::keys::create(&mut conn, "police-test", &["events:write".into()], now)
+        .unwrap()
 }
 
 // ---------- logs ----------
@@ -161,7 +195,10 @@ struct Capture;
 
 impl Write for Capture {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        LOGS.get_or_init(Default::default).lock().unwrap().extend_from_slice(buf);
+        LOGS.get_or_init(Default::default)
+            .lock()
+            .unwrap()
+            .extend_from_slice(buf);
         Ok(buf.len())
     }
     fn flush(&mut self) -> std::io::Result<()> {
@@ -186,7 +223,9 @@ pub fn captured_logs() -> String {
 pub fn personal_data() -> Vec<String> {
     let mut out = Vec::new();
     for (_, body) in examples() {
-        let Ok(v) = serde_json::from_slice::<serde_json::Value>(&body) else { continue };
+        let Ok(v) = serde_json::from_slice::<serde_json::Value>(&body) else {
+            continue;
+        };
         for child in v["children"].as_array().into_iter().flatten() {
             for field in ["bsn", "given_name", "family_name", "date_of_birth"] {
                 if let Some(s) = child[field].as_str() {
@@ -198,7 +237,13 @@ pub fn personal_data() -> Vec<String> {
         }
     }
     let registry = std::fs::read_to_string(contracts_dir().join("registry-example.csv")).unwrap();
-    out.extend(registry.lines().skip(1).filter_map(|l| l.split(',').next()).map(str::to_string));
+    out.extend(
+        registry
+            .lines()
+            .skip(1)
+            .filter_map(|l| l.split(',').next())
+            .map(str::to_string),
+    );
     out.extend(["groep 5", "groep 7", "groep 2"].map(String::from));
     out.sort();
     out.dedup();
@@ -207,9 +252,16 @@ pub fn personal_data() -> Vec<String> {
 
 /// The canary: `logs` must hold evidence that logging worked, and none of the data.
 pub fn assert_no_personal_data(logs: &str, must_contain: &str) {
-    assert!(logs.contains(must_contain), "the captured logs miss `{must_contain}`: capture is broken");
+    assert!(
+        logs.contains(must_contain),
+        "the captured logs miss `{must_contain}`: capture is broken"
+    );
     for secret in personal_data() {
-        assert!(!logs.contains(&secret), "personal data leaked into the logs: a value of length {}", secret.len());
+        assert!(
+            !logs.contains(&secret),
+            "personal data leaked into the logs: a value of length {}",
+            secret.len()
+        );
     }
 }
 
@@ -224,11 +276,21 @@ pub struct Broker {
 
 impl Broker {
     pub async fn connect(url: &str, names: AmqpNames) -> Self {
-        let conn = Connection::connect(url, ConnectionProperties::default()).await.expect("RabbitMQ must run");
+        let conn = Connection::connect(url, ConnectionProperties::default())
+            .await
+            .expect("RabbitMQ must run");
         let channel = conn.create_channel().await.unwrap();
-        channel.confirm_select(ConfirmSelectOptions::default()).await.unwrap();
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await
+            .unwrap();
         let outcomes_queue = format!("{}.test-outcomes", names.outbound_exchange);
-        let broker = Self { conn, channel, names, outcomes_queue };
+        let broker = Self {
+            conn,
+            channel,
+            names,
+            outcomes_queue,
+        };
         broker.declare().await;
         broker
     }
@@ -238,14 +300,21 @@ impl Broker {
     pub async fn declare(&self) {
         // The intake queue exists before the service first starts, as in production,
         // so events published before a start are kept. Same arguments as the service.
-        schoolsignal::broker::declare_intake(&self.channel, &self.names, 10).await.unwrap();
+        schoolsignal::broker::declare_intake(&self.channel, &self.names, 10)
+            .await
+            .unwrap();
         for ex in [&self.names.inbound_exchange, &self.names.outbound_exchange] {
-            schoolsignal::broker::declare_exchange(&self.channel, ex).await.unwrap();
+            schoolsignal::broker::declare_exchange(&self.channel, ex)
+                .await
+                .unwrap();
         }
         self.channel
             .queue_declare(
                 self.outcomes_queue.as_str().into(),
-                QueueDeclareOptions { durable: true, ..Default::default() },
+                QueueDeclareOptions {
+                    durable: true,
+                    ..Default::default()
+                },
                 FieldTable::default(),
             )
             .await
@@ -285,11 +354,21 @@ impl Broker {
     }
 
     /// Takes up to `n` messages from a queue, waiting at most `timeout` for them.
-    pub async fn take(&self, queue: &str, n: usize, timeout: Duration) -> Vec<lapin::message::BasicGetMessage> {
+    pub async fn take(
+        &self,
+        queue: &str,
+        n: usize,
+        timeout: Duration,
+    ) -> Vec<lapin::message::BasicGetMessage> {
         let deadline = Instant::now() + timeout;
         let mut out = Vec::new();
         while out.len() < n && Instant::now() < deadline {
-            match self.channel.basic_get(queue.into(), BasicGetOptions { no_ack: true }).await.unwrap() {
+            match self
+                .channel
+                .basic_get(queue.into(), BasicGetOptions { no_ack: true })
+                .await
+                .unwrap()
+            {
                 Some(m) => out.push(m),
                 None => tokio::time::sleep(Duration::from_millis(50)).await,
             }
@@ -299,7 +378,14 @@ impl Broker {
 
     pub async fn message_count(&self, queue: &str) -> u32 {
         self.channel
-            .queue_declare(queue.into(), QueueDeclareOptions { passive: true, ..Default::default() }, FieldTable::default())
+            .queue_declare(
+                queue.into(),
+                QueueDeclareOptions {
+                    passive: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
             .await
             .unwrap()
             .message_count()
@@ -307,11 +393,25 @@ impl Broker {
 
     /// Removes what a test declared.
     pub async fn cleanup(&self) {
-        for q in [&self.names.queue, &self.names.dead_queue, &self.outcomes_queue] {
-            let _ = self.channel.queue_delete(q.as_str().into(), QueueDeleteOptions::default()).await;
+        for q in [
+            &self.names.queue,
+            &self.names.dead_queue,
+            &self.outcomes_queue,
+        ] {
+            let _ = self
+                .channel
+                .queue_delete(q.as_str().into(), QueueDeleteOptions::default())
+                .await;
         }
-        for ex in [&self.names.inbound_exchange, &self.names.dead_exchange, &self.names.outbound_exchange] {
-            let _ = self.channel.exchange_delete(ex.as_str().into(), ExchangeDeleteOptions::default()).await;
+        for ex in [
+            &self.names.inbound_exchange,
+            &self.names.dead_exchange,
+            &self.names.outbound_exchange,
+        ] {
+            let _ = self
+                .channel
+                .exchange_delete(ex.as_str().into(), ExchangeDeleteOptions::default())
+                .await;
         }
     }
 }
@@ -363,11 +463,20 @@ impl TestApp {
         let prefix = format!("t{}.", unique());
         let env = service_env(&db.url, &prefix, &amqp_url());
         let broker = Broker::connect(&amqp_url(), AmqpNames::with_prefix(&prefix)).await;
-        let app = schoolsignal::app::Application::build(config_from(&env)).await.unwrap();
+        let app = schoolsignal::app::Application::build(config_from(&env))
+            .await
+            .unwrap();
         let address = format!("http://127.0.0.1:{}", app.port());
         tokio::spawn(app.run_until_stopped());
         let http = reqwest::Client::new();
-        let app = Self { db, pool, address, api_key, broker, http };
+        let app = Self {
+            db,
+            pool,
+            address,
+            api_key,
+            broker,
+            http,
+        };
         app.wait_ready().await;
         app
     }
@@ -375,7 +484,12 @@ impl TestApp {
     pub async fn wait_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            let ok = self.http.get(format!("{}/readyz", self.address)).send().await.is_ok_and(|r| r.status() == 200);
+            let ok = self
+                .http
+                .get(format!("{}/readyz", self.address))
+                .send()
+                .await
+                .is_ok_and(|r| r.status() == 200);
             if ok {
                 return;
             }
@@ -386,9 +500,20 @@ impl TestApp {
 
     /// The value of one series on `/metrics` (`name{labels}` as printed), or 0.
     pub async fn metric(&self, series: &str) -> f64 {
-        let text = self.http.get(format!("{}/metrics", self.address)).send().await.unwrap().text().await.unwrap();
+        let text = self
+            .http
+            .get(format!("{}/metrics", self.address))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
         text.lines()
-            .find_map(|l| l.strip_prefix(series).and_then(|rest| rest.trim().parse().ok()))
+            .find_map(|l| {
+                l.strip_prefix(series)
+                    .and_then(|rest| rest.trim().parse().ok())
+            })
             .unwrap_or(0.0)
     }
 
@@ -449,7 +574,11 @@ pub fn log_dir() -> PathBuf {
 }
 
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 impl ServiceProcess {
@@ -457,7 +586,11 @@ impl ServiceProcess {
     pub fn start(env: &[(String, String)], name: &str) -> Self {
         let port = free_port();
         let log = log_dir().join(format!("{name}.log"));
-        let file = std::fs::OpenOptions::new().create(true).append(true).open(&log).unwrap();
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_schoolsignal"))
             .arg("serve")
             .envs(env.iter().cloned())
@@ -530,7 +663,9 @@ impl Broker {
 
 impl ServiceProcess {
     pub async fn get(&self, path: &str) -> Option<(u16, String)> {
-        let r = reqwest::get(format!("http://127.0.0.1:{}{path}", self.port)).await.ok()?;
+        let r = reqwest::get(format!("http://127.0.0.1:{}{path}", self.port))
+            .await
+            .ok()?;
         let status = r.status().as_u16();
         Some((status, r.text().await.unwrap_or_default()))
     }
@@ -538,15 +673,24 @@ impl ServiceProcess {
     pub async fn wait_ready(&self, timeout: Duration) {
         let deadline = Instant::now() + timeout;
         while self.get("/readyz").await.map(|r| r.0) != Some(200) {
-            assert!(Instant::now() < deadline, "service not ready in time; log: {}", self.log.display());
+            assert!(
+                Instant::now() < deadline,
+                "service not ready in time; log: {}",
+                self.log.display()
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 
     pub async fn metric(&self, series: &str) -> f64 {
-        let Some((_, text)) = self.get("/metrics").await else { return 0.0 };
+        let Some((_, text)) = self.get("/metrics").await else {
+            return 0.0;
+        };
         text.lines()
-            .find_map(|l| l.strip_prefix(series).and_then(|rest| rest.trim().parse().ok()))
+            .find_map(|l| {
+                l.strip_prefix(series)
+                    .and_then(|rest| rest.trim().parse().ok())
+            })
             .unwrap_or(0.0)
     }
 }

@@ -1,0 +1,221 @@
+//! The operator commands, run as a user would: the real binary on a real database.
+
+mod support;
+
+use std::process::{Command, Output};
+use support::*;
+
+fn run(db: &TestDb, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_schoolsignal"))
+        .args(args)
+        .env("DATABASE_URL", &db.url)
+        .env("SCHOOLSIGNAL_BSN_KEY", BSN_KEY)
+        .env("RUST_LOG", "info,schoolsignal=debug")
+        .output()
+        .unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn write(dir: &tempfile::TempDir, name: &str, content: &str) -> String {
+    let path = dir.path().join(name);
+    std::fs::write(&path, content).unwrap();
+    path.display().to_string()
+}
+
+async fn schools_import_checks_every_row_and_is_idempotent(backend: Backend) {
+    let db = TestDb::create(backend);
+    let dir = tempfile::tempdir().unwrap();
+    let header = "brin,name,holiday_region,locale,school_day_start,coordinator_name,coordinator_email,deputy_name,deputy_email,participating";
+    let bad = write(
+        &dir,
+        "bad.csv",
+        &format!(
+            "{header}\n12AB00,Good,midden,nl,08:30,C,c@x.nl,,,true\n1XAB00,Bad brin,midden,nl,08:30,C,c@x.nl,,,true\n\
+             56EF02,Bad region,west,nl,08:30,C,c@x.nl,,,true\n56EF03,Bad time,zuid,nl,8h30,C,c@x.nl,,,true\n\
+             56EF04,Bad mail,zuid,de,08:30,C,not-an-address,,,true\n56EF05,Bad flag,zuid,nl,08:30,C,c@x.nl,,,yes\n\
+             12AB00,Twice,midden,nl,08:30,C,c@x.nl,,,true\n"
+        ),
+    );
+    let out = run(&db, &["schools", "import", &bad]);
+    assert!(!out.status.success());
+    let t = text(&out);
+    for (line, what) in [
+        (3, "brin"),
+        (4, "holiday_region"),
+        (5, "school_day_start"),
+        (6, "locale"),
+        (7, "participating"),
+        (8, "earlier"),
+    ] {
+        assert!(
+            t.contains(&format!("line {line}: ")) && t.contains(what),
+            "line {line} {what}: {t}"
+        );
+    }
+    assert!(!t.contains("line 2:"), "{t}");
+    assert_eq!(
+        count_rows(&db.pool(), "schools"),
+        0,
+        "a bad file changes nothing"
+    );
+
+    let good = fixture("schools.csv").display().to_string();
+    let first = run(&db, &["schools", "import", &good]);
+    assert!(first.status.success(), "{}", text(&first));
+    assert!(text(&first).contains("2 inserted, 0 updated, 0 unchanged"));
+    let again = run(&db, &["schools", "import", &good]);
+    assert!(
+        text(&again).contains("0 inserted, 0 updated, 2 unchanged"),
+        "{}",
+        text(&again)
+    );
+    assert_eq!(count_rows(&db.pool(), "schools"), 2);
+}
+
+async fn registry_import_objection_and_api_keys(backend: Backend) {
+    let db = TestDb::create(backend);
+    let dir = tempfile::tempdir().unwrap();
+    assert!(run(
+        &db,
+        &[
+            "schools",
+            "import",
+            &fixture("schools.csv").display().to_string()
+        ]
+    )
+    .status
+    .success());
+
+    let bad = write(
+        &dir,
+        "bad.csv",
+        "bsn,school_brin,group,valid_from,valid_until,consent\n\
+         111222333,12AB00,groep 5,2026-08-01,,granted\n\
+         111222334,12AB00,groep 5,2026-08-01,,granted\n\
+         725763863,99ZZ99,groep 7,2026-08-01,,granted\n\
+         162275869,34CD01,groep 2,2026-13-01,,granted\n\
+         192285142,12AB00,groep 8,2026-08-01,2026-07-01,granted\n\
+         691682483,34CD01,groep 6,2025-08-01,,maybe\n",
+    );
+    let out = run(&db, &["registry", "import", &bad]);
+    assert!(!out.status.success());
+    let t = text(&out);
+    for line in 3..=7 {
+        assert!(t.contains(&format!("line {line}: ")), "line {line}: {t}");
+    }
+    assert!(
+        !t.contains("111222334") && !t.contains("725763863"),
+        "no BSN in an error: {t}"
+    );
+    assert_eq!(count_rows(&db.pool(), "enrollments"), 0);
+
+    let example = contracts_dir()
+        .join("registry-example.csv")
+        .display()
+        .to_string();
+    assert!(text(&run(&db, &["registry", "import", &example]))
+        .contains("5 inserted, 0 updated, 0 unchanged"));
+    assert!(text(&run(&db, &["registry", "import", &example]))
+        .contains("0 inserted, 0 updated, 5 unchanged"));
+    let stored: String = {
+        use diesel::prelude::*;
+        use schoolsignal::db::schema::enrollments::dsl::*;
+        let mut conn = db.pool().get().unwrap();
+        enrollments
+            .select(bsn_hash)
+            .load::<String>(&mut *conn)
+            .unwrap()
+            .join(",")
+    };
+    assert!(
+        !stored.contains("111222333"),
+        "only keyed hashes are stored"
+    );
+
+    // An objection takes effect for the next lookup.
+    let hasher = schoolsignal::registry::KeyedHasher::new(BSN_KEY.as_bytes());
+    let hash = hasher.bsn(&schoolsignal::contract::Bsn::parse("111222333").unwrap());
+    let date = chrono::NaiveDate::from_ymd_opt(2026, 11, 22).unwrap();
+    let lookup = |db: &TestDb| {
+        let mut conn = db.pool().get().unwrap();
+        schoolsignal::registry::enrollments::lookup(&mut conn, &hash, date).unwrap()
+    };
+    assert!(matches!(
+        lookup(&db),
+        schoolsignal::registry::enrollments::Lookup::Enrolled { .. }
+    ));
+    let out = run(&db, &["registry", "object", "--bsn", "111222333"]);
+    assert!(text(&out).contains("objection recorded"), "{}", text(&out));
+    assert_eq!(
+        lookup(&db),
+        schoolsignal::registry::enrollments::Lookup::NoConsent
+    );
+    assert!(!run(&db, &["registry", "object", "--bsn", "111222334"])
+        .status
+        .success());
+
+    // API keys: printed once, stored only as a hash.
+    let out = run(
+        &db,
+        &[
+            "apikey",
+            "create",
+            "--name",
+            "politie-mn",
+            "--scope",
+            "events:write",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let key = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(key.starts_with("ssk_") && key.len() == 68, "{key}");
+    let hashes: Vec<String> = {
+        use diesel::prelude::*;
+        use schoolsignal::db::schema::api_keys::dsl::*;
+        let mut conn = db.pool().get().unwrap();
+        api_keys.select(key_hash).load(&mut *conn).unwrap()
+    };
+    assert_eq!(hashes.len(), 1);
+    assert_ne!(hashes[0], key);
+    assert!(!run(
+        &db,
+        &["apikey", "create", "--name", "x", "--scope", "admin:all"]
+    )
+    .status
+    .success());
+}
+
+#[test]
+fn configuration_errors_name_the_variable() {
+    let out = Command::new(env!("CARGO_BIN_EXE_schoolsignal"))
+        .arg("migrate")
+        .env("SCHOOLSIGNAL_ENV", "production")
+        .env_remove("DATABASE_URL")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).contains("DATABASE_URL"), "{}", text(&out));
+    let out = Command::new(env!("CARGO_BIN_EXE_schoolsignal"))
+        .arg("migrate")
+        .env("DATABASE_URL", "mysql://nope")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out).contains("DATABASE_URL: must start with"),
+        "{}",
+        text(&out)
+    );
+}
+
+backend_tests!(
+    schools_import_checks_every_row_and_is_idempotent,
+    registry_import_objection_and_api_keys
+);
