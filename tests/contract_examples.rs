@@ -157,7 +157,8 @@ fn assert_notices(app: &TestApp) {
     use diesel::prelude::*;
     use schoolsignal::db::schema::notices::dsl::*;
     let mut conn = app.pool.get().unwrap();
-    let rows: Vec<(String, String, Option<String>, Option<String>, String)> = notices
+    type Row = (String, String, Option<String>, Option<String>, String);
+    let rows: Vec<Row> = notices
         .order(school_brin.asc())
         .then_order_by(child_given_name.asc())
         .select((
