@@ -209,28 +209,28 @@ async fn three_replicas_on_postgres() {
     s.broker.cleanup().await;
 }
 
-/// A private RabbitMQ node, stopped and started in the middle of a run.
+/// A private RabbitMQ node, so that restarting it disturbs no other test.
 struct PrivateRabbit {
     dir: tempfile::TempDir,
     port: u16,
 }
 
-impl PrivateRabbit {
-    fn script(&self, action: &str) {
-        let script =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/rabbit-node.sh");
-        let status = std::process::Command::new("bash")
-            .arg(script)
-            .arg(action)
-            .arg(self.dir.path())
-            .arg(self.port.to_string())
-            .status()
-            .unwrap();
-        assert!(status.success(), "rabbit-node.sh {action} failed");
-    }
+fn rabbit_script(dir: &std::path::Path, port: u16, action: &str) {
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/rabbit-node.sh");
+    let status = std::process::Command::new("bash")
+        .arg(script)
+        .arg(action)
+        .arg(dir)
+        .arg(port.to_string())
+        .status()
+        .unwrap();
+    assert!(status.success(), "rabbit-node.sh {action} failed");
+}
 
-    fn start() -> Self {
-        // The script uses PORT and PORT+20000; pick a port whose pair is free.
+impl PrivateRabbit {
+    /// Picks ports (the script uses PORT and PORT+20000) but starts nothing yet.
+    fn new() -> Self {
         let port = loop {
             let p = free_port();
             if (1024..45535).contains(&p)
@@ -239,12 +239,17 @@ impl PrivateRabbit {
                 break p;
             }
         };
-        let node = Self {
+        Self {
             dir: tempfile::tempdir().unwrap(),
             port,
-        };
-        node.script("start");
-        node
+        }
+    }
+
+    async fn run(&self, action: &'static str) {
+        let (dir, port) = (self.dir.path().to_path_buf(), self.port);
+        tokio::task::spawn_blocking(move || rabbit_script(&dir, port, action))
+            .await
+            .unwrap();
     }
 
     fn url(&self) -> String {
@@ -254,47 +259,17 @@ impl PrivateRabbit {
 
 impl Drop for PrivateRabbit {
     fn drop(&mut self) {
-        self.script("kill");
+        rabbit_script(self.dir.path(), self.port, "kill");
     }
 }
 
-async fn broker_restart(backend: Backend) {
-    let rabbit = tokio::task::spawn_blocking(PrivateRabbit::start)
-        .await
-        .unwrap();
-    let s = setup(backend, &rabbit.url()).await;
-    let service = ServiceProcess::start(&s.env, &format!("broker-restart-{}", unique()));
-    service.wait_ready(LONG).await;
-    let api_key = {
-        let mut conn = s.pool.get().unwrap();
-        schoolsignal::api::keys::create(
-            &mut conn,
-            "restart-test",
-            &["events:write".into()],
-            chrono::Utc::now(),
-        )
-        .unwrap()
-    };
-
-    let before: Vec<Vec<u8>> = (0..50).map(|n| generated_event(n, "BR").1).collect();
-    s.broker.publish_many(&before).await;
-    eventually("first events decided", LONG, || {
-        count_rows(&s.pool, "inbox_events") == 50
-    })
-    .await;
-
-    tokio::task::spawn_blocking({
-        let dir = rabbit.dir.path().to_path_buf();
-        let port = rabbit.port;
-        move || PrivateRabbit::script_at(&dir, port, "stop")
-    })
-    .await
-    .unwrap();
+async fn readyz_says_broker_down(service: &ServiceProcess) {
     let deadline = std::time::Instant::now() + LONG;
     loop {
-        let (status, body) = service.get("/readyz").await.unwrap();
-        if status == 503 && body.contains("\"broker\":\"down\"") {
-            break;
+        if let Some((503, body)) = service.get("/readyz").await {
+            if body.contains("\"broker\":\"down\"") && body.contains("\"database\":\"up\"") {
+                return;
+            }
         }
         assert!(
             std::time::Instant::now() < deadline,
@@ -302,6 +277,33 @@ async fn broker_restart(backend: Backend) {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// The service starts before its broker, then lives through a broker restart.
+async fn broker_restart(backend: Backend) {
+    let rabbit = PrivateRabbit::new();
+    let db = TestDb::create(backend);
+    let pool = db.pool();
+    let api_key = seed(&pool);
+    let prefix = format!("t{}.", unique());
+    let env = service_env(&db.url, &prefix, &rabbit.url());
+    let service = ServiceProcess::start(&env, &format!("broker-restart-{}", unique()));
+    readyz_says_broker_down(&service).await;
+    assert_eq!(service.get("/healthz").await.map(|r| r.0), Some(200));
+
+    rabbit.run("start").await;
+    service.wait_ready(LONG).await;
+    let names = schoolsignal::config::AmqpNames::with_prefix(&prefix);
+    let broker = Broker::connect(&rabbit.url(), names.clone()).await;
+    let before: Vec<Vec<u8>> = (0..50).map(|n| generated_event(n, "BR").1).collect();
+    broker.publish_many(&before).await;
+    eventually("first events decided", LONG, || {
+        count_rows(&pool, "inbox_events") == 50
+    })
+    .await;
+
+    rabbit.run("stop").await;
+    readyz_says_broker_down(&service).await;
     // While the broker is down, HTTPS intake goes on; outcomes wait in the outbox.
     let client = reqwest::Client::new();
     for n in 50..70 {
@@ -316,26 +318,20 @@ async fn broker_restart(backend: Backend) {
         assert_eq!(r.status(), 202);
     }
     assert!(
-        unpublished(&s.pool) >= 20,
+        unpublished(&pool) >= 20,
         "outcomes wait while the broker is down"
     );
 
-    tokio::task::spawn_blocking({
-        let dir = rabbit.dir.path().to_path_buf();
-        let port = rabbit.port;
-        move || PrivateRabbit::script_at(&dir, port, "start")
-    })
-    .await
-    .unwrap();
+    rabbit.run("start").await;
     service.wait_ready(LONG).await;
-    let broker = Broker::connect(&rabbit.url(), s.broker.names.clone()).await;
+    let broker = Broker::connect(&rabbit.url(), names).await;
     let after: Vec<Vec<u8>> = (70..120).map(|n| generated_event(n, "BR").1).collect();
     broker.publish_many(&after).await;
     eventually("all events decided", LONG, || {
-        count_rows(&s.pool, "inbox_events") == 120
+        count_rows(&pool, "inbox_events") == 120
     })
     .await;
-    eventually("outbox drained", LONG, || unpublished(&s.pool) == 0).await;
+    eventually("outbox drained", LONG, || unpublished(&pool) == 0).await;
     let (_, ids) = outcome_event_ids(&broker, 120).await;
     assert_eq!(
         ids.len(),
@@ -343,22 +339,6 @@ async fn broker_restart(backend: Backend) {
         "every outcome reached the queue across the restart"
     );
     assert_no_personal_data(&service.logs(), "intake consumer connected");
-    drop(s);
-}
-
-impl PrivateRabbit {
-    fn script_at(dir: &std::path::Path, port: u16, action: &str) {
-        let script =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/rabbit-node.sh");
-        let status = std::process::Command::new("bash")
-            .arg(script)
-            .arg(action)
-            .arg(dir)
-            .arg(port.to_string())
-            .status()
-            .unwrap();
-        assert!(status.success(), "rabbit-node.sh {action} failed");
-    }
 }
 
 backend_tests!(
