@@ -122,19 +122,7 @@ async fn measure(
             }
         }
         published.push(start.elapsed());
-        confirms.push(
-            broker
-                .channel
-                .basic_publish(
-                    broker.names.inbound_exchange.as_str().into(),
-                    "home_visit.v1".into(),
-                    Default::default(),
-                    body,
-                    json_props(body),
-                )
-                .await
-                .unwrap(),
-        );
+        confirms.push(broker.send(body).await);
     }
     for c in confirms {
         assert!(c.await.unwrap().is_ack());

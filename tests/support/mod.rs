@@ -638,22 +638,25 @@ pub fn generated_event(n: usize, tag: &str) -> (String, Vec<u8>) {
 }
 
 impl Broker {
+    /// Publishes without waiting; the caller awaits the confirm.
+    pub async fn send(&self, body: &[u8]) -> lapin::PublisherConfirm {
+        self.channel
+            .basic_publish(
+                self.names.inbound_exchange.as_str().into(),
+                "home_visit.v1".into(),
+                BasicPublishOptions::default(),
+                body,
+                json_props(body),
+            )
+            .await
+            .unwrap()
+    }
+
     /// Publishes many bodies and waits for all confirms once.
     pub async fn publish_many(&self, bodies: &[Vec<u8>]) {
         let mut confirms = Vec::with_capacity(bodies.len());
         for body in bodies {
-            confirms.push(
-                self.channel
-                    .basic_publish(
-                        self.names.inbound_exchange.as_str().into(),
-                        "home_visit.v1".into(),
-                        BasicPublishOptions::default(),
-                        body,
-                        json_props(body),
-                    )
-                    .await
-                    .unwrap(),
-            );
+            confirms.push(self.send(body).await);
         }
         for c in confirms {
             assert!(c.await.unwrap().is_ack());
