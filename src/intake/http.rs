@@ -9,6 +9,8 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
 use serde_json::json;
 
+const ACCEPT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
+
 pub async fn post_event(
     req: HttpRequest,
     mut payload: web::Payload,
@@ -45,10 +47,11 @@ pub async fn post_event(
         .validate(&body, "http")
         .map_err(|r| reject(r, &body))?;
     let event_id = received.event.event_id;
-    let verdict = state
-        .intake
-        .accept(vec![received])
+    // The intake retries an outage without end; an HTTP client gets 503 instead and
+    // may retry: the inbox makes a retry of a late commit a harmless 200.
+    let verdict = tokio::time::timeout(ACCEPT_TIMEOUT, state.intake.accept(vec![received]))
         .await
+        .map_err(|_| ApiError::Unavailable)?
         .map_err(|e| {
             tracing::error!(%event_id, error = %e, "event could not be stored");
             ApiError::Unavailable
