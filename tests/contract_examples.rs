@@ -359,15 +359,7 @@ async fn contract_examples_over_http(backend: Backend) {
     ] {
         assert_eq!(app.metric(series).await, value, "{series}");
     }
-    let text = app
-        .http
-        .get(format!("{}/metrics", app.address))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.metrics_text().await;
     assert!(text.contains("\nschoolsignal_outbox_depth "), "{text}");
 
     assert_no_personal_data(&captured_logs(), "event decided");

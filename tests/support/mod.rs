@@ -498,17 +498,21 @@ impl TestApp {
         }
     }
 
-    /// The value of one series on `/metrics` (`name{labels}` as printed), or 0.
-    pub async fn metric(&self, series: &str) -> f64 {
-        let text = self
-            .http
+    /// The whole `/metrics` page.
+    pub async fn metrics_text(&self) -> String {
+        self.http
             .get(format!("{}/metrics", self.address))
             .send()
             .await
             .unwrap()
             .text()
             .await
-            .unwrap();
+            .unwrap()
+    }
+
+    /// The value of one series on `/metrics` (`name{labels}` as printed), or 0.
+    pub async fn metric(&self, series: &str) -> f64 {
+        let text = self.metrics_text().await;
         text.lines()
             .find_map(|l| {
                 l.strip_prefix(series)
