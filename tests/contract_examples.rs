@@ -369,5 +369,104 @@ async fn contract_examples_over_http(backend: Backend) {
 backend_tests!(
     contract_examples_over_amqp,
     amqp_edge_rejections,
-    contract_examples_over_http
+    contract_examples_over_http,
+    one_batch_is_decided_as_if_event_by_event
 );
+
+/// A batch is decided set-wise; a later event must still see what an earlier one of
+/// the same batch did: the notice it made, the revision it applied, its inbox row.
+async fn one_batch_is_decided_as_if_event_by_event(backend: Backend) {
+    use schoolsignal::contract::{HomeVisit, Limits};
+    use schoolsignal::notices::decide::{self, ChildDecision, Received, Rules, Verdict};
+    use schoolsignal::notices::Outcome::*;
+
+    let db = TestDb::create(backend);
+    let pool = db.pool();
+    seed(&pool);
+    let hasher = schoolsignal::registry::KeyedHasher::new(BSN_KEY.as_bytes());
+    let now = chrono::DateTime::parse_from_rfc3339(NOW).unwrap().to_utc();
+    let received = |file: &str, body_hash: &str| {
+        let value: Value = serde_json::from_slice(&example(file)).unwrap();
+        let limits = Limits {
+            now,
+            window_days: 14,
+        };
+        Received {
+            event: HomeVisit::from_value(&value, limits).unwrap(),
+            body_hash: body_hash.to_string(),
+            received_at: now,
+            source: "test",
+        }
+    };
+    let batch = vec![
+        received("valid-basic.json", "a"),
+        received("valid-revision2-adds-child.json", "b"),
+        received("valid-basic.json", "a"),
+        received("valid-basic.json", "a-changed"),
+        received("valid-siblings.json", "c"),
+        received("valid-withdrawn.json", "d"),
+    ];
+    let rules = Rules {
+        hasher: &hasher,
+        school_age: 4..=18,
+        outbound_exchange: "schoolsignal.events",
+        now,
+    };
+    let mut conn = pool.get().unwrap();
+    let verdicts =
+        schoolsignal::db::write_tx(&mut conn, |conn| decide::decide_batch(conn, &rules, &batch))
+            .unwrap();
+
+    let made = |outcomes: &[schoolsignal::notices::Outcome]| -> Vec<ChildDecision> {
+        let decision = |(i, o): (usize, &_)| ChildDecision {
+            child_index: i as i32,
+            outcome: *o,
+        };
+        outcomes.iter().enumerate().map(decision).collect()
+    };
+    assert_eq!(
+        verdicts,
+        vec![
+            Verdict::New(made(&[Notified])),
+            Verdict::New(made(&[AlreadyNotified, NoConsent])),
+            Verdict::Duplicate(made(&[Notified])),
+            Verdict::Conflict,
+            Verdict::New(made(&[Notified, Notified])),
+            Verdict::New(made(&[Withdrawn])),
+        ]
+    );
+    assert_eq!(count_rows(&pool, "inbox_events"), 4);
+    assert_eq!(count_rows(&pool, "decisions"), 6);
+    assert_eq!(count_rows(&pool, "outbox_messages"), 6);
+    let notices: BTreeSet<(String, String)> = {
+        use diesel::prelude::*;
+        use schoolsignal::db::schema::notices::dsl::*;
+        notices
+            .select((incident_id, status))
+            .load(&mut *conn)
+            .unwrap()
+            .into_iter()
+            .collect()
+    };
+    let expected: BTreeSet<(String, String)> = [
+        ("2026-GV-004211", "withdrawn"),
+        ("2026-GV-004219", "pending_delivery"),
+    ]
+    .map(|(i, s)| (i.to_string(), s.to_string()))
+    .into();
+    assert_eq!(
+        notices, expected,
+        "the notice made early in the batch is withdrawn by its end"
+    );
+    assert_eq!(count_rows(&pool, "notices"), 3);
+    let incident: (i64, String) = {
+        use diesel::prelude::*;
+        use schoolsignal::db::schema::incidents::dsl::*;
+        incidents
+            .find("2026-GV-004211")
+            .select((applied_revision, status))
+            .first(&mut *conn)
+            .unwrap()
+    };
+    assert_eq!(incident, (3, "withdrawn".to_string()));
+}

@@ -29,6 +29,16 @@ macro_rules! per_backend {
     };
 }
 
+/// Inserts `rows` into `table`, [`CHUNK`] rows per statement. Returns early with `?`.
+#[macro_export]
+macro_rules! insert_chunks {
+    ($conn:ident, $table:path, $rows:expr) => {
+        for chunk in $rows.chunks($crate::db::CHUNK) {
+            $crate::per_backend!($conn => diesel::insert_into($table).values(chunk).execute($conn))?;
+        }
+    };
+}
+
 /// Which backend a `DATABASE_URL` names. Chosen from the URL, never by trial, so a
 /// PostgreSQL URL never silently becomes a SQLite file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -170,16 +180,26 @@ where
 {
     match conn {
         DbConn::Pg(_) => conn.transaction(f),
-        // BACKEND-SPECIFIC: diesel's MultiConnection only knows deferred BEGIN.
-        DbConn::Sqlite(_) => {
-            diesel::sql_query("BEGIN IMMEDIATE").execute(conn)?;
+        // BACKEND-SPECIFIC: diesel's MultiConnection only knows deferred BEGIN. The
+        // inner connection's transaction manager starts this one, so that diesel
+        // knows it is open and nests savepoints inside it.
+        DbConn::Sqlite(inner) => {
+            use diesel::connection::{AnsiTransactionManager, TransactionManager};
+            AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")?;
             let result = f(conn);
-            let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
-            if let Err(e) = diesel::sql_query(end).execute(conn) {
-                let _ = diesel::sql_query("ROLLBACK").execute(conn);
-                return Err(e.into());
+            let DbConn::Sqlite(inner) = conn else {
+                unreachable!("the connection is still SQLite")
+            };
+            match result {
+                Ok(value) => {
+                    AnsiTransactionManager::commit_transaction(inner)?;
+                    Ok(value)
+                }
+                Err(e) => {
+                    AnsiTransactionManager::rollback_transaction(inner)?;
+                    Err(e)
+                }
             }
-            result
         }
     }
 }
@@ -205,6 +225,10 @@ pub fn ping(conn: &mut DbConn) -> Result<(), DbError> {
     diesel::sql_query("SELECT 1").execute(conn)?;
     Ok(())
 }
+
+/// Rows per statement in set-wise reads and writes: well under SQLite's limit of
+/// 32,766 bound values, even for the widest table.
+pub const CHUNK: usize = 500;
 
 /// Timestamps are stored as UTC without a zone, the one timestamp type both backends share.
 pub fn ts(t: chrono::DateTime<chrono::Utc>) -> chrono::NaiveDateTime {

@@ -102,15 +102,8 @@ impl Intake {
                 outbound_exchange: &exchange,
                 now: clock.now(),
             };
-            let ids: Vec<&str> = batch.iter().map(|r| r.event.incident_id.as_str()).collect();
-            db::write_tx(conn, |conn| {
-                decide::lock_incidents(conn, &ids, rules.now)?;
-                batch
-                    .iter()
-                    .map(|r| decide::decide_event(conn, &rules, r))
-                    .collect::<Result<Vec<_>, _>>()
-            })
-            .map_err(DbError::from)
+            db::write_tx(conn, |conn| decide::decide_batch(conn, &rules, &batch))
+                .map_err(DbError::from)
         })
         .await
     }

@@ -1,15 +1,22 @@
-//! The decision for each child of an accepted event, inside the intake transaction.
+//! The decisions for a batch of accepted events, inside the intake transaction.
+//!
+//! A batch is decided set-wise: its incidents are locked, everything the decisions
+//! need is read in a handful of queries, the events are decided in memory one after
+//! another (so a later event of the batch sees what an earlier one did), and the
+//! results are written a chunk of rows per statement. The number of statements does
+//! not grow with the batch, which is what makes durable commits affordable.
 
 use super::{status, NewNotice, Outcome};
 use crate::contract::outbound::{NoticeOutcome, OUTCOME_ROUTING_KEY, OUTCOME_SCHEMA};
-use crate::contract::{Child, HomeVisit, Status};
+use crate::contract::{HomeVisit, Status};
 use crate::db::schema::{decisions, inbox_events, incidents, notices};
-use crate::db::{ts, DbConn};
-use crate::registry::enrollments::{self, Lookup};
+use crate::db::{ts, DbConn, CHUNK};
+use crate::registry::enrollments::{Lookup, RegistrySlice};
 use crate::registry::KeyedHasher;
-use crate::relay::outbox;
-use chrono::{DateTime, Utc};
+use crate::relay::outbox::{self, NewMessage};
+use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// What is fixed for a whole intake batch.
 pub struct Rules<'a> {
@@ -45,84 +52,181 @@ pub enum Verdict {
     Conflict,
 }
 
-/// Locks the incidents of a batch, in a fixed order, so that concurrent replicas
-/// applying revisions of one incident take turns and never deadlock.
-pub fn lock_incidents(conn: &mut DbConn, ids: &[&str], now: DateTime<Utc>) -> QueryResult<()> {
-    let mut ids = ids.to_vec();
-    ids.sort_unstable();
-    ids.dedup();
-    for id in &ids {
-        let row = (
-            incidents::incident_id.eq(*id),
-            incidents::applied_revision.eq(0i64),
-            incidents::status.eq(Status::Active.as_str()),
-            incidents::updated_at.eq(ts(now)),
-        );
-        // BACKEND-SPECIFIC: upserts are not in diesel's multi-backend subset.
-        crate::per_backend!(conn => diesel::insert_into(incidents::table)
-            .values(row)
-            .on_conflict_do_nothing()
-            .execute(conn))?;
-    }
-    match conn {
-        // BACKEND-SPECIFIC: row locks on PostgreSQL; SQLite's BEGIN IMMEDIATE already
-        // serialises writers.
-        DbConn::Pg(pg) => {
-            incidents::table
-                .filter(incidents::incident_id.eq_any(&ids))
-                .order(incidents::incident_id)
-                .select(incidents::incident_id)
-                .for_update()
-                .load::<String>(pg)?;
-        }
-        DbConn::Sqlite(_) => {}
-    }
-    Ok(())
+/// Records a batch of events and decides for each of their children. Runs inside the
+/// batch's write transaction; the verdicts are in the order of `batch`.
+pub fn decide_batch(
+    conn: &mut DbConn,
+    rules: &Rules,
+    batch: &[Received],
+) -> QueryResult<Vec<Verdict>> {
+    let hashes: Vec<Vec<String>> = batch
+        .iter()
+        .map(|r| {
+            r.event
+                .children
+                .iter()
+                .map(|c| rules.hasher.bsn(&c.bsn))
+                .collect()
+        })
+        .collect();
+    let mut state = State::load(conn, rules, batch, &hashes)?;
+    let verdicts = batch
+        .iter()
+        .zip(&hashes)
+        .map(|(r, h)| state.decide(rules, r, h))
+        .collect();
+    state.writes.incidents = state
+        .incidents
+        .into_iter()
+        .filter(|(_, incident)| incident.changed)
+        .map(|(id, incident)| (id, incident.applied_revision, incident.withdrawn))
+        .collect();
+    state.writes.apply(conn, rules.now)?;
+    Ok(verdicts)
 }
 
-/// Records one event and decides for each of its children. Runs inside the batch
-/// transaction, after [`lock_incidents`].
-pub fn decide_event(conn: &mut DbConn, rules: &Rules, r: &Received) -> QueryResult<Verdict> {
-    let event = &r.event;
-    let event_id = event.event_id.to_string();
-    let seen: Option<String> = inbox_events::table
-        .find(&event_id)
-        .select(inbox_events::body_hash)
-        .first(conn)
-        .optional()?;
-    if let Some(hash) = seen {
-        return if hash == r.body_hash {
-            Ok(Verdict::Duplicate(stored_decisions(conn, &event_id)?))
-        } else {
-            Ok(Verdict::Conflict)
-        };
-    }
-    diesel::insert_into(inbox_events::table)
-        .values((
-            inbox_events::event_id.eq(&event_id),
-            inbox_events::body_hash.eq(&r.body_hash),
-            inbox_events::incident_id.eq(&event.incident_id),
-            inbox_events::revision.eq(event.revision),
-            inbox_events::status.eq(event.status.as_str()),
-            inbox_events::source.eq(r.source),
-            inbox_events::received_at.eq(ts(r.received_at)),
-            inbox_events::committed_at.eq(ts(rules.now)),
-        ))
-        .execute(conn)?;
+struct Incident {
+    applied_revision: i64,
+    withdrawn: bool,
+    changed: bool,
+}
 
-    let (applied, incident_status): (i64, String) = incidents::table
-        .find(&event.incident_id)
-        .select((incidents::applied_revision, incidents::status))
-        .first(conn)?;
-    let made = if event.revision <= applied {
-        same_for_all(event, Outcome::StaleRevision)
-    } else {
-        apply_revision(conn, rules, event, &incident_status)?
-    };
-    for (decision, notice_id) in &made {
-        record(conn, rules, event, decision, notice_id.as_deref())?;
+/// What an event id was first seen with.
+struct Seen {
+    body_hash: String,
+    decisions: Vec<ChildDecision>,
+}
+
+/// The slice of the database a batch touches, and the changes it makes to it.
+struct State {
+    seen: HashMap<String, Seen>,
+    incidents: BTreeMap<String, Incident>,
+    /// (incident, child's BSN hash) → notice id.
+    notices: HashMap<(String, String), String>,
+    registry: RegistrySlice,
+    writes: Writes,
+}
+
+impl State {
+    fn load(
+        conn: &mut DbConn,
+        rules: &Rules,
+        batch: &[Received],
+        hashes: &[Vec<String>],
+    ) -> QueryResult<State> {
+        let incident_ids: BTreeSet<&str> =
+            batch.iter().map(|r| r.event.incident_id.as_str()).collect();
+        let incident_ids: Vec<&str> = incident_ids.into_iter().collect();
+        // Locked first, so that every read below sees what a concurrent replica
+        // committed for the same incidents.
+        let incidents = lock_incidents(conn, &incident_ids, rules.now)?;
+        let event_ids: Vec<String> = batch.iter().map(|r| r.event.event_id.to_string()).collect();
+        let all_hashes: Vec<&str> = hashes.iter().flatten().map(String::as_str).collect();
+        Ok(State {
+            seen: load_seen(conn, &event_ids)?,
+            incidents,
+            notices: load_notices(conn, &incident_ids)?,
+            registry: RegistrySlice::load(conn, &all_hashes)?,
+            writes: Writes::default(),
+        })
     }
-    Ok(Verdict::New(made.into_iter().map(|(d, _)| d).collect()))
+
+    fn decide(&mut self, rules: &Rules, r: &Received, bsn_hashes: &[String]) -> Verdict {
+        let event_id = r.event.event_id.to_string();
+        if let Some(seen) = self.seen.get(&event_id) {
+            return if seen.body_hash == r.body_hash {
+                Verdict::Duplicate(seen.decisions.clone())
+            } else {
+                Verdict::Conflict
+            };
+        }
+        let made = self.decide_children(rules, &r.event, bsn_hashes);
+        self.writes.record(rules, r, &event_id, &made);
+        let decisions: Vec<ChildDecision> = made.into_iter().map(|(d, _)| d).collect();
+        self.seen.insert(
+            event_id,
+            Seen {
+                body_hash: r.body_hash.clone(),
+                decisions: decisions.clone(),
+            },
+        );
+        Verdict::New(decisions)
+    }
+
+    /// A higher revision supersedes the incident's earlier ones. A withdrawn incident
+    /// stays withdrawn; a later active revision of it changes nothing for the schools.
+    fn decide_children(&mut self, rules: &Rules, event: &HomeVisit, bsn_hashes: &[String]) -> Made {
+        let incident = self
+            .incidents
+            .get_mut(&event.incident_id)
+            .expect("every incident of the batch is locked before deciding");
+        if event.revision <= incident.applied_revision {
+            return same_for_all(event, Outcome::StaleRevision);
+        }
+        incident.applied_revision = event.revision;
+        incident.withdrawn |= event.status == Status::Withdrawn;
+        incident.changed = true;
+        if incident.withdrawn {
+            self.writes.withdrawn.insert(event.incident_id.clone());
+            return same_for_all(event, Outcome::Withdrawn);
+        }
+        (0..event.children.len())
+            .map(|i| {
+                let (outcome, notice_id) = self.decide_child(rules, event, i, &bsn_hashes[i]);
+                let child_index = i as i32;
+                (
+                    ChildDecision {
+                        child_index,
+                        outcome,
+                    },
+                    notice_id,
+                )
+            })
+            .collect()
+    }
+
+    fn decide_child(
+        &mut self,
+        rules: &Rules,
+        event: &HomeVisit,
+        index: usize,
+        bsn_hash: &str,
+    ) -> (Outcome, Option<String>) {
+        let key = (event.incident_id.clone(), bsn_hash.to_string());
+        if let Some(id) = self.notices.get(&key) {
+            return (Outcome::AlreadyNotified, Some(id.clone()));
+        }
+        let child = &event.children[index];
+        let visit_date = event.visit_date();
+        let age = visit_date.years_since(child.date_of_birth).unwrap_or(0);
+        if !rules.school_age.contains(&age) {
+            return (Outcome::NotSchoolAge, None);
+        }
+        let (school_brin, group) = match self.registry.lookup(bsn_hash, visit_date) {
+            Lookup::NotEnrolled => return (Outcome::NoRegistryMatch, None),
+            Lookup::NoConsent => return (Outcome::NoConsent, None),
+            Lookup::Enrolled { school_brin, group } => (school_brin, group),
+        };
+        let id = uuid::Uuid::new_v4().to_string();
+        let now = ts(rules.now);
+        self.writes.notices.push(NewNotice {
+            id: id.clone(),
+            incident_id: event.incident_id.clone(),
+            child_bsn_hash: bsn_hash.to_string(),
+            child_index: index as i32,
+            school_brin,
+            child_given_name: Some(child.given_name.clone()),
+            child_family_name: Some(child.family_name.clone()),
+            child_date_of_birth: Some(child.date_of_birth),
+            child_group: Some(group),
+            visited_at: ts(event.visited_at.with_timezone(&Utc)),
+            status: status::PENDING_DELIVERY,
+            created_at: now,
+            updated_at: now,
+        });
+        self.notices.insert(key, id.clone());
+        (Outcome::Notified, Some(id))
+    }
 }
 
 type Made = Vec<(ChildDecision, Option<String>)>;
@@ -141,162 +245,243 @@ fn same_for_all(event: &HomeVisit, outcome: Outcome) -> Made {
         .collect()
 }
 
-/// A higher revision: it supersedes the incident's earlier ones. A withdrawn incident
-/// stays withdrawn; a later active revision of it changes nothing for the schools.
-fn apply_revision(
+/// Creates the batch's missing incident rows and locks them all, in a fixed order, so
+/// that concurrent replicas applying revisions of one incident take turns and never
+/// deadlock. Returns their current state.
+fn lock_incidents(
     conn: &mut DbConn,
-    rules: &Rules,
-    event: &HomeVisit,
-    incident_status: &str,
-) -> QueryResult<Made> {
-    let withdrawn =
-        event.status == Status::Withdrawn || incident_status == Status::Withdrawn.as_str();
-    let new_status = if withdrawn {
-        Status::Withdrawn
-    } else {
-        Status::Active
-    };
-    diesel::update(incidents::table.find(&event.incident_id))
-        .set((
-            incidents::applied_revision.eq(event.revision),
-            incidents::status.eq(new_status.as_str()),
-            incidents::updated_at.eq(ts(rules.now)),
-        ))
-        .execute(conn)?;
-    if withdrawn {
-        withdraw_notices(conn, &event.incident_id, rules.now)?;
-        return Ok(same_for_all(event, Outcome::Withdrawn));
-    }
-    let mut made = Vec::with_capacity(event.children.len());
-    for (i, child) in event.children.iter().enumerate() {
-        let (outcome, notice_id) = decide_child(conn, rules, event, i as i32, child)?;
-        made.push((
-            ChildDecision {
-                child_index: i as i32,
-                outcome,
-            },
-            notice_id,
-        ));
-    }
-    Ok(made)
-}
-
-fn decide_child(
-    conn: &mut DbConn,
-    rules: &Rules,
-    event: &HomeVisit,
-    child_index: i32,
-    child: &Child,
-) -> QueryResult<(Outcome, Option<String>)> {
-    let bsn_hash = rules.hasher.bsn(&child.bsn);
-    let existing: Option<String> = notices::table
-        .filter(notices::incident_id.eq(&event.incident_id))
-        .filter(notices::child_bsn_hash.eq(&bsn_hash))
-        .select(notices::id)
-        .first(conn)
-        .optional()?;
-    if let Some(id) = existing {
-        return Ok((Outcome::AlreadyNotified, Some(id)));
-    }
-    let visit_date = event.visit_date();
-    let age = visit_date.years_since(child.date_of_birth).unwrap_or(0);
-    if !rules.school_age.contains(&age) {
-        return Ok((Outcome::NotSchoolAge, None));
-    }
-    let (school_brin, group) = match enrollments::lookup(conn, &bsn_hash, visit_date)? {
-        Lookup::NotEnrolled => return Ok((Outcome::NoRegistryMatch, None)),
-        Lookup::NoConsent => return Ok((Outcome::NoConsent, None)),
-        Lookup::Enrolled { school_brin, group } => (school_brin, group),
-    };
-    let id = uuid::Uuid::new_v4().to_string();
-    let now = ts(rules.now);
-    diesel::insert_into(notices::table)
-        .values(NewNotice {
-            id: id.clone(),
-            incident_id: &event.incident_id,
-            child_bsn_hash: &bsn_hash,
-            child_index,
-            school_brin: &school_brin,
-            child_given_name: Some(&child.given_name),
-            child_family_name: Some(&child.family_name),
-            child_date_of_birth: Some(child.date_of_birth),
-            child_group: Some(&group),
-            visited_at: ts(event.visited_at.with_timezone(&Utc)),
-            status: status::PENDING_DELIVERY,
-            created_at: now,
-            updated_at: now,
-        })
-        .execute(conn)?;
-    Ok((Outcome::Notified, Some(id)))
-}
-
-/// Cancels every notice of a withdrawn incident.
-fn withdraw_notices(
-    conn: &mut DbConn,
-    incident_id: &str,
+    ids: &[&str],
     now: DateTime<Utc>,
-) -> QueryResult<usize> {
-    diesel::update(
-        notices::table
-            .filter(notices::incident_id.eq(incident_id))
-            .filter(notices::status.ne(status::WITHDRAWN)),
-    )
-    .set((
-        notices::status.eq(status::WITHDRAWN),
-        notices::updated_at.eq(ts(now)),
-    ))
-    .execute(conn)
-}
-
-/// Stores a decision and queues its outcome message in the same transaction.
-fn record(
-    conn: &mut DbConn,
-    rules: &Rules,
-    event: &HomeVisit,
-    decision: &ChildDecision,
-    notice_id: Option<&str>,
-) -> QueryResult<()> {
-    let event_id = event.event_id.to_string();
-    diesel::insert_into(decisions::table)
-        .values((
-            decisions::event_id.eq(&event_id),
-            decisions::child_index.eq(decision.child_index),
-            decisions::incident_id.eq(&event.incident_id),
-            decisions::outcome.eq(decision.outcome.as_str()),
-            decisions::notice_id.eq(notice_id),
-            decisions::decided_at.eq(ts(rules.now)),
-        ))
-        .execute(conn)?;
-    let message = NoticeOutcome::new(
-        event.event_id,
-        &event.incident_id,
-        decision.child_index,
-        decision.outcome.as_str(),
-        rules.now,
-    );
-    outbox::enqueue(
-        conn,
-        rules.outbound_exchange,
-        OUTCOME_ROUTING_KEY,
-        OUTCOME_SCHEMA,
-        &serde_json::to_string(&message).expect("plain struct serialises"),
-        rules.now,
-    )
-}
-
-fn stored_decisions(conn: &mut DbConn, event_id: &str) -> QueryResult<Vec<ChildDecision>> {
-    let rows: Vec<(i32, String)> = decisions::table
-        .filter(decisions::event_id.eq(event_id))
-        .order(decisions::child_index)
-        .select((decisions::child_index, decisions::outcome))
-        .load(conn)?;
-    Ok(rows
-        .into_iter()
-        .filter_map(|(child_index, outcome)| {
-            Outcome::parse(&outcome).map(|outcome| ChildDecision {
-                child_index,
-                outcome,
+) -> QueryResult<BTreeMap<String, Incident>> {
+    let mut found = BTreeMap::new();
+    for chunk in ids.chunks(CHUNK) {
+        let rows: Vec<_> = chunk
+            .iter()
+            .map(|id| {
+                (
+                    incidents::incident_id.eq(*id),
+                    incidents::applied_revision.eq(0i64),
+                    incidents::status.eq(Status::Active.as_str()),
+                    incidents::updated_at.eq(ts(now)),
+                )
             })
-        })
-        .collect())
+            .collect();
+        // BACKEND-SPECIFIC: upserts are not in diesel's multi-backend subset.
+        crate::per_backend!(conn => diesel::insert_into(incidents::table)
+            .values(&rows)
+            .on_conflict_do_nothing()
+            .execute(conn))?;
+        let query = incidents::table
+            .filter(incidents::incident_id.eq_any(chunk))
+            .order(incidents::incident_id)
+            .select((
+                incidents::incident_id,
+                incidents::applied_revision,
+                incidents::status,
+            ));
+        let rows: Vec<(String, i64, String)> = match conn {
+            // BACKEND-SPECIFIC: row locks on PostgreSQL; SQLite's BEGIN IMMEDIATE
+            // already serialises writers.
+            DbConn::Pg(pg) => query.for_update().load(pg)?,
+            DbConn::Sqlite(_) => query.load(conn)?,
+        };
+        found.extend(rows.into_iter().map(|(id, applied_revision, status)| {
+            let withdrawn = status == Status::Withdrawn.as_str();
+            let incident = Incident {
+                applied_revision,
+                withdrawn,
+                changed: false,
+            };
+            (id, incident)
+        }));
+    }
+    Ok(found)
+}
+
+/// The events of the batch already in the inbox, with the decisions made then.
+fn load_seen(conn: &mut DbConn, event_ids: &[String]) -> QueryResult<HashMap<String, Seen>> {
+    let mut seen = HashMap::new();
+    for chunk in event_ids.chunks(CHUNK) {
+        let rows: Vec<(String, String)> = inbox_events::table
+            .filter(inbox_events::event_id.eq_any(chunk))
+            .select((inbox_events::event_id, inbox_events::body_hash))
+            .load(conn)?;
+        seen.extend(rows.into_iter().map(|(id, body_hash)| {
+            let decisions = Vec::new();
+            (
+                id,
+                Seen {
+                    body_hash,
+                    decisions,
+                },
+            )
+        }));
+    }
+    let known: Vec<String> = seen.keys().cloned().collect();
+    for chunk in known.chunks(CHUNK) {
+        let rows: Vec<(String, i32, String)> = decisions::table
+            .filter(decisions::event_id.eq_any(chunk))
+            .order((decisions::event_id, decisions::child_index))
+            .select((
+                decisions::event_id,
+                decisions::child_index,
+                decisions::outcome,
+            ))
+            .load(conn)?;
+        for (event_id, child_index, outcome) in rows {
+            if let (Some(entry), Some(outcome)) =
+                (seen.get_mut(&event_id), Outcome::parse(&outcome))
+            {
+                entry.decisions.push(ChildDecision {
+                    child_index,
+                    outcome,
+                });
+            }
+        }
+    }
+    Ok(seen)
+}
+
+fn load_notices(
+    conn: &mut DbConn,
+    incident_ids: &[&str],
+) -> QueryResult<HashMap<(String, String), String>> {
+    let mut found = HashMap::new();
+    for chunk in incident_ids.chunks(CHUNK) {
+        let rows: Vec<(String, String, String)> = notices::table
+            .filter(notices::incident_id.eq_any(chunk))
+            .select((notices::incident_id, notices::child_bsn_hash, notices::id))
+            .load(conn)?;
+        found.extend(
+            rows.into_iter()
+                .map(|(incident, hash, id)| ((incident, hash), id)),
+        );
+    }
+    Ok(found)
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = inbox_events)]
+struct InboxRow {
+    event_id: String,
+    body_hash: String,
+    incident_id: String,
+    revision: i64,
+    status: &'static str,
+    source: &'static str,
+    received_at: NaiveDateTime,
+    committed_at: NaiveDateTime,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = decisions)]
+// None is NULL, not DEFAULT: SQLite then takes many rows in one statement.
+#[diesel(treat_none_as_default_value = false)]
+struct DecisionRow {
+    event_id: String,
+    child_index: i32,
+    incident_id: String,
+    outcome: &'static str,
+    notice_id: Option<String>,
+    decided_at: NaiveDateTime,
+}
+
+/// The rows a batch adds or changes, written together at its end.
+#[derive(Default)]
+struct Writes {
+    inbox: Vec<InboxRow>,
+    notices: Vec<NewNotice>,
+    decisions: Vec<DecisionRow>,
+    outbox: Vec<NewMessage>,
+    withdrawn: BTreeSet<String>,
+    incidents: Vec<(String, i64, bool)>,
+}
+
+impl Writes {
+    /// Records an event, its decisions, and one outcome message per decision.
+    fn record(&mut self, rules: &Rules, r: &Received, event_id: &str, made: &Made) {
+        let event = &r.event;
+        self.inbox.push(InboxRow {
+            event_id: event_id.to_string(),
+            body_hash: r.body_hash.clone(),
+            incident_id: event.incident_id.clone(),
+            revision: event.revision,
+            status: event.status.as_str(),
+            source: r.source,
+            received_at: ts(r.received_at),
+            committed_at: ts(rules.now),
+        });
+        for (decision, notice_id) in made {
+            self.decisions.push(DecisionRow {
+                event_id: event_id.to_string(),
+                child_index: decision.child_index,
+                incident_id: event.incident_id.clone(),
+                outcome: decision.outcome.as_str(),
+                notice_id: notice_id.clone(),
+                decided_at: ts(rules.now),
+            });
+            let message = NoticeOutcome::new(
+                event.event_id,
+                &event.incident_id,
+                decision.child_index,
+                decision.outcome.as_str(),
+                rules.now,
+            );
+            self.outbox.push(NewMessage::new(
+                rules.outbound_exchange,
+                OUTCOME_ROUTING_KEY,
+                OUTCOME_SCHEMA,
+                &message,
+                rules.now,
+            ));
+        }
+    }
+
+    fn apply(mut self, conn: &mut DbConn, now: DateTime<Utc>) -> QueryResult<()> {
+        crate::insert_chunks!(conn, inbox_events::table, self.inbox);
+        self.update_incidents(conn, now)?;
+        crate::insert_chunks!(conn, notices::table, self.notices);
+        // After the inserts, so a notice made earlier in a batch that later withdraws
+        // its incident is withdrawn too.
+        let withdrawn: Vec<String> = std::mem::take(&mut self.withdrawn).into_iter().collect();
+        super::withdraw(conn, &withdrawn, now)?;
+        crate::insert_chunks!(conn, decisions::table, self.decisions);
+        outbox::enqueue(conn, &self.outbox)
+    }
+
+    fn update_incidents(&self, conn: &mut DbConn, now: DateTime<Utc>) -> QueryResult<()> {
+        use diesel::upsert::excluded;
+        let rows: Vec<_> = self
+            .incidents
+            .iter()
+            .map(|(id, revision, withdrawn)| {
+                let status = if *withdrawn {
+                    Status::Withdrawn
+                } else {
+                    Status::Active
+                };
+                (
+                    incidents::incident_id.eq(id),
+                    incidents::applied_revision.eq(*revision),
+                    incidents::status.eq(status.as_str()),
+                    incidents::updated_at.eq(ts(now)),
+                )
+            })
+            .collect();
+        for chunk in rows.chunks(CHUNK) {
+            // BACKEND-SPECIFIC: an upsert on rows that exist (they are locked) updates
+            // many incidents in one statement.
+            crate::per_backend!(conn => diesel::insert_into(incidents::table)
+                .values(chunk)
+                .on_conflict(incidents::incident_id)
+                .do_update()
+                .set((
+                    incidents::applied_revision.eq(excluded(incidents::applied_revision)),
+                    incidents::status.eq(excluded(incidents::status)),
+                    incidents::updated_at.eq(excluded(incidents::updated_at)),
+                ))
+                .execute(conn))?;
+        }
+        Ok(())
+    }
 }

@@ -1,9 +1,11 @@
 //! Notices: the per-child decision and the notice it may create.
 
+pub mod calendar;
 pub mod decide;
 
 use crate::db::schema::notices;
-use chrono::{NaiveDate, NaiveDateTime};
+use crate::db::{ts, DbConn, CHUNK};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use diesel::prelude::*;
 
 /// The decision for one child (contract section 1).
@@ -52,18 +54,38 @@ pub mod status {
     pub const WITHDRAWN: &str = "withdrawn";
 }
 
-#[derive(Debug, Clone, Insertable)]
+/// Withdraws every notice of these incidents that is not withdrawn yet.
+pub fn withdraw(conn: &mut DbConn, incident_ids: &[String], now: DateTime<Utc>) -> QueryResult<()> {
+    for chunk in incident_ids.chunks(CHUNK) {
+        diesel::update(
+            notices::table
+                .filter(notices::incident_id.eq_any(chunk))
+                .filter(notices::status.ne(status::WITHDRAWN)),
+        )
+        .set((
+            notices::status.eq(status::WITHDRAWN),
+            notices::updated_at.eq(ts(now)),
+        ))
+        .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// A notice to create. No `Debug`: it holds the child's names.
+#[derive(Clone, Insertable)]
 #[diesel(table_name = notices)]
-pub struct NewNotice<'a> {
+// None is NULL, not DEFAULT: SQLite then takes many rows in one statement.
+#[diesel(treat_none_as_default_value = false)]
+pub struct NewNotice {
     pub id: String,
-    pub incident_id: &'a str,
-    pub child_bsn_hash: &'a str,
+    pub incident_id: String,
+    pub child_bsn_hash: String,
     pub child_index: i32,
-    pub school_brin: &'a str,
-    pub child_given_name: Option<&'a str>,
-    pub child_family_name: Option<&'a str>,
+    pub school_brin: String,
+    pub child_given_name: Option<String>,
+    pub child_family_name: Option<String>,
     pub child_date_of_birth: Option<NaiveDate>,
-    pub child_group: Option<&'a str>,
+    pub child_group: Option<String>,
     pub visited_at: NaiveDateTime,
     pub status: &'static str,
     pub created_at: NaiveDateTime,

@@ -7,7 +7,7 @@ use crate::db::schema::{enrollments, objections, schools};
 use crate::db::{write_tx, DbConn};
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::Read;
 
 pub const HEADERS: &[&str] = &[
@@ -150,37 +150,85 @@ pub enum Lookup {
     Enrolled { school_brin: String, group: String },
 }
 
-/// The child's enrollment on `date`. Where enrollments overlap, the one that started
-/// last wins: it is the most recent word of the registry.
-pub fn lookup(conn: &mut DbConn, bsn_hash: &str, date: NaiveDate) -> QueryResult<Lookup> {
-    let found: Option<(String, String, String, bool)> = enrollments::table
-        .inner_join(schools::table)
-        .filter(enrollments::bsn_hash.eq(bsn_hash))
-        .filter(enrollments::valid_from.le(date))
-        .filter(
-            enrollments::valid_until
-                .is_null()
-                .or(enrollments::valid_until.ge(date)),
-        )
-        .order((enrollments::valid_from.desc(), enrollments::id.desc()))
-        .select((
-            enrollments::school_brin,
-            enrollments::grp,
-            enrollments::consent,
-            schools::participating,
-        ))
-        .first(conn)
-        .optional()?;
-    let Some((school_brin, group, consent, participating)) = found else {
-        return Ok(Lookup::NotEnrolled);
-    };
-    let objected = objections::table
-        .find(bsn_hash)
-        .count()
-        .get_result::<i64>(conn)?
-        > 0;
-    if objected || consent != "granted" || !participating {
-        return Ok(Lookup::NoConsent);
+/// One enrollment as the decision sees it, with its school's participation.
+#[derive(Debug, Clone, Queryable)]
+struct Entry {
+    bsn_hash: String,
+    id: i64,
+    school_brin: String,
+    grp: String,
+    consent: String,
+    valid_from: NaiveDate,
+    valid_until: Option<NaiveDate>,
+    participating: bool,
+}
+
+/// The registry entries of many children, loaded in a few queries so that a whole
+/// intake batch is decided without a query per child.
+#[derive(Debug, Default)]
+pub struct RegistrySlice {
+    enrollments: HashMap<String, Vec<Entry>>,
+    objected: HashSet<String>,
+}
+
+impl RegistrySlice {
+    pub fn load(conn: &mut DbConn, bsn_hashes: &[&str]) -> QueryResult<Self> {
+        let mut slice = RegistrySlice::default();
+        for chunk in bsn_hashes.chunks(crate::db::CHUNK) {
+            let entries: Vec<Entry> = enrollments::table
+                .inner_join(schools::table)
+                .filter(enrollments::bsn_hash.eq_any(chunk))
+                .select((
+                    enrollments::bsn_hash,
+                    enrollments::id,
+                    enrollments::school_brin,
+                    enrollments::grp,
+                    enrollments::consent,
+                    enrollments::valid_from,
+                    enrollments::valid_until,
+                    schools::participating,
+                ))
+                .load(conn)?;
+            for entry in entries {
+                slice
+                    .enrollments
+                    .entry(entry.bsn_hash.clone())
+                    .or_default()
+                    .push(entry);
+            }
+            let objected: Vec<String> = objections::table
+                .filter(objections::bsn_hash.eq_any(chunk))
+                .select(objections::bsn_hash)
+                .load(conn)?;
+            slice.objected.extend(objected);
+        }
+        Ok(slice)
     }
-    Ok(Lookup::Enrolled { school_brin, group })
+
+    /// The child's enrollment on `date`. Where enrollments overlap, the one that
+    /// started last wins: it is the most recent word of the registry.
+    pub fn lookup(&self, bsn_hash: &str, date: NaiveDate) -> Lookup {
+        let current = self
+            .enrollments
+            .get(bsn_hash)
+            .into_iter()
+            .flatten()
+            .filter(|e| e.valid_from <= date && e.valid_until.is_none_or(|until| until >= date))
+            .max_by_key(|e| (e.valid_from, e.id));
+        let Some(entry) = current else {
+            return Lookup::NotEnrolled;
+        };
+        if self.objected.contains(bsn_hash) || entry.consent != "granted" || !entry.participating {
+            return Lookup::NoConsent;
+        }
+        Lookup::Enrolled {
+            school_brin: entry.school_brin.clone(),
+            group: entry.grp.clone(),
+        }
+    }
+}
+
+/// The child's enrollment on `date` (see [`RegistrySlice::lookup`]).
+pub fn lookup(conn: &mut DbConn, bsn_hash: &str, date: NaiveDate) -> QueryResult<Lookup> {
+    Ok(RegistrySlice::load(conn, &[bsn_hash])?.lookup(bsn_hash, date))
 }

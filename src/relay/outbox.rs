@@ -3,7 +3,7 @@
 
 use crate::db::schema::outbox_messages as om;
 use crate::db::{ts, write_tx, DbConn};
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use diesel::prelude::*;
 
 #[derive(Debug, Clone, Queryable)]
@@ -17,26 +17,44 @@ pub struct OutboxMessage {
     pub attempts: i32,
 }
 
-pub fn enqueue(
-    conn: &mut DbConn,
-    exchange: &str,
-    routing_key: &str,
-    message_type: &str,
-    body: &str,
-    now: DateTime<Utc>,
-) -> QueryResult<()> {
-    diesel::insert_into(om::table)
-        .values((
-            om::message_id.eq(uuid::Uuid::new_v4().to_string()),
-            om::exchange.eq(exchange),
-            om::routing_key.eq(routing_key),
-            om::message_type.eq(message_type),
-            om::body.eq(body),
-            om::created_at.eq(ts(now)),
-            om::attempts.eq(0),
-            om::next_attempt_at.eq(ts(now)),
-        ))
-        .execute(conn)?;
+/// A message to publish, written in the transaction of the change it announces.
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = om)]
+pub struct NewMessage {
+    pub message_id: String,
+    pub exchange: String,
+    pub routing_key: String,
+    pub message_type: String,
+    pub body: String,
+    pub created_at: NaiveDateTime,
+    pub attempts: i32,
+    pub next_attempt_at: NaiveDateTime,
+}
+
+impl NewMessage {
+    pub fn new(
+        exchange: &str,
+        routing_key: &str,
+        message_type: &str,
+        body: &impl serde::Serialize,
+        now: DateTime<Utc>,
+    ) -> Self {
+        NewMessage {
+            message_id: uuid::Uuid::new_v4().to_string(),
+            exchange: exchange.to_string(),
+            routing_key: routing_key.to_string(),
+            message_type: message_type.to_string(),
+            body: serde_json::to_string(body).expect("outbound messages are plain structs"),
+            created_at: ts(now),
+            attempts: 0,
+            next_attempt_at: ts(now),
+        }
+    }
+}
+
+/// Queues messages, a chunk of rows per statement.
+pub fn enqueue(conn: &mut DbConn, messages: &[NewMessage]) -> QueryResult<()> {
+    crate::insert_chunks!(conn, om::table, messages);
     Ok(())
 }
 
