@@ -12,6 +12,7 @@ pub mod clock;
 pub mod config;
 pub mod contract;
 pub mod db;
+pub mod delivery;
 pub mod intake;
 pub mod notices;
 pub mod registry;

@@ -2,6 +2,8 @@
 //! process or as a child process), a test-side AMQP client, and the log canary.
 #![allow(dead_code)]
 
+pub mod smtp_sink;
+
 use diesel::prelude::*;
 use lapin::options::*;
 use lapin::types::{AMQPValue, FieldTable};

@@ -1,0 +1,3 @@
+//! Delivery: notice emails, their templates and transports.
+
+pub mod templates;
