@@ -1,16 +1,23 @@
 //! Wires the stages together. `Application::build` binds the configured address
-//! (port 0 in tests) and starts the consumer and the relay.
+//! (port 0 in tests) and starts the consumer, the email worker, the follow-up of
+//! notices and the relay.
 
 use crate::api::{self, AppState};
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::db::{self, DbUrl, Pool};
+use crate::delivery::queue::Policy;
+use crate::delivery::templates::Templates;
+use crate::delivery::transport::Mailer;
+use crate::delivery::worker::Worker;
 use crate::intake::{amqp::Consumer, Intake};
+use crate::notices::follow_up::FollowUp;
 use crate::registry::KeyedHasher;
 use crate::relay::Relay;
 use crate::retry::Backoff;
 use crate::telemetry::Metrics;
 use actix_web::{dev::Server, web, App, HttpServer};
+use lettre::message::Mailbox;
 use std::net::TcpListener;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -35,6 +42,8 @@ impl Application {
         }
         let metrics = Arc::new(Metrics::new());
         let wake = Arc::new(Notify::new());
+        let mail_wake = Arc::new(Notify::new());
+        let policy = delivery_policy(&config)?;
         let broker_connected = Arc::new(AtomicBool::new(false));
         let intake = Arc::new(Intake {
             pool: pool.clone(),
@@ -45,6 +54,8 @@ impl Application {
             school_age: config.school_age_min..=config.school_age_max,
             outbound_exchange: config.amqp.outbound_exchange.clone(),
             relay_wake: wake.clone(),
+            delivery: policy.clone(),
+            mail_wake: mail_wake.clone(),
         });
         let consumer = Arc::new(Consumer::new(
             intake.clone(),
@@ -52,6 +63,27 @@ impl Application {
             broker_connected.clone(),
         ));
         tokio::spawn(consumer.run());
+        let worker = mail_worker(&config, &pool, &clock, &metrics, &policy)?;
+        let worker = Arc::new(Worker {
+            wake: mail_wake.clone(),
+            relay_wake: wake.clone(),
+            ..worker
+        });
+        tokio::spawn(worker.run());
+        tokio::spawn(
+            Arc::new(FollowUp {
+                pool: pool.clone(),
+                clock: clock.clone(),
+                metrics: metrics.clone(),
+                policy,
+                reminder_after: chrono_duration(config.mail.reminder_after),
+                escalation_after: chrono_duration(config.mail.escalation_after),
+                interval: config.mail.follow_up_interval,
+                mail_wake,
+                relay_wake: wake.clone(),
+            })
+            .run(),
+        );
         tokio::spawn(relay(&config, &pool, clock, &metrics, wake).run());
 
         let listener = TcpListener::bind(config.bind)?;
@@ -99,6 +131,57 @@ fn relay(
         amqp_url: config.amqp_url.clone(),
         exchanges: vec![config.amqp.outbound_exchange.clone()],
         wake,
+    })
+}
+
+fn chrono_duration(d: Duration) -> chrono::Duration {
+    chrono::Duration::from_std(d).expect("configured durations are bounded")
+}
+
+fn delivery_policy(config: &Config) -> anyhow::Result<Policy> {
+    let from: Mailbox = config.mail.from.parse()?;
+    Ok(Policy {
+        give_up_after: chrono_duration(config.mail.give_up_after),
+        message_domain: from.email.domain().to_string(),
+        link_valid_for: chrono_duration(config.mail.link_valid_for),
+        outbound_exchange: config.amqp.outbound_exchange.clone(),
+    })
+}
+
+/// The email worker, with its wake-ups still to be connected. Loads the templates
+/// and opens the transport, so a broken template override or SMTP_URL stops startup.
+fn mail_worker(
+    config: &Config,
+    pool: &Pool,
+    clock: &SharedClock,
+    metrics: &Arc<Metrics>,
+    policy: &Policy,
+) -> anyhow::Result<Worker> {
+    let mail = &config.mail;
+    let templates = Templates::load(mail.templates.as_deref())?;
+    let concurrency = mail.concurrency;
+    let mailer = match &config.smtp_url {
+        Some(url) => Mailer::smtp(url, mail.timeout, concurrency as u32)?,
+        None => {
+            tracing::warn!(folder = %mail.dir.display(), "SMTP_URL is not set: emails are written as .eml files, not sent");
+            Mailer::files(&mail.dir)?
+        }
+    };
+    Ok(Worker {
+        pool: pool.clone(),
+        clock: clock.clone(),
+        metrics: metrics.clone(),
+        mailer: Arc::new(mailer),
+        templates: Arc::new(templates),
+        policy: policy.clone(),
+        from: mail.from.parse()?,
+        public_url: config.public_url.trim_end_matches('/').to_string(),
+        concurrency,
+        lease: chrono_duration(mail.lease),
+        retry_base: mail.retry_base,
+        retry_max: mail.retry_max,
+        wake: Arc::new(Notify::new()),
+        relay_wake: Arc::new(Notify::new()),
     })
 }
 

@@ -3,11 +3,14 @@
 
 use chrono::{DateTime, Utc};
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::str::FromStr;
+use std::time::Duration;
 
 /// The BSN key used when none is configured. Refused in production.
 pub const DEV_BSN_KEY: &str = "schoolsignal-development-key-not-for-production-use";
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://./var/schoolsignal.db";
+pub const DEFAULT_MAIL_FROM: &str = "Schoolsignaal <noreply@localhost>";
 pub const DEFAULT_AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 
 #[derive(Debug, thiserror::Error)]
@@ -83,6 +86,102 @@ pub struct Config {
     /// Development only: abort the process after this many committed intake batches,
     /// before their acks, so tests can prove that a redelivery has no second effect.
     pub fault_abort_after_commits: Option<u64>,
+    pub mail: MailConfig,
+}
+
+/// Email delivery, reminders and escalation.
+#[derive(Debug, Clone)]
+pub struct MailConfig {
+    pub from: String,
+    /// A folder whose files replace the built-in templates.
+    pub templates: Option<PathBuf>,
+    /// Where `.eml` files go when no `SMTP_URL` is set.
+    pub dir: PathBuf,
+    pub concurrency: usize,
+    pub timeout: Duration,
+    pub lease: Duration,
+    pub retry_base: Duration,
+    pub retry_max: Duration,
+    pub give_up_after: Duration,
+    pub link_valid_for: Duration,
+    pub reminder_after: Duration,
+    pub escalation_after: Duration,
+    pub follow_up_interval: Duration,
+}
+
+impl MailConfig {
+    fn from_lookup(get: &impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let minutes = |var, default, max| -> Result<Duration, ConfigError> {
+            Ok(Duration::from_secs(
+                60 * number(get, var, default, 0..=max)?,
+            ))
+        };
+        let from = get("SCHOOLSIGNAL_MAIL_FROM").unwrap_or_else(|| DEFAULT_MAIL_FROM.into());
+        if from.parse::<lettre::message::Mailbox>().is_err() {
+            return Err(err(
+                "SCHOOLSIGNAL_MAIL_FROM",
+                "must be an address, optionally with a name: `Name <user@example.org>`",
+            ));
+        }
+        let mail = MailConfig {
+            from,
+            templates: get("SCHOOLSIGNAL_MAIL_TEMPLATES").map(PathBuf::from),
+            dir: get("SCHOOLSIGNAL_MAIL_DIR")
+                .map_or_else(|| PathBuf::from("./var/outbox"), PathBuf::from),
+            concurrency: number(get, "SCHOOLSIGNAL_MAIL_CONCURRENCY", 16, 1..=256)?,
+            timeout: Duration::from_secs(number(
+                get,
+                "SCHOOLSIGNAL_MAIL_TIMEOUT_SECONDS",
+                30,
+                1..=600,
+            )?),
+            lease: Duration::from_secs(number(
+                get,
+                "SCHOOLSIGNAL_MAIL_LEASE_SECONDS",
+                120,
+                2..=3600,
+            )?),
+            retry_base: Duration::from_millis(number(
+                get,
+                "SCHOOLSIGNAL_MAIL_RETRY_BASE_MS",
+                30_000,
+                10..=3_600_000,
+            )?),
+            retry_max: Duration::from_secs(number(
+                get,
+                "SCHOOLSIGNAL_MAIL_RETRY_MAX_SECONDS",
+                1800,
+                1..=86_400,
+            )?),
+            give_up_after: Duration::from_secs(
+                3600 * number(get, "SCHOOLSIGNAL_MAIL_GIVE_UP_HOURS", 24, 1..=168)?,
+            ),
+            link_valid_for: Duration::from_secs(
+                86_400 * number(get, "SCHOOLSIGNAL_LINK_VALID_DAYS", 7, 1..=60)?,
+            ),
+            reminder_after: minutes("SCHOOLSIGNAL_REMINDER_DELAY_MINUTES", 60, 7 * 24 * 60)?,
+            escalation_after: minutes("SCHOOLSIGNAL_ESCALATION_DELAY_MINUTES", 180, 14 * 24 * 60)?,
+            follow_up_interval: Duration::from_secs(number(
+                get,
+                "SCHOOLSIGNAL_FOLLOW_UP_INTERVAL_SECONDS",
+                30,
+                1..=3600,
+            )?),
+        };
+        if mail.lease <= mail.timeout {
+            return Err(err(
+                "SCHOOLSIGNAL_MAIL_LEASE_SECONDS",
+                "must be longer than SCHOOLSIGNAL_MAIL_TIMEOUT_SECONDS, or a slow send would be taken over and sent twice",
+            ));
+        }
+        if mail.escalation_after < mail.reminder_after {
+            return Err(err(
+                "SCHOOLSIGNAL_ESCALATION_DELAY_MINUTES",
+                "must not be shorter than SCHOOLSIGNAL_REMINDER_DELAY_MINUTES",
+            ));
+        }
+        Ok(mail)
+    }
 }
 
 impl std::fmt::Debug for Config {
@@ -117,6 +216,19 @@ const KNOWN: &[&str] = &[
     "SCHOOLSIGNAL_SCHOOL_AGE_MIN",
     "SCHOOLSIGNAL_SCHOOL_AGE_MAX",
     "SCHOOLSIGNAL_FAULT_ABORT_AFTER_COMMITS",
+    "SCHOOLSIGNAL_MAIL_FROM",
+    "SCHOOLSIGNAL_MAIL_TEMPLATES",
+    "SCHOOLSIGNAL_MAIL_DIR",
+    "SCHOOLSIGNAL_MAIL_CONCURRENCY",
+    "SCHOOLSIGNAL_MAIL_TIMEOUT_SECONDS",
+    "SCHOOLSIGNAL_MAIL_LEASE_SECONDS",
+    "SCHOOLSIGNAL_MAIL_RETRY_BASE_MS",
+    "SCHOOLSIGNAL_MAIL_RETRY_MAX_SECONDS",
+    "SCHOOLSIGNAL_MAIL_GIVE_UP_HOURS",
+    "SCHOOLSIGNAL_LINK_VALID_DAYS",
+    "SCHOOLSIGNAL_REMINDER_DELAY_MINUTES",
+    "SCHOOLSIGNAL_ESCALATION_DELAY_MINUTES",
+    "SCHOOLSIGNAL_FOLLOW_UP_INTERVAL_SECONDS",
 ];
 
 impl Config {
@@ -212,8 +324,12 @@ impl Config {
                     1..=u64::MAX,
                 )?),
             },
+            mail: MailConfig::from_lookup(&get)?,
         };
         config.check_shape()?;
+        if let Some(url) = &config.smtp_url {
+            crate::delivery::transport::lettre_url(url)?;
+        }
         if env == Environment::Production {
             config.check_production(database_url, amqp_url, public_url, bsn_key)?;
         }

@@ -34,103 +34,148 @@ pub struct Metrics {
     pub published: IntCounter,
     pub publish_failures: IntCounter,
     pub broker_up: IntGauge,
+    pub deliveries: IntCounterVec,
+    pub delivery_retries: IntCounter,
+    pub oldest_pending_delivery: IntGauge,
+    pub event_to_email_seconds: Histogram,
+    pub reminders: IntCounter,
+    pub escalations: IntCounterVec,
+}
+
+/// Registers a metric and hands it back. Names are fixed in this file, so a failure
+/// is a programming error caught by the first test.
+fn reg<M: prometheus::core::Collector + Clone + 'static>(registry: &Registry, metric: M) -> M {
+    registry
+        .register(Box::new(metric.clone()))
+        .expect("valid, unique metric");
+    metric
+}
+
+fn counter_vec(registry: &Registry, name: &str, help: &str, label: &str) -> IntCounterVec {
+    let metric = IntCounterVec::new(Opts::new(name, help), &[label]).expect("valid metric");
+    reg(registry, metric)
+}
+
+fn counter(registry: &Registry, name: &str, help: &str) -> IntCounter {
+    reg(registry, IntCounter::new(name, help).expect("valid metric"))
+}
+
+fn gauge(registry: &Registry, name: &str, help: &str) -> IntGauge {
+    reg(registry, IntGauge::new(name, help).expect("valid metric"))
+}
+
+fn histogram(registry: &Registry, name: &str, help: &str, buckets: Vec<f64>) -> Histogram {
+    let opts = HistogramOpts::new(name, help).buckets(buckets);
+    reg(registry, Histogram::with_opts(opts).expect("valid metric"))
 }
 
 impl Metrics {
     pub fn new() -> Self {
-        let registry = Registry::new();
-        let events = IntCounterVec::new(
-            Opts::new("schoolsignal_events_total", "Events received, by result"),
-            &["result"],
-        )
-        .expect("valid metric");
-        let rejected = IntCounterVec::new(
-            Opts::new(
+        let r = Registry::new();
+        let metrics = Self {
+            events: counter_vec(
+                &r,
+                "schoolsignal_events_total",
+                "Events received, by result",
+                "result",
+            ),
+            rejected: counter_vec(
+                &r,
                 "schoolsignal_events_rejected_total",
                 "Events rejected, by reason code",
+                "reason",
             ),
-            &["reason"],
-        )
-        .expect("valid metric");
-        let decisions = IntCounterVec::new(
-            Opts::new(
+            decisions: counter_vec(
+                &r,
                 "schoolsignal_decisions_total",
                 "Child decisions, by outcome",
+                "outcome",
             ),
-            &["outcome"],
-        )
-        .expect("valid metric");
-        let commit_seconds = Histogram::with_opts(
-            HistogramOpts::new(
+            commit_seconds: histogram(
+                &r,
                 "schoolsignal_intake_receipt_to_commit_seconds",
                 "Time from receiving an event to committing its decisions",
-            )
-            .buckets(vec![
-                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-            ]),
-        )
-        .expect("valid metric");
-        let outbox_depth = IntGauge::new(
-            "schoolsignal_outbox_depth",
-            "Outbound messages not yet confirmed by the broker",
-        )
-        .expect("valid metric");
-        let published = IntCounter::new(
-            "schoolsignal_outbox_published_total",
-            "Outbound messages confirmed by the broker",
-        )
-        .expect("valid metric");
-        let publish_failures = IntCounter::new(
-            "schoolsignal_outbox_publish_failures_total",
-            "Outbound messages the broker refused or did not confirm",
-        )
-        .expect("valid metric");
-        let broker_up = IntGauge::new(
-            "schoolsignal_broker_up",
-            "1 while the intake consumer is connected",
-        )
-        .expect("valid metric");
-        for c in [&events, &rejected, &decisions] {
-            registry
-                .register(Box::new(c.clone()))
-                .expect("unique metric");
-        }
-        registry
-            .register(Box::new(commit_seconds.clone()))
-            .expect("unique metric");
-        registry
-            .register(Box::new(outbox_depth.clone()))
-            .expect("unique metric");
-        registry
-            .register(Box::new(published.clone()))
-            .expect("unique metric");
-        registry
-            .register(Box::new(publish_failures.clone()))
-            .expect("unique metric");
-        registry
-            .register(Box::new(broker_up.clone()))
-            .expect("unique metric");
+                vec![
+                    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+                ],
+            ),
+            outbox_depth: gauge(
+                &r,
+                "schoolsignal_outbox_depth",
+                "Outbound messages not yet confirmed by the broker",
+            ),
+            published: counter(
+                &r,
+                "schoolsignal_outbox_published_total",
+                "Outbound messages confirmed by the broker",
+            ),
+            publish_failures: counter(
+                &r,
+                "schoolsignal_outbox_publish_failures_total",
+                "Outbound messages the broker refused or did not confirm",
+            ),
+            broker_up: gauge(
+                &r,
+                "schoolsignal_broker_up",
+                "1 while the intake consumer is connected",
+            ),
+            deliveries: counter_vec(
+                &r,
+                "schoolsignal_deliveries_total",
+                "Emails that reached a final state, by state",
+                "state",
+            ),
+            delivery_retries: counter(
+                &r,
+                "schoolsignal_delivery_retries_total",
+                "Email attempts that failed and will be tried again",
+            ),
+            oldest_pending_delivery: gauge(
+                &r,
+                "schoolsignal_oldest_pending_delivery_seconds",
+                "Age of the oldest email not yet sent",
+            ),
+            event_to_email_seconds: histogram(
+                &r,
+                "schoolsignal_event_to_email_seconds",
+                "Time from receiving an event to the mail server accepting its notice email",
+                vec![
+                    0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0,
+                ],
+            ),
+            reminders: counter(
+                &r,
+                "schoolsignal_reminders_total",
+                "Notices whose reminder was queued",
+            ),
+            escalations: counter_vec(
+                &r,
+                "schoolsignal_escalations_total",
+                "Notices escalated, by level",
+                "level",
+            ),
+            registry: r,
+        };
         // Zero series for every label, so dashboards see them before the first event.
         for r in crate::contract::Reason::ALL {
-            rejected.with_label_values(&[r.as_str()]);
+            metrics.rejected.with_label_values(&[r.as_str()]);
         }
         for o in crate::notices::Outcome::ALL {
-            decisions.with_label_values(&[o.as_str()]);
+            metrics.decisions.with_label_values(&[o.as_str()]);
         }
         for r in ["accepted", "duplicate", "rejected"] {
-            events.with_label_values(&[r]);
+            metrics.events.with_label_values(&[r]);
         }
-        Self {
-            registry,
-            events,
-            rejected,
-            decisions,
-            commit_seconds,
-            outbox_depth,
-            published,
-            publish_failures,
-            broker_up,
+        for s in crate::delivery::queue::state::FINAL {
+            metrics.deliveries.with_label_values(&[s]);
         }
+        for l in [
+            crate::notices::Escalation::UNACKNOWLEDGED,
+            crate::notices::Escalation::UNDELIVERABLE,
+        ] {
+            metrics.escalations.with_label_values(&[l]);
+        }
+        metrics
     }
 
     /// The Prometheus text format.

@@ -104,14 +104,16 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
 }
 
 async fn metrics(state: web::Data<AppState>) -> HttpResponse {
-    // The outbox depth is read at scrape time, so it is exact across replicas.
-    if let Ok(Ok(depth)) = tokio::time::timeout(
-        Duration::from_secs(3),
-        db::run(&state.pool, |c| Ok(crate::relay::outbox::depth(c)?)),
-    )
-    .await
-    {
+    // Queue gauges are read at scrape time, so they are exact across replicas.
+    let now = state.intake.clock.now();
+    let read = db::run(&state.pool, move |c| {
+        let depth = crate::relay::outbox::depth(c)?;
+        let oldest = crate::delivery::queue::oldest_pending_age(c, now)?;
+        Ok((depth, oldest))
+    });
+    if let Ok(Ok((depth, oldest))) = tokio::time::timeout(Duration::from_secs(3), read).await {
         state.metrics.outbox_depth.set(depth);
+        state.metrics.oldest_pending_delivery.set(oldest);
     }
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")

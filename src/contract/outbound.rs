@@ -35,3 +35,30 @@ impl<'a> NoticeOutcome<'a> {
         }
     }
 }
+
+pub const ESCALATED_SCHEMA: &str = "notice.escalated.v1";
+pub const ESCALATED_ROUTING_KEY: &str = "notice.escalated.v1";
+
+/// A notice no one acknowledged in time, or no one could be sent (contract section 4).
+#[derive(Debug, Clone, Serialize)]
+pub struct NoticeEscalated {
+    pub schema: &'static str,
+    pub notice_id: String,
+    pub incident_id: String,
+    pub child_index: i32,
+    pub school: SchoolRef,
+    pub level: &'static str,
+    pub due_at: Option<String>,
+    pub escalated_at: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SchoolRef {
+    pub brin: String,
+    pub name: String,
+}
+
+/// Timestamps as the contract writes them.
+pub fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}

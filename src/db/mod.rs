@@ -39,6 +39,20 @@ macro_rules! insert_chunks {
     };
 }
 
+/// Loads `query` with its rows locked, skipping rows another transaction holds.
+/// Returns early with `?`.
+#[macro_export]
+macro_rules! skip_locked {
+    ($conn:ident, $query:expr) => {
+        match $conn {
+            // BACKEND-SPECIFIC: replicas skip each other's rows instead of waiting.
+            $crate::db::DbConn::Pg(pg) => $query.for_update().skip_locked().load(pg)?,
+            // SQLite: the write transaction already makes this the only writer.
+            $crate::db::DbConn::Sqlite(_) => $query.load($conn)?,
+        }
+    };
+}
+
 /// Which backend a `DATABASE_URL` names. Chosen from the URL, never by trial, so a
 /// PostgreSQL URL never silently becomes a SQLite file.
 #[derive(Debug, Clone, PartialEq, Eq)]

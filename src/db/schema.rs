@@ -93,6 +93,41 @@ diesel::table! {
         status -> Text,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        due_at -> Nullable<Timestamp>,
+        received_at -> Nullable<Timestamp>,
+        acknowledged_at -> Nullable<Timestamp>,
+        reminded_at -> Nullable<Timestamp>,
+        escalated_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    deliveries (id) {
+        id -> BigInt,
+        notice_id -> Text,
+        kind -> Text,
+        recipient -> Text,
+        state -> Text,
+        message_id -> Text,
+        attempts -> Integer,
+        created_at -> Timestamp,
+        next_attempt_at -> Timestamp,
+        expires_at -> Timestamp,
+        lease_until -> Nullable<Timestamp>,
+        finished_at -> Nullable<Timestamp>,
+        sent_to -> Nullable<Text>,
+        last_error -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    access_tokens (token_hash) {
+        token_hash -> Text,
+        notice_id -> Text,
+        recipient_email -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
     }
 }
 
@@ -122,6 +157,11 @@ diesel::allow_tables_to_appear_in_same_query!(
     decisions,
     notices,
     outbox_messages,
+    deliveries,
+    access_tokens,
 );
 
 diesel::joinable!(enrollments -> schools (school_brin));
+diesel::joinable!(notices -> schools (school_brin));
+diesel::joinable!(deliveries -> notices (notice_id));
+diesel::joinable!(access_tokens -> notices (notice_id));

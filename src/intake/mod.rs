@@ -8,6 +8,7 @@ use crate::clock::SharedClock;
 use crate::contract::home_visit::{self, HomeVisit, Limits};
 use crate::contract::{Reason, Rejection, MAX_BODY_BYTES};
 use crate::db::{self, DbError, Pool};
+use crate::delivery::queue::Policy;
 use crate::notices::decide::{self, Received, Rules, Verdict};
 use crate::registry::KeyedHasher;
 use crate::retry::Backoff;
@@ -26,6 +27,9 @@ pub struct Intake {
     pub outbound_exchange: String,
     /// Woken after each commit, so the relay publishes outcomes at once.
     pub relay_wake: Arc<Notify>,
+    pub delivery: Policy,
+    /// Woken after a commit that queued emails.
+    pub mail_wake: Arc<Notify>,
 }
 
 impl Intake {
@@ -95,8 +99,10 @@ impl Intake {
         let school_age = self.school_age.clone();
         let exchange = self.outbound_exchange.clone();
         let clock = self.clock.clone();
+        let delivery = self.delivery.clone();
         db::run(&self.pool, move |conn| {
             let rules = Rules {
+                delivery: &delivery,
                 hasher: &hasher,
                 school_age,
                 outbound_exchange: &exchange,
@@ -139,5 +145,6 @@ impl Intake {
             }
         }
         self.relay_wake.notify_one();
+        self.mail_wake.notify_one();
     }
 }

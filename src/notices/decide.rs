@@ -6,15 +6,17 @@
 //! results are written a chunk of rows per statement. The number of statements does
 //! not grow with the batch, which is what makes durable commits affordable.
 
+use super::calendar::{Calendar, Region};
 use super::{status, NewNotice, Outcome};
 use crate::contract::outbound::{NoticeOutcome, OUTCOME_ROUTING_KEY, OUTCOME_SCHEMA};
 use crate::contract::{HomeVisit, Status};
 use crate::db::schema::{decisions, inbox_events, incidents, notices};
 use crate::db::{ts, DbConn, CHUNK};
+use crate::delivery::queue::{self, kind, recipient, NewDelivery, Policy};
 use crate::registry::enrollments::{Lookup, RegistrySlice};
 use crate::registry::KeyedHasher;
 use crate::relay::outbox::{self, NewMessage};
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, NaiveDateTime, NaiveTime, Utc};
 use diesel::prelude::*;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -24,6 +26,7 @@ pub struct Rules<'a> {
     pub school_age: std::ops::RangeInclusive<u32>,
     pub outbound_exchange: &'a str,
     pub now: DateTime<Utc>,
+    pub delivery: &'a Policy,
 }
 
 /// An event as it arrived, after validation.
@@ -81,7 +84,7 @@ pub fn decide_batch(
         .filter(|(_, incident)| incident.changed)
         .map(|(id, incident)| (id, incident.applied_revision, incident.withdrawn))
         .collect();
-    state.writes.apply(conn, rules.now)?;
+    state.writes.apply(conn, rules)?;
     Ok(verdicts)
 }
 
@@ -140,7 +143,7 @@ impl State {
                 Verdict::Conflict
             };
         }
-        let made = self.decide_children(rules, &r.event, bsn_hashes);
+        let made = self.decide_children(rules, r, bsn_hashes);
         self.writes.record(rules, r, &event_id, &made);
         let decisions: Vec<ChildDecision> = made.into_iter().map(|(d, _)| d).collect();
         self.seen.insert(
@@ -155,7 +158,8 @@ impl State {
 
     /// A higher revision supersedes the incident's earlier ones. A withdrawn incident
     /// stays withdrawn; a later active revision of it changes nothing for the schools.
-    fn decide_children(&mut self, rules: &Rules, event: &HomeVisit, bsn_hashes: &[String]) -> Made {
+    fn decide_children(&mut self, rules: &Rules, r: &Received, bsn_hashes: &[String]) -> Made {
+        let event = &r.event;
         let incident = self
             .incidents
             .get_mut(&event.incident_id)
@@ -172,7 +176,7 @@ impl State {
         }
         (0..event.children.len())
             .map(|i| {
-                let (outcome, notice_id) = self.decide_child(rules, event, i, &bsn_hashes[i]);
+                let (outcome, notice_id) = self.decide_child(rules, r, i, &bsn_hashes[i]);
                 let child_index = i as i32;
                 (
                     ChildDecision {
@@ -188,10 +192,11 @@ impl State {
     fn decide_child(
         &mut self,
         rules: &Rules,
-        event: &HomeVisit,
+        r: &Received,
         index: usize,
         bsn_hash: &str,
     ) -> (Outcome, Option<String>) {
+        let event = &r.event;
         let key = (event.incident_id.clone(), bsn_hash.to_string());
         if let Some(id) = self.notices.get(&key) {
             return (Outcome::AlreadyNotified, Some(id.clone()));
@@ -202,13 +207,28 @@ impl State {
         if !rules.school_age.contains(&age) {
             return (Outcome::NotSchoolAge, None);
         }
-        let (school_brin, group) = match self.registry.lookup(bsn_hash, visit_date) {
+        let (school_brin, group, due_at) = match self.registry.lookup(bsn_hash, visit_date) {
             Lookup::NotEnrolled => return (Outcome::NoRegistryMatch, None),
             Lookup::NoConsent => return (Outcome::NoConsent, None),
-            Lookup::Enrolled { school_brin, group } => (school_brin, group),
+            Lookup::Enrolled {
+                school_brin,
+                group,
+                holiday_region,
+                school_day_start,
+            } => {
+                let due_at = next_school_day(&holiday_region, &school_day_start, rules.now);
+                (school_brin, group, due_at)
+            }
         };
         let id = uuid::Uuid::new_v4().to_string();
         let now = ts(rules.now);
+        self.writes.deliveries.push(NewDelivery::new(
+            rules.delivery,
+            &id,
+            kind::NOTICE,
+            recipient::COORDINATOR,
+            rules.now,
+        ));
         self.writes.notices.push(NewNotice {
             id: id.clone(),
             incident_id: event.incident_id.clone(),
@@ -223,6 +243,8 @@ impl State {
             status: status::PENDING_DELIVERY,
             created_at: now,
             updated_at: now,
+            due_at: Some(ts(due_at)),
+            received_at: Some(ts(r.received_at)),
         });
         self.notices.insert(key, id.clone());
         (Outcome::Notified, Some(id))
@@ -230,6 +252,15 @@ impl State {
 }
 
 type Made = Vec<(ChildDecision, Option<String>)>;
+
+/// The start of the school's next school day. The schools import checked both values;
+/// should one still not parse, the documented defaults apply.
+fn next_school_day(region: &str, day_start: &str, now: DateTime<Utc>) -> DateTime<Utc> {
+    let region = Region::parse(region).unwrap_or(Region::Noord);
+    let start = NaiveTime::parse_from_str(day_start, "%H:%M")
+        .unwrap_or(NaiveTime::from_hms_opt(8, 30, 0).expect("a valid time"));
+    Calendar::netherlands().due_at(region, start, now)
+}
 
 fn same_for_all(event: &HomeVisit, outcome: Outcome) -> Made {
     (0..event.children.len() as i32)
@@ -393,6 +424,7 @@ struct Writes {
     notices: Vec<NewNotice>,
     decisions: Vec<DecisionRow>,
     outbox: Vec<NewMessage>,
+    deliveries: Vec<NewDelivery>,
     withdrawn: BTreeSet<String>,
     incidents: Vec<(String, i64, bool)>,
 }
@@ -437,14 +469,16 @@ impl Writes {
         }
     }
 
-    fn apply(mut self, conn: &mut DbConn, now: DateTime<Utc>) -> QueryResult<()> {
+    fn apply(mut self, conn: &mut DbConn, rules: &Rules) -> QueryResult<()> {
+        let now = rules.now;
         crate::insert_chunks!(conn, inbox_events::table, self.inbox);
         self.update_incidents(conn, now)?;
         crate::insert_chunks!(conn, notices::table, self.notices);
+        queue::enqueue(conn, &self.deliveries)?;
         // After the inserts, so a notice made earlier in a batch that later withdraws
         // its incident is withdrawn too.
         let withdrawn: Vec<String> = std::mem::take(&mut self.withdrawn).into_iter().collect();
-        super::withdraw(conn, &withdrawn, now)?;
+        super::withdraw(conn, rules.delivery, &withdrawn, now)?;
         crate::insert_chunks!(conn, decisions::table, self.decisions);
         outbox::enqueue(conn, &self.outbox)
     }

@@ -147,7 +147,12 @@ pub fn record_objection(
 pub enum Lookup {
     NotEnrolled,
     NoConsent,
-    Enrolled { school_brin: String, group: String },
+    Enrolled {
+        school_brin: String,
+        group: String,
+        holiday_region: String,
+        school_day_start: String,
+    },
 }
 
 /// One enrollment as the decision sees it, with its school's participation.
@@ -161,6 +166,8 @@ struct Entry {
     valid_from: NaiveDate,
     valid_until: Option<NaiveDate>,
     participating: bool,
+    holiday_region: String,
+    school_day_start: String,
 }
 
 /// The registry entries of many children, loaded in a few queries so that a whole
@@ -187,6 +194,8 @@ impl RegistrySlice {
                     enrollments::valid_from,
                     enrollments::valid_until,
                     schools::participating,
+                    schools::holiday_region,
+                    schools::school_day_start,
                 ))
                 .load(conn)?;
             for entry in entries {
@@ -224,6 +233,8 @@ impl RegistrySlice {
         Lookup::Enrolled {
             school_brin: entry.school_brin.clone(),
             group: entry.grp.clone(),
+            holiday_region: entry.holiday_region.clone(),
+            school_day_start: entry.school_day_start.clone(),
         }
     }
 }

@@ -75,12 +75,7 @@ pub fn claim(
             .order(om::id)
             .limit(limit)
             .select(om::id);
-        let ids: Vec<i64> = match conn {
-            // BACKEND-SPECIFIC: replicas skip each other's rows instead of waiting.
-            DbConn::Pg(pg) => due.for_update().skip_locked().load(pg)?,
-            // SQLite: BEGIN IMMEDIATE makes this the single claimer.
-            DbConn::Sqlite(_) => due.load(conn)?,
-        };
+        let ids: Vec<i64> = crate::skip_locked!(conn, due);
         if ids.is_empty() {
             return Ok(Vec::new());
         }

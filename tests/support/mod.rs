@@ -159,10 +159,22 @@ pub fn service_env(db_url: &str, prefix: &str, amqp: &str) -> Vec<(String, Strin
             names.outbound_exchange,
         ),
         ("RUST_LOG", "info,schoolsignal=debug".to_string()),
+        // Tests that look at emails set SMTP_URL to their sink; the rest write files
+        // out of the way.
+        (
+            "SCHOOLSIGNAL_MAIL_DIR",
+            mail_dir(prefix).display().to_string(),
+        ),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
     .collect()
+}
+
+pub fn mail_dir(prefix: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("target/test-mail")
+        .join(prefix.trim_end_matches('.'))
 }
 
 pub fn config_from(env: &[(String, String)]) -> Config {

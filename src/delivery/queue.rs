@@ -1,0 +1,555 @@
+//! The email outbox: one row per email to one recipient, claimed by lease, ended in a
+//! final state an operator can see.
+
+use crate::db::schema::{access_tokens, deliveries as d, notices, schools};
+use crate::db::{ts, write_tx, DbConn, CHUNK};
+use crate::notices::{status as notice_status, Escalation};
+use chrono::{DateTime, Duration, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use sha2::{Digest, Sha256};
+
+pub mod kind {
+    pub const NOTICE: &str = "notice";
+    pub const REMINDER: &str = "reminder";
+    pub const WITHDRAWAL: &str = "withdrawal";
+}
+
+pub mod recipient {
+    pub const COORDINATOR: &str = "coordinator";
+    pub const DEPUTY: &str = "deputy";
+}
+
+pub mod state {
+    pub const PENDING: &str = "pending";
+    pub const SENT: &str = "sent";
+    pub const PERMANENT_FAILURE: &str = "permanent_failure";
+    pub const EXPIRED: &str = "expired";
+    /// The notice was withdrawn before its email left.
+    pub const CANCELLED: &str = "cancelled";
+    pub const FINAL: [&str; 4] = [SENT, PERMANENT_FAILURE, EXPIRED, CANCELLED];
+}
+
+/// What the queue needs to know from configuration.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    /// A delivery not sent by then expires.
+    pub give_up_after: Duration,
+    /// The domain of the `Message-ID`s.
+    pub message_domain: String,
+    /// How long the link in an email stays valid.
+    pub link_valid_for: Duration,
+    /// Where escalations are published.
+    pub outbound_exchange: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewDelivery {
+    pub notice_id: String,
+    pub kind: &'static str,
+    pub recipient: &'static str,
+    pub state: &'static str,
+    pub message_id: String,
+    pub attempts: i32,
+    pub created_at: NaiveDateTime,
+    pub next_attempt_at: NaiveDateTime,
+    pub expires_at: NaiveDateTime,
+}
+
+impl NewDelivery {
+    pub fn new(
+        policy: &Policy,
+        notice_id: &str,
+        kind: &'static str,
+        recipient: &'static str,
+        now: DateTime<Utc>,
+    ) -> Self {
+        NewDelivery {
+            notice_id: notice_id.to_string(),
+            kind,
+            recipient,
+            state: state::PENDING,
+            message_id: format!("<{}@{}>", uuid::Uuid::new_v4(), policy.message_domain),
+            attempts: 0,
+            created_at: ts(now),
+            next_attempt_at: ts(now),
+            expires_at: ts(now + policy.give_up_after),
+        }
+    }
+}
+
+/// Queues emails. A second email of the same kind to the same recipient about the
+/// same notice is silently not queued: the unique key makes "twice" impossible.
+pub fn enqueue(conn: &mut DbConn, rows: &[NewDelivery]) -> QueryResult<()> {
+    for chunk in rows.chunks(CHUNK) {
+        // Tuples, not the struct: diesel's SQLite upsert takes many rows only so.
+        let values: Vec<_> = chunk
+            .iter()
+            .map(|r| {
+                (
+                    d::notice_id.eq(&r.notice_id),
+                    d::kind.eq(r.kind),
+                    d::recipient.eq(r.recipient),
+                    d::state.eq(r.state),
+                    d::message_id.eq(&r.message_id),
+                    d::attempts.eq(r.attempts),
+                    d::created_at.eq(r.created_at),
+                    d::next_attempt_at.eq(r.next_attempt_at),
+                    d::expires_at.eq(r.expires_at),
+                )
+            })
+            .collect();
+        // BACKEND-SPECIFIC: upserts are not in diesel's multi-backend subset.
+        crate::per_backend!(conn => diesel::insert_into(d::table)
+            .values(&values)
+            .on_conflict_do_nothing()
+            .execute(conn))?;
+    }
+    Ok(())
+}
+
+/// A claimed email with all it needs to be sent. No `Debug`: it holds the token.
+pub struct Claimed {
+    pub id: i64,
+    pub notice_id: String,
+    pub kind: &'static str,
+    pub recipient: &'static str,
+    pub message_id: String,
+    pub attempts: i32,
+    pub expires_at: NaiveDateTime,
+    pub due_at: Option<NaiveDateTime>,
+    pub received_at: Option<NaiveDateTime>,
+    pub school_name: String,
+    pub locale: String,
+    pub to_name: String,
+    pub to_email: String,
+    /// The secret of the link, for kinds that carry one. Only its hash is stored.
+    pub token: Option<String>,
+}
+
+#[derive(Queryable)]
+struct ClaimRow {
+    id: i64,
+    notice_id: String,
+    kind: String,
+    recipient: String,
+    message_id: String,
+    attempts: i32,
+    expires_at: NaiveDateTime,
+    notice_status: String,
+    due_at: Option<NaiveDateTime>,
+    received_at: Option<NaiveDateTime>,
+    school_name: String,
+    locale: String,
+    coordinator_name: String,
+    coordinator_email: String,
+    deputy_name: Option<String>,
+    deputy_email: Option<String>,
+}
+
+/// Claims up to `limit` due emails for `lease`, and creates the link token of each.
+/// Emails about a notice withdrawn meanwhile are cancelled here instead of sent.
+pub fn claim(
+    conn: &mut DbConn,
+    policy: &Policy,
+    now: DateTime<Utc>,
+    lease: Duration,
+    limit: i64,
+) -> QueryResult<Vec<Claimed>> {
+    let now_ts = ts(now);
+    write_tx(conn, |conn| {
+        let due = d::table
+            .filter(d::state.eq(state::PENDING))
+            .filter(d::next_attempt_at.le(now_ts))
+            .filter(d::lease_until.is_null().or(d::lease_until.lt(now_ts)))
+            .order(d::next_attempt_at)
+            .limit(limit)
+            .select(d::id);
+        let ids: Vec<i64> = crate::skip_locked!(conn, due);
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        diesel::update(d::table.filter(d::id.eq_any(&ids)))
+            .set((
+                d::lease_until.eq(Some(ts(now + lease))),
+                d::attempts.eq(d::attempts + 1),
+            ))
+            .execute(conn)?;
+        let rows: Vec<ClaimRow> = d::table
+            .inner_join(notices::table.inner_join(schools::table))
+            .filter(d::id.eq_any(&ids))
+            .order(d::next_attempt_at)
+            .select((
+                d::id,
+                d::notice_id,
+                d::kind,
+                d::recipient,
+                d::message_id,
+                d::attempts,
+                d::expires_at,
+                notices::status,
+                notices::due_at,
+                notices::received_at,
+                schools::name,
+                schools::locale,
+                schools::coordinator_name,
+                schools::coordinator_email,
+                schools::deputy_name,
+                schools::deputy_email,
+            ))
+            .load(conn)?;
+        let (claimed, cancelled): (Vec<_>, Vec<_>) =
+            rows.into_iter().map(into_claimed).partition(|c| c.is_ok());
+        let cancelled: Vec<i64> = cancelled.into_iter().filter_map(Result::err).collect();
+        finish_all(conn, &cancelled, state::CANCELLED, None, now)?;
+        let mut claimed: Vec<Claimed> = claimed.into_iter().filter_map(Result::ok).collect();
+        issue_tokens(conn, policy, &mut claimed, now)?;
+        Ok(claimed)
+    })
+}
+
+/// The claimed email, or its id when it is to be cancelled instead.
+fn into_claimed(row: ClaimRow) -> Result<Claimed, i64> {
+    let kind = [kind::NOTICE, kind::REMINDER, kind::WITHDRAWAL]
+        .into_iter()
+        .find(|k| *k == row.kind)
+        .ok_or(row.id)?;
+    let withdrawn = row.notice_status == notice_status::WITHDRAWN;
+    if withdrawn && kind != kind::WITHDRAWAL {
+        return Err(row.id);
+    }
+    let (recipient, to_name, to_email) = if row.recipient == recipient::DEPUTY {
+        let email = row.deputy_email.ok_or(row.id)?;
+        (
+            recipient::DEPUTY,
+            row.deputy_name.unwrap_or_default(),
+            email,
+        )
+    } else {
+        let (name, email) = (row.coordinator_name, row.coordinator_email);
+        (recipient::COORDINATOR, name, email)
+    };
+    Ok(Claimed {
+        id: row.id,
+        notice_id: row.notice_id,
+        kind,
+        recipient,
+        message_id: row.message_id,
+        attempts: row.attempts,
+        expires_at: row.expires_at,
+        due_at: row.due_at,
+        received_at: row.received_at,
+        school_name: row.school_name,
+        locale: row.locale,
+        to_name,
+        to_email,
+        token: None,
+    })
+}
+
+/// A random token of 256 bits for each email that carries a link, stored as a hash
+/// and bound to the notice and the address.
+fn issue_tokens(
+    conn: &mut DbConn,
+    policy: &Policy,
+    claimed: &mut [Claimed],
+    now: DateTime<Utc>,
+) -> QueryResult<()> {
+    let mut rows = Vec::new();
+    for c in claimed.iter_mut().filter(|c| c.kind != kind::WITHDRAWAL) {
+        let token = new_token();
+        rows.push((
+            access_tokens::token_hash.eq(token_hash(&token)),
+            access_tokens::notice_id.eq(c.notice_id.clone()),
+            access_tokens::recipient_email.eq(c.to_email.clone()),
+            access_tokens::created_at.eq(ts(now)),
+            access_tokens::expires_at.eq(ts(now + policy.link_valid_for)),
+        ));
+        c.token = Some(token);
+    }
+    crate::insert_chunks!(conn, access_tokens::table, rows);
+    Ok(())
+}
+
+fn new_token() -> String {
+    use rand::RngCore;
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
+/// How a link token is stored. The portal hashes what it is given the same way.
+pub fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// What became of one attempt to send.
+#[derive(Debug, Clone)]
+pub enum Attempt {
+    Sent {
+        at: DateTime<Utc>,
+    },
+    /// Worth trying again at `retry_at`; `error` is a reply code or a category, never
+    /// text from the server (which may echo an address).
+    Transient {
+        error: String,
+        retry_at: DateTime<Utc>,
+    },
+    Permanent {
+        error: String,
+    },
+}
+
+/// An email whose attempt ended, and how.
+pub struct Finished<'a> {
+    pub email: &'a Claimed,
+    pub attempt: Attempt,
+}
+
+/// What finishing a set of attempts changed, for metrics.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Finish {
+    pub sent: usize,
+    pub retried: usize,
+    pub permanent_failures: usize,
+    pub expired: usize,
+    pub escalations: usize,
+}
+
+/// Records attempts in one transaction. A notice email that failed for good falls
+/// back to the deputy; when there is none, or the deputy's failed too, the notice is
+/// escalated as undeliverable.
+pub fn finish(
+    conn: &mut DbConn,
+    policy: &Policy,
+    done: &[Finished],
+    now: DateTime<Utc>,
+) -> QueryResult<Finish> {
+    write_tx(conn, |conn| {
+        let mut summary = Finish::default();
+        let sent: Vec<&Claimed> = done
+            .iter()
+            .filter(|f| matches!(f.attempt, Attempt::Sent { .. }))
+            .map(|f| f.email)
+            .collect();
+        mark_sent(conn, policy, &sent, now)?;
+        summary.sent = sent.len();
+        let mut failed_for_good = Vec::new();
+        for f in done {
+            match &f.attempt {
+                Attempt::Sent { .. } => {}
+                Attempt::Transient { error, retry_at } if ts(*retry_at) < f.email.expires_at => {
+                    retry_later(conn, f.email.id, error, *retry_at)?;
+                    summary.retried += 1;
+                }
+                Attempt::Transient { error, .. } => {
+                    finish_all(conn, &[f.email.id], state::EXPIRED, Some(error), now)?;
+                    summary.expired += 1;
+                    failed_for_good.push(f.email);
+                }
+                Attempt::Permanent { error } => {
+                    let ids = [f.email.id];
+                    finish_all(conn, &ids, state::PERMANENT_FAILURE, Some(error), now)?;
+                    summary.permanent_failures += 1;
+                    failed_for_good.push(f.email);
+                }
+            }
+        }
+        summary.escalations = fall_back(conn, policy, &failed_for_good, now)?;
+        Ok(summary)
+    })
+}
+
+/// Marks emails sent and their notices delivered. A notice withdrawn while its email
+/// was on its way gets the "please disregard" email now.
+fn mark_sent(
+    conn: &mut DbConn,
+    policy: &Policy,
+    sent: &[&Claimed],
+    now: DateTime<Utc>,
+) -> QueryResult<()> {
+    for chunk in sent.chunks(CHUNK) {
+        let notice_ids: Vec<&str> = chunk
+            .iter()
+            .filter(|c| c.kind == kind::NOTICE)
+            .map(|c| c.notice_id.as_str())
+            .collect();
+        // Locks the notices first, in the order a withdrawal does, so that a
+        // withdrawal either sees this email sent or is seen by this check.
+        let withdrawn = lock_withdrawn(conn, &notice_ids)?;
+        for c in chunk {
+            diesel::update(d::table.find(c.id).filter(d::state.eq(state::PENDING)))
+                .set((
+                    d::state.eq(state::SENT),
+                    d::finished_at.eq(Some(ts(now))),
+                    d::sent_to.eq(Some(&c.to_email)),
+                    d::lease_until.eq(None::<NaiveDateTime>),
+                ))
+                .execute(conn)?;
+        }
+        diesel::update(
+            notices::table
+                .filter(notices::id.eq_any(&notice_ids))
+                .filter(notices::status.eq(notice_status::PENDING_DELIVERY)),
+        )
+        .set((
+            notices::status.eq(notice_status::DELIVERED),
+            notices::updated_at.eq(ts(now)),
+        ))
+        .execute(conn)?;
+        let disregard: Vec<NewDelivery> = chunk
+            .iter()
+            .filter(|c| c.kind == kind::NOTICE && withdrawn.contains(&c.notice_id))
+            .map(|c| NewDelivery::new(policy, &c.notice_id, kind::WITHDRAWAL, c.recipient, now))
+            .collect();
+        enqueue(conn, &disregard)?;
+    }
+    Ok(())
+}
+
+/// Of these notices, the ones withdrawn; all of them locked until the commit.
+pub fn lock_withdrawn(conn: &mut DbConn, notice_ids: &[&str]) -> QueryResult<Vec<String>> {
+    let query = notices::table
+        .filter(notices::id.eq_any(notice_ids))
+        .order(notices::id)
+        .select((notices::id, notices::status));
+    let rows: Vec<(String, String)> = match conn {
+        // BACKEND-SPECIFIC: row locks on PostgreSQL; SQLite has one writer at a time.
+        DbConn::Pg(pg) => query.for_update().load(pg)?,
+        DbConn::Sqlite(_) => query.load(conn)?,
+    };
+    Ok(rows
+        .into_iter()
+        .filter(|(_, status)| status == notice_status::WITHDRAWN)
+        .map(|(id, _)| id)
+        .collect())
+}
+
+fn retry_later(
+    conn: &mut DbConn,
+    id: i64,
+    error: &str,
+    retry_at: DateTime<Utc>,
+) -> QueryResult<()> {
+    diesel::update(d::table.find(id).filter(d::state.eq(state::PENDING)))
+        .set((
+            d::next_attempt_at.eq(ts(retry_at)),
+            d::lease_until.eq(None::<NaiveDateTime>),
+            d::last_error.eq(Some(error)),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Ends pending deliveries in a final state.
+pub fn finish_all(
+    conn: &mut DbConn,
+    ids: &[i64],
+    final_state: &'static str,
+    error: Option<&str>,
+    now: DateTime<Utc>,
+) -> QueryResult<usize> {
+    let mut changed = 0;
+    for chunk in ids.chunks(CHUNK) {
+        changed += diesel::update(
+            d::table
+                .filter(d::id.eq_any(chunk))
+                .filter(d::state.eq(state::PENDING)),
+        )
+        .set((
+            d::state.eq(final_state),
+            d::finished_at.eq(Some(ts(now))),
+            d::lease_until.eq(None::<NaiveDateTime>),
+            d::last_error.eq(error),
+        ))
+        .execute(conn)?;
+    }
+    Ok(changed)
+}
+
+/// The deputy gets a notice email the coordinator could not; a notice no one could
+/// get is escalated at once. Returns the number of escalations.
+fn fall_back(
+    conn: &mut DbConn,
+    policy: &Policy,
+    failed: &[&Claimed],
+    now: DateTime<Utc>,
+) -> QueryResult<usize> {
+    let mut to_deputy = Vec::new();
+    let mut undeliverable = Vec::new();
+    for c in failed.iter().filter(|c| c.kind == kind::NOTICE) {
+        let has_deputy: bool = c.recipient == recipient::COORDINATOR
+            && notices::table
+                .inner_join(schools::table)
+                .filter(notices::id.eq(&c.notice_id))
+                .select(schools::deputy_email.is_not_null())
+                .first(conn)?;
+        if has_deputy {
+            to_deputy.push(NewDelivery::new(
+                policy,
+                &c.notice_id,
+                kind::NOTICE,
+                recipient::DEPUTY,
+                now,
+            ));
+        } else {
+            undeliverable.push(c.notice_id.clone());
+        }
+    }
+    enqueue(conn, &to_deputy)?;
+    let level = Escalation::UNDELIVERABLE;
+    Escalation::send(conn, &undeliverable, level, &policy.outbound_exchange, now)
+}
+
+/// Cancels the unsent emails of withdrawn notices, and queues "please disregard" to
+/// everyone who already got the notice email. An email on its way (leased) is left
+/// to its worker, which checks for the withdrawal when it marks it sent.
+pub fn withdraw(
+    conn: &mut DbConn,
+    policy: &Policy,
+    notice_ids: &[String],
+    now: DateTime<Utc>,
+) -> QueryResult<()> {
+    let now_ts = ts(now);
+    for chunk in notice_ids.chunks(CHUNK) {
+        diesel::update(
+            d::table
+                .filter(d::notice_id.eq_any(chunk))
+                .filter(d::state.eq(state::PENDING))
+                .filter(d::kind.ne(kind::WITHDRAWAL))
+                .filter(d::lease_until.is_null().or(d::lease_until.lt(now_ts))),
+        )
+        .set((
+            d::state.eq(state::CANCELLED),
+            d::finished_at.eq(Some(now_ts)),
+        ))
+        .execute(conn)?;
+        let reached: Vec<(String, String)> = d::table
+            .filter(d::notice_id.eq_any(chunk))
+            .filter(d::kind.eq(kind::NOTICE))
+            .filter(d::state.eq(state::SENT))
+            .select((d::notice_id, d::recipient))
+            .load(conn)?;
+        let disregard: Vec<NewDelivery> = reached
+            .iter()
+            .map(|(notice_id, who)| {
+                let who = if who == recipient::DEPUTY {
+                    recipient::DEPUTY
+                } else {
+                    recipient::COORDINATOR
+                };
+                NewDelivery::new(policy, notice_id, kind::WITHDRAWAL, who, now)
+            })
+            .collect();
+        enqueue(conn, &disregard)?;
+    }
+    Ok(())
+}
+
+/// The age of the oldest email still waiting to be sent, in seconds.
+pub fn oldest_pending_age(conn: &mut DbConn, now: DateTime<Utc>) -> QueryResult<i64> {
+    let oldest: Option<NaiveDateTime> = d::table
+        .filter(d::state.eq(state::PENDING))
+        .select(diesel::dsl::min(d::created_at))
+        .first(conn)?;
+    Ok(oldest.map_or(0, |t| (ts(now) - t).num_seconds().max(0)))
+}

@@ -1,0 +1,226 @@
+//! The email worker: claims due emails, sends them concurrently, and records each
+//! result as soon as the server has answered.
+
+use super::message;
+use super::queue::{self, kind, state, Attempt, Claimed, Finished, Policy};
+use super::templates::{Kind, Locale, MailContext, Templates};
+use super::transport::{Mailer, SendError};
+use crate::clock::SharedClock;
+use crate::db::{self, DbError, Pool};
+use crate::retry::{delay_for, Backoff};
+use crate::telemetry::Metrics;
+use futures_util::StreamExt;
+use lettre::message::Mailbox;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, Notify};
+
+pub struct Worker {
+    pub pool: Pool,
+    pub clock: SharedClock,
+    pub metrics: Arc<Metrics>,
+    pub mailer: Arc<Mailer>,
+    pub templates: Arc<Templates>,
+    pub policy: Policy,
+    pub from: Mailbox,
+    pub public_url: String,
+    /// Emails on their way at once.
+    pub concurrency: usize,
+    /// How long a claim lasts: longer than any send can take.
+    pub lease: chrono::Duration,
+    pub retry_base: Duration,
+    pub retry_max: Duration,
+    /// Woken when new emails are queued.
+    pub wake: Arc<Notify>,
+    /// Woken after an escalation was queued.
+    pub relay_wake: Arc<Notify>,
+}
+
+/// Rechecks for emails whose retry came due even when nothing woke the worker.
+const POLL: Duration = Duration::from_secs(1);
+
+impl Worker {
+    pub async fn run(self: Arc<Self>) {
+        let (done_tx, done_rx) = mpsc::unbounded_channel();
+        tokio::spawn(self.clone().record(done_rx));
+        let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(10));
+        loop {
+            match self.claim().await {
+                Ok(batch) if batch.is_empty() => {
+                    backoff.reset();
+                    let _ = tokio::time::timeout(POLL, self.wake.notified()).await;
+                }
+                Ok(batch) => {
+                    backoff.reset();
+                    let sends = futures_util::stream::iter(batch).map(|email| async {
+                        let attempt = self.send(&email).await;
+                        let _ = done_tx.send((email, attempt));
+                    });
+                    sends.buffer_unordered(self.concurrency).count().await;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "claiming emails failed; retrying");
+                    tokio::time::sleep(backoff.next_delay()).await;
+                }
+            }
+        }
+    }
+
+    async fn claim(&self) -> Result<Vec<Claimed>, DbError> {
+        let policy = self.policy.clone();
+        let now = self.clock.now();
+        let (lease, limit) = (self.lease, (self.concurrency * 4) as i64);
+        db::run(&self.pool, move |conn| {
+            queue::claim(conn, &policy, now, lease, limit).map_err(DbError::from)
+        })
+        .await
+    }
+
+    /// One attempt. Never panics: whatever goes wrong becomes a transient or a
+    /// permanent failure.
+    async fn send(&self, email: &Claimed) -> Attempt {
+        let message = match self.compose(email) {
+            Ok(message) => message,
+            Err(error) => return Attempt::Permanent { error },
+        };
+        match self.mailer.send(message).await {
+            Ok(()) => Attempt::Sent {
+                at: self.clock.now(),
+            },
+            Err(SendError::Permanent(error)) => Attempt::Permanent { error },
+            Err(SendError::Transient(error)) => {
+                let attempt = email.attempts.max(1) as u32 - 1;
+                let delay = delay_for(self.retry_base, self.retry_max, attempt);
+                let retry_at =
+                    self.clock.now() + chrono::Duration::from_std(delay).unwrap_or_default();
+                Attempt::Transient { error, retry_at }
+            }
+        }
+    }
+
+    fn compose(&self, email: &Claimed) -> Result<lettre::Message, String> {
+        let kind = match email.kind {
+            kind::NOTICE => Kind::Notice,
+            kind::REMINDER => Kind::Reminder,
+            _ => Kind::Withdrawal,
+        };
+        let locale = Locale::parse(&email.locale).unwrap_or_default();
+        let link = match &email.token {
+            Some(token) => format!("{}/n/{token}", self.public_url),
+            None => format!("{}/", self.public_url),
+        };
+        let context = MailContext {
+            school_name: &email.school_name,
+            recipient_name: &email.to_name,
+            link: &link,
+            open_by: email
+                .due_at
+                .map_or_else(|| self.clock.now(), |t| t.and_utc()),
+            valid_minutes: 0,
+        };
+        let rendered = self
+            .templates
+            .render(kind, locale, &context)
+            .map_err(|e| format!("template: {}", template_error_kind(&e)))?;
+        message::build(
+            &self.from,
+            &email.to_name,
+            &email.to_email,
+            &email.message_id,
+            rendered,
+        )
+        .map_err(|e| e.to_string())
+    }
+
+    /// Records results in batches: whatever arrived while the last commit ran goes
+    /// into the next one, so a mark is committed right after the server's answer.
+    async fn record(self: Arc<Self>, mut done: mpsc::UnboundedReceiver<(Claimed, Attempt)>) {
+        let mut buffer = Vec::new();
+        while done.recv_many(&mut buffer, 1000).await > 0 {
+            let results = std::mem::take(&mut buffer);
+            self.record_batch(results).await;
+        }
+    }
+
+    async fn record_batch(&self, results: Vec<(Claimed, Attempt)>) {
+        let results = Arc::new(results);
+        let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(10));
+        loop {
+            let (policy, now, batch) = (self.policy.clone(), self.clock.now(), results.clone());
+            let outcome = db::run(&self.pool, move |conn| {
+                let done: Vec<Finished> = batch
+                    .iter()
+                    .map(|(email, attempt)| Finished {
+                        email,
+                        attempt: attempt.clone(),
+                    })
+                    .collect();
+                queue::finish(conn, &policy, &done, now).map_err(DbError::from)
+            })
+            .await;
+            match outcome {
+                Ok(summary) => return self.after_record(&results, &summary),
+                // A lost mark would send the email again: keep trying.
+                Err(e) => {
+                    tracing::warn!(error = %e, emails = results.len(), "recording sent emails failed; retrying");
+                    tokio::time::sleep(backoff.next_delay()).await;
+                }
+            }
+        }
+    }
+
+    fn after_record(&self, results: &[(Claimed, Attempt)], summary: &queue::Finish) {
+        let m = &self.metrics;
+        m.deliveries
+            .with_label_values(&[state::SENT])
+            .inc_by(summary.sent as u64);
+        m.deliveries
+            .with_label_values(&[state::PERMANENT_FAILURE])
+            .inc_by(summary.permanent_failures as u64);
+        m.deliveries
+            .with_label_values(&[state::EXPIRED])
+            .inc_by(summary.expired as u64);
+        m.delivery_retries.inc_by(summary.retried as u64);
+        m.escalations
+            .with_label_values(&["undeliverable"])
+            .inc_by(summary.escalations as u64);
+        let now = self.clock.now().naive_utc();
+        for (email, attempt) in results {
+            let outcome = match attempt {
+                Attempt::Sent { .. } => "sent",
+                Attempt::Transient { .. } => "transient_failure",
+                Attempt::Permanent { .. } => "permanent_failure",
+            };
+            if let (Attempt::Sent { .. }, kind::NOTICE, Some(received)) =
+                (attempt, email.kind, email.received_at)
+            {
+                let waited = (now - received).to_std().unwrap_or_default();
+                m.event_to_email_seconds.observe(waited.as_secs_f64());
+            }
+            let error = match attempt {
+                Attempt::Transient { error, .. } | Attempt::Permanent { error } => error.as_str(),
+                Attempt::Sent { .. } => "",
+            };
+            tracing::info!(delivery_id = email.id, notice_id = %email.notice_id, kind = email.kind,
+                recipient = email.recipient, attempt = email.attempts, outcome, error, "email attempt");
+        }
+        if summary.escalations > 0 {
+            self.relay_wake.notify_one();
+        }
+        if summary.escalations > 0 || summary.permanent_failures + summary.expired > 0 {
+            // A deputy fallback may have been queued.
+            self.wake.notify_one();
+        }
+    }
+}
+
+/// The kind of a template error, without its text (which could quote a value).
+fn template_error_kind(e: &super::templates::TemplateError) -> &'static str {
+    use super::templates::TemplateError::*;
+    match e {
+        Missing { .. } => "missing",
+        Render { .. } => "render",
+        BadSubject { .. } => "subject",
+        _ => "other",
+    }
+}

@@ -1,0 +1,131 @@
+//! Follow-up of notices no one acknowledged: a reminder to the coordinator and the
+//! deputy, then an escalation to Veilig Thuis. Each notice is claimed in the same
+//! transaction that records the step, so several replicas never repeat one.
+
+use super::{status, Escalation};
+use crate::clock::SharedClock;
+use crate::db::schema::{notices, schools};
+use crate::db::{self, ts, write_tx, DbConn, DbError, Pool};
+use crate::delivery::queue::{self, kind, recipient, NewDelivery, Policy};
+use crate::telemetry::Metrics;
+use chrono::{DateTime, Duration, Utc};
+use diesel::prelude::*;
+use std::sync::Arc;
+use tokio::sync::Notify;
+
+pub struct FollowUp {
+    pub pool: Pool,
+    pub clock: SharedClock,
+    pub metrics: Arc<Metrics>,
+    pub policy: Policy,
+    pub reminder_after: Duration,
+    pub escalation_after: Duration,
+    pub interval: std::time::Duration,
+    pub mail_wake: Arc<Notify>,
+    pub relay_wake: Arc<Notify>,
+}
+
+/// Notices handled per transaction.
+const BATCH: i64 = 500;
+
+impl FollowUp {
+    pub async fn run(self: Arc<Self>) {
+        loop {
+            if let Err(e) = self.tick().await {
+                tracing::warn!(error = %e, "follow-up of notices failed; trying again later");
+            }
+            tokio::time::sleep(self.interval).await;
+        }
+    }
+
+    async fn tick(&self) -> Result<(), DbError> {
+        let (policy, now) = (self.policy.clone(), self.clock.now());
+        let (remind_after, escalate_after) = (self.reminder_after, self.escalation_after);
+        let (reminded, escalated) = db::run(&self.pool, move |conn| {
+            let reminded = remind(conn, &policy, now, remind_after)?;
+            let escalated = escalate(conn, &policy, now, escalate_after)?;
+            Ok::<_, DbError>((reminded, escalated))
+        })
+        .await?;
+        if reminded > 0 {
+            self.metrics.reminders.inc_by(reminded as u64);
+            tracing::info!(notices = reminded, "reminders queued");
+            self.mail_wake.notify_one();
+        }
+        if escalated > 0 {
+            let level = Escalation::UNACKNOWLEDGED;
+            self.metrics
+                .escalations
+                .with_label_values(&[level])
+                .inc_by(escalated as u64);
+            tracing::info!(notices = escalated, level, "notices escalated");
+            self.relay_wake.notify_one();
+        }
+        Ok(())
+    }
+}
+
+/// The notices no one acknowledged, escalated or withdrew, due at or before a cutoff,
+/// the oldest first.
+macro_rules! open_due {
+    ($cutoff:expr) => {
+        notices::table
+            .filter(notices::acknowledged_at.is_null())
+            .filter(notices::escalated_at.is_null())
+            .filter(notices::status.ne(status::WITHDRAWN))
+            .filter(notices::due_at.le($cutoff))
+            .order(notices::due_at)
+            .limit(BATCH)
+            .select(notices::id)
+    };
+}
+
+/// Queues a reminder to the coordinator and the deputy of each notice whose due time
+/// passed `after` ago without an acknowledgement. Returns how many notices.
+pub fn remind(
+    conn: &mut DbConn,
+    policy: &Policy,
+    now: DateTime<Utc>,
+    after: Duration,
+) -> QueryResult<usize> {
+    write_tx(conn, |conn| {
+        let not_reminded = open_due!(ts(now - after)).filter(notices::reminded_at.is_null());
+        let ids: Vec<String> = crate::skip_locked!(conn, not_reminded);
+        diesel::update(notices::table.filter(notices::id.eq_any(&ids)))
+            .set(notices::reminded_at.eq(Some(ts(now))))
+            .execute(conn)?;
+        let with_deputy: Vec<(String, bool)> = notices::table
+            .inner_join(schools::table)
+            .filter(notices::id.eq_any(&ids))
+            .select((notices::id, schools::deputy_email.is_not_null()))
+            .load(conn)?;
+        let mut reminders = Vec::new();
+        for (id, has_deputy) in &with_deputy {
+            let mut to = vec![recipient::COORDINATOR];
+            if *has_deputy {
+                to.push(recipient::DEPUTY);
+            }
+            reminders.extend(
+                to.into_iter()
+                    .map(|who| NewDelivery::new(policy, id, kind::REMINDER, who, now)),
+            );
+        }
+        queue::enqueue(conn, &reminders)?;
+        Ok(ids.len())
+    })
+}
+
+/// Escalates each notice whose due time passed `after` ago without an
+/// acknowledgement. Returns how many.
+pub fn escalate(
+    conn: &mut DbConn,
+    policy: &Policy,
+    now: DateTime<Utc>,
+    after: Duration,
+) -> QueryResult<usize> {
+    write_tx(conn, |conn| {
+        let ids: Vec<String> = crate::skip_locked!(conn, open_due!(ts(now - after)));
+        let level = Escalation::UNACKNOWLEDGED;
+        Escalation::send(conn, &ids, level, &policy.outbound_exchange, now)
+    })
+}
