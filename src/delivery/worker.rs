@@ -13,7 +13,7 @@ use futures_util::StreamExt;
 use lettre::message::Mailbox;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::{mpsc, oneshot, Notify};
 
 pub struct Worker {
     pub pool: Pool,
@@ -36,6 +36,9 @@ pub struct Worker {
     pub relay_wake: Arc<Notify>,
 }
 
+/// A finished attempt on its way to be recorded, and whom to tell once it is.
+type Done = (Claimed, Attempt, oneshot::Sender<()>);
+
 /// Rechecks for emails whose retry came due even when nothing woke the worker.
 const POLL: Duration = Duration::from_secs(1);
 
@@ -52,9 +55,15 @@ impl Worker {
                 }
                 Ok(batch) => {
                     backoff.reset();
+                    // Each send waits until its result is committed before its slot
+                    // takes the next email, so a crash can repeat at most one email
+                    // per slot: the one whose mark was not yet committed.
                     let sends = futures_util::stream::iter(batch).map(|email| async {
                         let attempt = self.send(&email).await;
-                        let _ = done_tx.send((email, attempt));
+                        let (recorded_tx, recorded) = oneshot::channel();
+                        if done_tx.send((email, attempt, recorded_tx)).is_ok() {
+                            let _ = recorded.await;
+                        }
                     });
                     sends.buffer_unordered(self.concurrency).count().await;
                 }
@@ -134,11 +143,17 @@ impl Worker {
 
     /// Records results in batches: whatever arrived while the last commit ran goes
     /// into the next one, so a mark is committed right after the server's answer.
-    async fn record(self: Arc<Self>, mut done: mpsc::UnboundedReceiver<(Claimed, Attempt)>) {
+    async fn record(self: Arc<Self>, mut done: mpsc::UnboundedReceiver<Done>) {
         let mut buffer = Vec::new();
         while done.recv_many(&mut buffer, 1000).await > 0 {
-            let results = std::mem::take(&mut buffer);
+            let (results, recorded): (Vec<_>, Vec<_>) = std::mem::take(&mut buffer)
+                .into_iter()
+                .map(|(email, attempt, recorded)| ((email, attempt), recorded))
+                .unzip();
             self.record_batch(results).await;
+            for r in recorded {
+                let _ = r.send(());
+            }
         }
     }
 

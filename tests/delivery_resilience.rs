@@ -1,0 +1,162 @@
+//! The email worker under failure: a hard kill while sending, and two workers on one
+//! PostgreSQL database. Real service processes, a real SMTP sink, real RabbitMQ.
+
+mod support;
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+use support::smtp_sink::SmtpSink;
+use support::*;
+
+const LONG: Duration = Duration::from_secs(180);
+/// Emails on their way at once, per process.
+const CONCURRENCY: usize = 4;
+
+struct Setup {
+    _db: TestDb,
+    pool: schoolsignal::db::Pool,
+    env: Vec<(String, String)>,
+    broker: Broker,
+    sink: SmtpSink,
+}
+
+async fn setup(backend: Backend) -> Setup {
+    let db = TestDb::create(backend);
+    let pool = db.pool();
+    seed(&pool);
+    let sink = SmtpSink::start().await;
+    let prefix = format!("t{}.", unique());
+    let mut env = service_env(&db.url, &prefix, &amqp_url());
+    let extra = [
+        ("SMTP_URL", format!("{}?tls=none", sink.url())),
+        ("SCHOOLSIGNAL_MAIL_CONCURRENCY", CONCURRENCY.to_string()),
+        ("SCHOOLSIGNAL_MAIL_TIMEOUT_SECONDS", "2".into()),
+        // A killed worker's claims run out quickly, so the test need not wait long.
+        ("SCHOOLSIGNAL_MAIL_LEASE_SECONDS", "4".into()),
+        ("SCHOOLSIGNAL_MAIL_RETRY_BASE_MS", "200".into()),
+    ];
+    env.extend(extra.map(|(k, v)| (k.to_string(), v)));
+    let names = schoolsignal::config::AmqpNames::with_prefix(&prefix);
+    let broker = Broker::connect(&amqp_url(), names).await;
+    Setup {
+        _db: db,
+        pool,
+        env,
+        broker,
+        sink,
+    }
+}
+
+/// The Message-IDs the database holds for the notice emails.
+fn queued_message_ids(pool: &schoolsignal::db::Pool) -> HashSet<String> {
+    use diesel::prelude::*;
+    use schoolsignal::db::schema::deliveries::dsl::*;
+    let mut conn = pool.get().unwrap();
+    deliveries
+        .select(message_id)
+        .load::<String>(&mut *conn)
+        .unwrap()
+        .into_iter()
+        .collect()
+}
+
+fn sent_count(pool: &schoolsignal::db::Pool) -> i64 {
+    use diesel::prelude::*;
+    use schoolsignal::db::schema::deliveries::dsl::*;
+    let mut conn = pool.get().unwrap();
+    deliveries
+        .filter(state.eq("sent"))
+        .count()
+        .get_result(&mut *conn)
+        .unwrap()
+}
+
+/// How often the sink accepted each Message-ID.
+fn copies(sink: &SmtpSink) -> HashMap<String, usize> {
+    let mut seen = HashMap::new();
+    for mail in sink.received() {
+        let id = mail
+            .header("Message-ID")
+            .expect("every email has a Message-ID");
+        *seen.entry(id).or_insert(0) += 1;
+    }
+    seen
+}
+
+backend_tests!(hard_kill_while_sending_500);
+
+/// SIGKILL twice while 500 notices are being sent: every email arrives, and a kill
+/// repeats only what was on its way at that instant, at most once each.
+async fn hard_kill_while_sending_500(backend: Backend) {
+    let s = setup(backend).await;
+    let bodies: Vec<Vec<u8>> = (0..500).map(|n| generated_event(n, "MK").1).collect();
+    s.broker.publish_many(&bodies).await;
+    let name = format!("mailkill-{}", unique());
+    let kills = 2;
+    for target in [100, 300] {
+        let mut service = ServiceProcess::start(&s.env, &name);
+        eventually("emails going out", LONG, || {
+            s.sink.accepted_count() >= target
+        })
+        .await;
+        service.kill9();
+        eprintln!("killed with {} emails accepted", s.sink.accepted_count());
+    }
+    let survivor = ServiceProcess::start(&s.env, &name);
+    eventually("every email sent", LONG, || sent_count(&s.pool) == 500).await;
+
+    let queued = queued_message_ids(&s.pool);
+    assert_eq!(queued.len(), 500, "one email per notice");
+    let copies = copies(&s.sink);
+    let arrived: HashSet<String> = copies.keys().cloned().collect();
+    assert_eq!(
+        arrived, queued,
+        "no email lost, and none that was not queued"
+    );
+    let repeated: usize = copies.values().map(|n| n - 1).sum();
+    eprintln!("{repeated} duplicates after {kills} kills");
+    assert!(
+        copies.values().all(|n| *n <= 1 + kills),
+        "an email repeated more than once per kill"
+    );
+    assert!(
+        repeated <= kills * CONCURRENCY,
+        "{repeated} duplicates: more than the {CONCURRENCY} emails on their way per kill"
+    );
+    assert_no_personal_data(&survivor.logs(), "email attempt");
+    s.broker.cleanup().await;
+}
+
+/// Two worker processes on one PostgreSQL database send each email exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_workers_send_each_email_once() {
+    let s = setup(Backend::Postgres).await;
+    let workers: Vec<ServiceProcess> = (0..2)
+        .map(|i| ServiceProcess::start(&s.env, &format!("mailer{i}-{}", unique())))
+        .collect();
+    for w in &workers {
+        w.wait_ready(LONG).await;
+    }
+    let bodies: Vec<Vec<u8>> = (0..400).map(|n| generated_event(n, "TW").1).collect();
+    s.broker.publish_many(&bodies).await;
+    eventually("every email sent", LONG, || sent_count(&s.pool) == 400).await;
+    // Anything sent twice would arrive within the lease; wait past it.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+
+    let copies = copies(&s.sink);
+    assert_eq!(copies.len(), 400);
+    assert!(copies.values().all(|n| *n == 1), "an email was sent twice");
+    assert_eq!(
+        copies.keys().cloned().collect::<HashSet<_>>(),
+        queued_message_ids(&s.pool)
+    );
+    let sent_by: Vec<f64> = futures_util::future::join_all(
+        workers
+            .iter()
+            .map(|w| w.metric("schoolsignal_deliveries_total{state=\"sent\"}")),
+    )
+    .await;
+    eprintln!("sent per worker: {sent_by:?}");
+    assert_eq!(sent_by.iter().sum::<f64>(), 400.0);
+    s.broker.cleanup().await;
+}
