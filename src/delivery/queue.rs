@@ -285,9 +285,7 @@ pub fn token_hash(token: &str) -> String {
 /// What became of one attempt to send.
 #[derive(Debug, Clone)]
 pub enum Attempt {
-    Sent {
-        at: DateTime<Utc>,
-    },
+    Sent,
     /// Worth trying again at `retry_at`; `error` is a reply code or a category, never
     /// text from the server (which may echo an address).
     Transient {
@@ -328,7 +326,7 @@ pub fn finish(
         let mut summary = Finish::default();
         let sent: Vec<&Claimed> = done
             .iter()
-            .filter(|f| matches!(f.attempt, Attempt::Sent { .. }))
+            .filter(|f| matches!(f.attempt, Attempt::Sent))
             .map(|f| f.email)
             .collect();
         mark_sent(conn, policy, &sent, now)?;
@@ -336,7 +334,7 @@ pub fn finish(
         let mut failed_for_good = Vec::new();
         for f in done {
             match &f.attempt {
-                Attempt::Sent { .. } => {}
+                Attempt::Sent => {}
                 Attempt::Transient { error, retry_at } if ts(*retry_at) < f.email.expires_at => {
                     retry_later(conn, f.email.id, error, *retry_at)?;
                     summary.retried += 1;

@@ -132,3 +132,43 @@ fn classify(e: lettre::transport::smtp::Error) -> SendError {
         SendError::Transient("connection".into())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::lettre_url;
+
+    #[test]
+    fn smtp_insists_on_starttls_unless_told_otherwise() {
+        let url = |u: &str| lettre_url(u).unwrap();
+        assert_eq!(
+            url("smtp://mail.example.org"),
+            "smtp://mail.example.org?tls=required"
+        );
+        assert_eq!(
+            url("smtp://u:p@mail.example.org:587?tls=opportunistic"),
+            "smtp://u:p@mail.example.org:587?tls=opportunistic"
+        );
+        assert_eq!(url("smtp://127.0.0.1?tls=none"), "smtp://127.0.0.1:25");
+        assert_eq!(
+            url("smtp://127.0.0.1:2525?tls=none"),
+            "smtp://127.0.0.1:2525"
+        );
+        assert_eq!(url("smtps://mail.example.org"), "smtps://mail.example.org");
+    }
+
+    #[test]
+    fn bad_urls_name_the_variable_and_not_the_secret() {
+        for bad in [
+            "mail.example.org",
+            "http://mail.example.org",
+            "smtp://mail.example.org?tls=maybe",
+            "smtps://mail.example.org?tls=none",
+            "smtp://",
+        ] {
+            let e = lettre_url(bad).unwrap_err();
+            assert_eq!(e.var, "SMTP_URL", "{bad}");
+        }
+        let e = lettre_url("ftp://user:s3cret@host").unwrap_err();
+        assert!(!e.to_string().contains("s3cret"));
+    }
+}

@@ -93,9 +93,7 @@ impl Worker {
             Err(error) => return Attempt::Permanent { error },
         };
         match self.mailer.send(message).await {
-            Ok(()) => Attempt::Sent {
-                at: self.clock.now(),
-            },
+            Ok(()) => Attempt::Sent,
             Err(SendError::Permanent(error)) => Attempt::Permanent { error },
             Err(SendError::Transient(error)) => {
                 let attempt = email.attempts.max(1) as u32 - 1;
@@ -202,11 +200,11 @@ impl Worker {
         let now = self.clock.now().naive_utc();
         for (email, attempt) in results {
             let outcome = match attempt {
-                Attempt::Sent { .. } => "sent",
+                Attempt::Sent => "sent",
                 Attempt::Transient { .. } => "transient_failure",
                 Attempt::Permanent { .. } => "permanent_failure",
             };
-            if let (Attempt::Sent { .. }, kind::NOTICE, Some(received)) =
+            if let (Attempt::Sent, kind::NOTICE, Some(received)) =
                 (attempt, email.kind, email.received_at)
             {
                 let waited = (now - received).to_std().unwrap_or_default();
@@ -214,7 +212,7 @@ impl Worker {
             }
             let error = match attempt {
                 Attempt::Transient { error, .. } | Attempt::Permanent { error } => error.as_str(),
-                Attempt::Sent { .. } => "",
+                Attempt::Sent => "",
             };
             tracing::info!(delivery_id = email.id, notice_id = %email.notice_id, kind = email.kind,
                 recipient = email.recipient, attempt = email.attempts, outcome, error, "email attempt");
