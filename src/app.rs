@@ -12,6 +12,7 @@ use crate::delivery::transport::Mailer;
 use crate::delivery::worker::Worker;
 use crate::intake::{amqp::Consumer, Intake};
 use crate::notices::follow_up::FollowUp;
+use crate::notices::retention::{Retention, OPEN_RETENTION_DAYS};
 use crate::registry::KeyedHasher;
 use crate::relay::Relay;
 use crate::retry::Backoff;
@@ -79,6 +80,10 @@ impl Application {
                 reminder_after: chrono_duration(config.mail.reminder_after),
                 escalation_after: chrono_duration(config.mail.escalation_after),
                 interval: config.mail.follow_up_interval,
+                retention: Retention {
+                    after_close: chrono_duration(config.mail.retention_after_close),
+                    open: chrono::Duration::days(OPEN_RETENTION_DAYS),
+                },
                 mail_wake,
                 relay_wake: wake.clone(),
             })

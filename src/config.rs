@@ -89,7 +89,7 @@ pub struct Config {
     pub mail: MailConfig,
 }
 
-/// Email delivery, reminders and escalation.
+/// Email delivery, reminders, escalation and retention.
 #[derive(Debug, Clone)]
 pub struct MailConfig {
     pub from: String,
@@ -107,6 +107,8 @@ pub struct MailConfig {
     pub reminder_after: Duration,
     pub escalation_after: Duration,
     pub follow_up_interval: Duration,
+    /// Personal data of closed and withdrawn notices is kept this long.
+    pub retention_after_close: Duration,
 }
 
 impl MailConfig {
@@ -167,6 +169,9 @@ impl MailConfig {
                 30,
                 1..=3600,
             )?),
+            retention_after_close: Duration::from_secs(
+                86_400 * number(get, "SCHOOLSIGNAL_RETENTION_DAYS", 30, 1..=3650)?,
+            ),
         };
         if mail.lease <= mail.timeout {
             return Err(err(
@@ -229,6 +234,7 @@ const KNOWN: &[&str] = &[
     "SCHOOLSIGNAL_REMINDER_DELAY_MINUTES",
     "SCHOOLSIGNAL_ESCALATION_DELAY_MINUTES",
     "SCHOOLSIGNAL_FOLLOW_UP_INTERVAL_SECONDS",
+    "SCHOOLSIGNAL_RETENTION_DAYS",
 ];
 
 impl Config {

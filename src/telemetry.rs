@@ -40,6 +40,7 @@ pub struct Metrics {
     pub event_to_email_seconds: Histogram,
     pub reminders: IntCounter,
     pub escalations: IntCounterVec,
+    pub purged: IntCounter,
 }
 
 /// Registers a metric and hands it back. Names are fixed in this file, so a failure
@@ -153,6 +154,11 @@ impl Metrics {
                 "schoolsignal_escalations_total",
                 "Notices escalated, by level",
                 "level",
+            ),
+            purged: counter(
+                &r,
+                "schoolsignal_notices_purged_total",
+                "Notices whose personal data was erased",
             ),
             registry: r,
         };

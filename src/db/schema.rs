@@ -98,6 +98,20 @@ diesel::table! {
         acknowledged_at -> Nullable<Timestamp>,
         reminded_at -> Nullable<Timestamp>,
         escalated_at -> Nullable<Timestamp>,
+        closed_at -> Nullable<Timestamp>,
+        close_outcome -> Nullable<Text>,
+        purged_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    audit_log (id) {
+        id -> BigInt,
+        at -> Timestamp,
+        actor -> Text,
+        action -> Text,
+        notice_id -> Nullable<Text>,
+        result -> Text,
     }
 }
 
@@ -159,6 +173,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     outbox_messages,
     deliveries,
     access_tokens,
+    audit_log,
 );
 
 diesel::joinable!(enrollments -> schools (school_brin));

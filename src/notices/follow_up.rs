@@ -1,7 +1,8 @@
 //! Follow-up of notices no one acknowledged: a reminder to the coordinator and the
-//! deputy, then an escalation to Veilig Thuis. Each notice is claimed in the same
+//! deputy, then an escalation to Veilig Thuis; and the retention purge. Each notice is claimed in the same
 //! transaction that records the step, so several replicas never repeat one.
 
+use super::retention::{self, Retention};
 use super::{status, Escalation};
 use crate::clock::SharedClock;
 use crate::db::schema::{notices, schools};
@@ -21,6 +22,7 @@ pub struct FollowUp {
     pub reminder_after: Duration,
     pub escalation_after: Duration,
     pub interval: std::time::Duration,
+    pub retention: Retention,
     pub mail_wake: Arc<Notify>,
     pub relay_wake: Arc<Notify>,
 }
@@ -41,12 +43,18 @@ impl FollowUp {
     async fn tick(&self) -> Result<(), DbError> {
         let (policy, now) = (self.policy.clone(), self.clock.now());
         let (remind_after, escalate_after) = (self.reminder_after, self.escalation_after);
-        let (reminded, escalated) = db::run(&self.pool, move |conn| {
+        let retention = self.retention;
+        let (reminded, escalated, purged) = db::run(&self.pool, move |conn| {
             let reminded = remind(conn, &policy, now, remind_after)?;
             let escalated = escalate(conn, &policy, now, escalate_after)?;
-            Ok::<_, DbError>((reminded, escalated))
+            let purged = retention::purge(conn, retention, now)?;
+            Ok::<_, DbError>((reminded, escalated, purged))
         })
         .await?;
+        if purged > 0 {
+            self.metrics.purged.inc_by(purged as u64);
+            tracing::info!(notices = purged, "personal data of notices purged");
+        }
         if reminded > 0 {
             self.metrics.reminders.inc_by(reminded as u64);
             tracing::info!(notices = reminded, "reminders queued");

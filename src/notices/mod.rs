@@ -3,6 +3,7 @@
 pub mod calendar;
 pub mod decide;
 pub mod follow_up;
+pub mod retention;
 
 use crate::contract::outbound::{
     rfc3339, NoticeEscalated, SchoolRef, ESCALATED_ROUTING_KEY, ESCALATED_SCHEMA,

@@ -1,0 +1,66 @@
+//! Retention: a notice's personal data (the child's names, date of birth, group and
+//! keyed BSN) is erased once it is no longer needed. The notice row stays, with its
+//! ids, dates and outcomes, for anonymous counts; so do the decisions and the audit
+//! log, which hold no personal data.
+
+use super::status;
+use crate::db::schema::{access_tokens, notices};
+use crate::db::{ts, write_tx, DbConn};
+use chrono::{DateTime, Duration, NaiveDateTime, Utc};
+use diesel::prelude::*;
+
+/// How long personal data is kept.
+#[derive(Debug, Clone, Copy)]
+pub struct Retention {
+    /// After a notice is closed or withdrawn (`SCHOOLSIGNAL_RETENTION_DAYS`).
+    pub after_close: Duration,
+    /// After a notice was made, when it is never closed.
+    pub open: Duration,
+}
+
+/// How long an open (never closed) notice keeps its personal data.
+pub const OPEN_RETENTION_DAYS: i64 = 90;
+
+/// Notices purged per transaction.
+const BATCH: i64 = 1000;
+
+/// Erases the personal data of notices past their retention, a batch at a time.
+/// Returns how many notices were purged.
+pub fn purge(conn: &mut DbConn, retention: Retention, now: DateTime<Utc>) -> QueryResult<usize> {
+    let closed_before: NaiveDateTime = ts(now - retention.after_close);
+    let opened_before: NaiveDateTime = ts(now - retention.open);
+    write_tx(conn, |conn| {
+        let ids: Vec<String> = notices::table
+            .filter(notices::purged_at.is_null())
+            .filter(
+                notices::closed_at
+                    .le(closed_before)
+                    .or(notices::status
+                        .eq(status::WITHDRAWN)
+                        .and(notices::updated_at.le(closed_before)))
+                    .or(notices::created_at.le(opened_before)),
+            )
+            .order(notices::created_at)
+            .limit(BATCH)
+            .select(notices::id)
+            .load(conn)?;
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        diesel::update(notices::table.filter(notices::id.eq_any(&ids)))
+            .set((
+                notices::child_given_name.eq(None::<String>),
+                notices::child_family_name.eq(None::<String>),
+                notices::child_date_of_birth.eq(None::<chrono::NaiveDate>),
+                notices::child_group.eq(None::<String>),
+                // The keyed BSN goes too; the notice id keeps the row unique.
+                notices::child_bsn_hash.eq(notices::id),
+                notices::purged_at.eq(Some(ts(now))),
+            ))
+            .execute(conn)?;
+        // Links to a purged notice lead nowhere.
+        diesel::delete(access_tokens::table.filter(access_tokens::notice_id.eq_any(&ids)))
+            .execute(conn)?;
+        Ok(ids.len())
+    })
+}
