@@ -12,6 +12,7 @@ use crate::delivery::transport::Mailer;
 use crate::delivery::worker::Worker;
 use crate::intake::{amqp::Consumer, Intake};
 use crate::notices::follow_up::FollowUp;
+use crate::portal::Portal;
 use crate::notices::retention::{Retention, OPEN_RETENTION_DAYS};
 use crate::registry::KeyedHasher;
 use crate::relay::Relay;
@@ -89,7 +90,7 @@ impl Application {
             })
             .run(),
         );
-        tokio::spawn(relay(&config, &pool, clock, &metrics, wake).run());
+        tokio::spawn(relay(&config, &pool, clock.clone(), &metrics, wake).run());
 
         let listener = TcpListener::bind(config.bind)?;
         let port = listener.local_addr()?.port();
@@ -99,8 +100,19 @@ impl Application {
             metrics: metrics.clone(),
             broker_connected,
         });
-        let server =
-            HttpServer::new(move || App::new().app_data(state.clone()).configure(api::routes))
+        let portal = web::Data::new(Portal::new(
+            pool.clone(),
+            clock,
+            &config.public_url,
+            &config.bsn_key,
+        ));
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .app_data(portal.clone())
+                .configure(api::routes)
+                .configure(crate::portal::routes)
+        })
                 .workers(2)
                 .listen(listener)?
                 .run();

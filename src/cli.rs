@@ -42,6 +42,17 @@ pub enum Command {
         #[command(subcommand)]
         command: ApikeyCommand,
     },
+    /// Coordinators' and deputies' portal accounts.
+    Coordinators {
+        #[command(subcommand)]
+        command: CoordinatorsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum CoordinatorsCommand {
+    /// Forget an account's second factor (a lost phone): the next sign-in enrols again.
+    ResetTotp { email: String },
 }
 
 #[derive(Subcommand)]
@@ -155,6 +166,15 @@ fn admin(command: Command, config: &Config) -> anyhow::Result<()> {
             let key = keys::create(conn, &name, &scopes, now).map_err(anyhow::Error::msg)?;
             println!("{key}");
             eprintln!("Store this key now: it is not shown again.");
+        }
+        Command::Coordinators {
+            command: CoordinatorsCommand::ResetTotp { email },
+        } => {
+            if !crate::portal::accounts::reset_totp(conn, email.trim())? {
+                anyhow::bail!("no portal account for that address");
+            }
+            crate::portal::audit::record(conn, "operator", "reset_totp", None, "ok", now)?;
+            println!("second factor reset: the next sign-in enrols again");
         }
     }
     Ok(())

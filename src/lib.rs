@@ -15,6 +15,7 @@ pub mod db;
 pub mod delivery;
 pub mod intake;
 pub mod notices;
+pub mod portal;
 pub mod registry;
 pub mod relay;
 pub mod retry;

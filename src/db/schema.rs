@@ -161,6 +161,53 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    staff_accounts (email) {
+        email -> Text,
+        totp_secret -> Nullable<Text>,
+        totp_enrolled_at -> Nullable<Timestamp>,
+        totp_last_step -> BigInt,
+        failed_attempts -> Integer,
+        locked_until -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    sessions (id_hash) {
+        id_hash -> Text,
+        email -> Text,
+        csrf_token -> Text,
+        notice_id -> Nullable<Text>,
+        created_at -> Timestamp,
+        last_seen_at -> Timestamp,
+        verified_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    notice_notes (id) {
+        id -> BigInt,
+        notice_id -> Text,
+        author -> Text,
+        body -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    school_signals (signal_id) {
+        signal_id -> Text,
+        notice_id -> Text,
+        category -> Text,
+        urgency -> Text,
+        description -> Nullable<Text>,
+        reporter_email -> Text,
+        reported_at -> Timestamp,
+        outbox_message_id -> Text,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     schools,
     enrollments,
@@ -174,9 +221,15 @@ diesel::allow_tables_to_appear_in_same_query!(
     deliveries,
     access_tokens,
     audit_log,
+    staff_accounts,
+    sessions,
+    notice_notes,
+    school_signals,
 );
 
 diesel::joinable!(enrollments -> schools (school_brin));
 diesel::joinable!(notices -> schools (school_brin));
 diesel::joinable!(deliveries -> notices (notice_id));
 diesel::joinable!(access_tokens -> notices (notice_id));
+diesel::joinable!(notice_notes -> notices (notice_id));
+diesel::joinable!(school_signals -> notices (notice_id));

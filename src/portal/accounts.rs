@@ -1,0 +1,123 @@
+//! Staff accounts: one per email address, holding the TOTP secret and the count of
+//! failed attempts that leads to a lockout.
+
+use crate::db::schema::{schools, staff_accounts as sa};
+use crate::db::{ts, DbConn};
+use chrono::{DateTime, Duration, NaiveDateTime, Utc};
+use diesel::prelude::*;
+
+/// Wrong codes or links before a lockout, and how long it lasts.
+pub const MAX_FAILURES: i32 = 5;
+pub const LOCKOUT: Duration = Duration::minutes(15);
+
+#[derive(Debug, Clone, Queryable)]
+pub struct Account {
+    pub email: String,
+    pub totp_secret: Option<String>,
+    pub totp_enrolled_at: Option<NaiveDateTime>,
+    pub totp_last_step: i64,
+    pub failed_attempts: i32,
+    pub locked_until: Option<NaiveDateTime>,
+    pub created_at: NaiveDateTime,
+}
+
+impl Account {
+    pub fn locked(&self, now: DateTime<Utc>) -> bool {
+        self.locked_until.is_some_and(|until| until > ts(now))
+    }
+}
+
+/// The account for `email`, created on first use.
+pub fn ensure(conn: &mut DbConn, email: &str, now: DateTime<Utc>) -> QueryResult<Account> {
+    let row = (sa::email.eq(email), sa::created_at.eq(ts(now)));
+    // BACKEND-SPECIFIC: upserts are not in diesel's multi-backend subset.
+    crate::per_backend!(conn => diesel::insert_into(sa::table)
+        .values(row)
+        .on_conflict_do_nothing()
+        .execute(conn))?;
+    sa::table.find(email).first(conn)
+}
+
+/// Stores a secret to enrol with, unless one is waiting already (so reloading the
+/// page does not invalidate a QR code just scanned).
+pub fn pending_secret(conn: &mut DbConn, account: &Account) -> QueryResult<String> {
+    if let Some(secret) = &account.totp_secret {
+        return Ok(secret.clone());
+    }
+    let secret = super::totp::new_secret();
+    diesel::update(sa::table.find(&account.email))
+        .set(sa::totp_secret.eq(Some(&secret)))
+        .execute(conn)?;
+    Ok(secret)
+}
+
+/// Records an accepted code: the step is used up, failures are forgotten, and a
+/// first code completes the enrolment.
+pub fn accept_code(
+    conn: &mut DbConn,
+    account: &Account,
+    step: u64,
+    now: DateTime<Utc>,
+) -> QueryResult<()> {
+    diesel::update(sa::table.find(&account.email))
+        .set((
+            sa::totp_last_step.eq(step as i64),
+            sa::failed_attempts.eq(0),
+            sa::locked_until.eq(None::<NaiveDateTime>),
+            sa::totp_enrolled_at.eq(account.totp_enrolled_at.or(Some(ts(now)))),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Counts a wrong code or link; returns true when this one locked the account.
+/// Call inside a write transaction, with `account` read in it.
+pub fn count_failure(
+    conn: &mut DbConn,
+    account: &Account,
+    now: DateTime<Utc>,
+) -> QueryResult<bool> {
+    let failures = account.failed_attempts + 1;
+    let locks = failures >= MAX_FAILURES;
+    diesel::update(sa::table.find(&account.email))
+        .set((
+            sa::failed_attempts.eq(if locks { 0 } else { failures }),
+            sa::locked_until.eq(if locks {
+                Some(ts(now + LOCKOUT))
+            } else {
+                account.locked_until
+            }),
+        ))
+        .execute(conn)?;
+    Ok(locks)
+}
+
+/// Forgets the second factor (a lost phone): the next sign-in enrols again.
+/// Returns false when there is no such account.
+pub fn reset_totp(conn: &mut DbConn, email: &str) -> QueryResult<bool> {
+    let changed = diesel::update(sa::table.find(email.to_lowercase()))
+        .set((
+            sa::totp_secret.eq(None::<String>),
+            sa::totp_enrolled_at.eq(None::<NaiveDateTime>),
+            sa::totp_last_step.eq(0),
+            sa::failed_attempts.eq(0),
+            sa::locked_until.eq(None::<NaiveDateTime>),
+        ))
+        .execute(conn)?;
+    Ok(changed > 0)
+}
+
+/// The schools whose coordinator or deputy this address is.
+pub fn schools_of(conn: &mut DbConn, email: &str) -> QueryResult<Vec<String>> {
+    let all: Vec<(String, String, Option<String>)> = schools::table
+        .select((schools::brin, schools::coordinator_email, schools::deputy_email))
+        .load(conn)?;
+    Ok(all
+        .into_iter()
+        .filter(|(_, coordinator, deputy)| {
+            coordinator.eq_ignore_ascii_case(email)
+                || deputy.as_deref().is_some_and(|d| d.eq_ignore_ascii_case(email))
+        })
+        .map(|(brin, _, _)| brin)
+        .collect())
+}

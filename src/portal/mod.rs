@@ -1,0 +1,220 @@
+//! The coordinator portal: server-rendered pages, no JavaScript. The email's link
+//! opens a page (GET, so mail scanners use nothing up); a POST redeems it and starts
+//! a session, the second factor (TOTP) verifies it, and the coordinator then sees
+//! and acts on the notices of their own school.
+
+pub mod accounts;
+pub mod audit;
+mod limiter;
+mod notice_pages;
+mod pages;
+pub mod session;
+mod sign_in;
+pub mod totp;
+
+use crate::clock::SharedClock;
+use crate::db::{self, DbConn, DbError, Pool};
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::{middleware::DefaultHeaders, web, HttpRequest, HttpResponse, ResponseError};
+use limiter::Limiter;
+use session::{CookiePolicy, Session};
+
+pub use limiter::client_ip;
+pub use pages::Pages;
+
+/// What every portal handler shares.
+pub struct Portal {
+    pub pool: Pool,
+    pub clock: SharedClock,
+    pub cookies: CookiePolicy,
+    /// `scheme://host[:port]` of the public URL: a form POST from any other origin is
+    /// refused.
+    pub origin: String,
+    /// Signs the form on the link page, which comes before any session.
+    form_key: Vec<u8>,
+    limiter: Limiter,
+}
+
+impl Portal {
+    /// `secret` is a server secret; the key for forms is derived from it.
+    pub fn new(pool: Pool, clock: SharedClock, public_url: &str, secret: &[u8]) -> Self {
+        let origin = url::Url::parse(public_url)
+            .map(|u| u.origin().ascii_serialization())
+            .unwrap_or_default();
+        let form_key = hmac_sha256(secret, b"schoolsignal portal forms");
+        Portal {
+            pool,
+            clock,
+            cookies: CookiePolicy::for_public_url(public_url),
+            origin,
+            form_key,
+            limiter: Limiter::new(10, std::time::Duration::from_secs(15 * 60)),
+        }
+    }
+
+    /// The CSRF token of a link page: tied to the link, checkable without a session.
+    fn link_csrf(&self, token: &str) -> String {
+        hex::encode(hmac_sha256(&self.form_key, token.as_bytes()))
+    }
+
+    /// Runs database work on the blocking pool.
+    async fn db<T, F>(&self, f: F) -> Result<T, PortalError>
+    where
+        F: FnOnce(&mut DbConn) -> Result<T, PortalError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let outcome = db::run(&self.pool, move |conn| Ok(f(conn))).await?;
+        outcome
+    }
+
+    /// The session of this request, if any and still live.
+    async fn session(&self, req: &HttpRequest) -> Result<Option<Session>, PortalError> {
+        let Some(cookie) = req.cookie(self.cookies.name()) else {
+            return Ok(None);
+        };
+        let (value, now) = (cookie.value().to_string(), self.clock.now());
+        self.db(move |conn| Ok(session::find(conn, &value, now)?))
+            .await
+    }
+
+    /// A signed-in session with its second factor done, or the page that says so.
+    async fn verified(&self, req: &HttpRequest) -> Result<Session, PortalError> {
+        match self.session(req).await? {
+            Some(s) if s.verified() => Ok(s),
+            _ => Err(PortalError::SignInRequired),
+        }
+    }
+
+    /// Refuses a form POST from a foreign origin. Browsers send `Origin` with every
+    /// POST; a request without one is not a browser's cross-site request.
+    fn same_origin(&self, req: &HttpRequest) -> Result<(), PortalError> {
+        match req.headers().get(header::ORIGIN) {
+            Some(origin) if origin.as_bytes() != self.origin.as_bytes() => {
+                Err(PortalError::Forbidden)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Checks a form's CSRF token against the session's.
+    fn csrf(&self, req: &HttpRequest, session: &Session, sent: &str) -> Result<(), PortalError> {
+        self.same_origin(req)?;
+        if session::same_secret(&session.csrf_token, sent) {
+            Ok(())
+        } else {
+            Err(PortalError::Forbidden)
+        }
+    }
+}
+
+/// Errors at the portal boundary, each a page with a plain message and no detail.
+#[derive(Debug, thiserror::Error)]
+pub enum PortalError {
+    #[error("not found")]
+    NotFound,
+    #[error("forbidden")]
+    Forbidden,
+    #[error("the link does not work")]
+    BadLink,
+    #[error("sign in first")]
+    SignInRequired,
+    #[error("too many attempts")]
+    Locked,
+    #[error("database unavailable: {0}")]
+    Db(#[from] DbError),
+}
+
+impl From<diesel::result::Error> for PortalError {
+    fn from(e: diesel::result::Error) -> Self {
+        PortalError::Db(e.into())
+    }
+}
+
+impl ResponseError for PortalError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            PortalError::NotFound => StatusCode::NOT_FOUND,
+            PortalError::Forbidden => StatusCode::FORBIDDEN,
+            PortalError::BadLink => StatusCode::GONE,
+            PortalError::SignInRequired => StatusCode::UNAUTHORIZED,
+            PortalError::Locked => StatusCode::TOO_MANY_REQUESTS,
+            PortalError::Db(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let (title, text) = match self {
+            PortalError::NotFound => ("Niet gevonden", "Deze pagina bestaat niet of is niet voor u bestemd."),
+            PortalError::Forbidden => ("Niet toegestaan", "Dit formulier is verlopen of kwam niet van deze site. Ga terug, laad de pagina opnieuw en probeer het nog eens."),
+            PortalError::BadLink => ("Link werkt niet meer", "Deze link is al gebruikt of verlopen. Vraag uw collega of de beheerder om een nieuwe link."),
+            PortalError::SignInRequired => ("Inloggen nodig", "Uw sessie is verlopen. Open de link uit uw e-mail opnieuw."),
+            PortalError::Locked => ("Even geduld", "Te veel pogingen. Probeer het over een kwartier opnieuw."),
+            PortalError::Db(_) => ("Tijdelijk niet beschikbaar", "Probeer het over een paar minuten opnieuw."),
+        };
+        if let PortalError::Db(e) = self {
+            tracing::warn!(error = %e, "portal request failed on the database");
+        }
+        pages::html(self.status_code(), Pages::get().message(title, text))
+    }
+}
+
+/// The security headers every portal response carries.
+fn security_headers() -> DefaultHeaders {
+    DefaultHeaders::new()
+        .add((
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
+             frame-ancestors 'none'; base-uri 'none'",
+        ))
+        .add((header::REFERRER_POLICY, "no-referrer"))
+        .add((header::CACHE_CONTROL, "no-store"))
+        .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .add((header::X_FRAME_OPTIONS, "DENY"))
+}
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("")
+            .wrap(security_headers())
+            .route("/static/portal.css", web::get().to(stylesheet))
+            .route("/n/{token}", web::get().to(sign_in::link_page))
+            .route("/n/{token}", web::post().to(sign_in::redeem))
+            .route("/totp", web::get().to(sign_in::second_factor_page))
+            .route("/totp", web::post().to(sign_in::second_factor))
+            .route("/logout", web::post().to(sign_in::logout))
+            .route("/notices", web::get().to(notice_pages::list))
+            .route("/notices/{id}", web::get().to(notice_pages::show))
+            .route(
+                "/notices/{id}/acknowledge",
+                web::post().to(notice_pages::acknowledge),
+            )
+            .route("/", web::get().to(notice_pages::home)),
+    );
+}
+
+async fn stylesheet() -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, HeaderValue::from_static("text/css")))
+        .body(include_str!("portal.css"))
+}
+
+/// A form field, from a URL-encoded body.
+#[derive(Debug, serde::Deserialize)]
+pub struct CsrfForm {
+    #[serde(default)]
+    pub csrf: String,
+}
+
+fn hmac_sha256(key: &[u8], data: &[u8]) -> Vec<u8> {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(key).expect("HMAC takes any key");
+    mac.update(data);
+    mac.finalize().into_bytes().to_vec()
+}
+
+fn see_other(location: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, location.to_string()))
+        .finish()
+}

@@ -1,0 +1,70 @@
+//! The portal's HTML, from templates compiled into the binary. Every value is
+//! escaped; the only raw markup is the QR code's SVG, which the server makes.
+
+use actix_web::http::{header, StatusCode};
+use actix_web::HttpResponse;
+use minijinja::{context, Environment};
+use std::sync::OnceLock;
+
+pub struct Pages {
+    env: Environment<'static>,
+}
+
+const TEMPLATES: &[(&str, &str)] = &[
+    ("base.html", include_str!("templates/base.html")),
+    ("message.html", include_str!("templates/message.html")),
+    ("link.html", include_str!("templates/link.html")),
+    ("enrol.html", include_str!("templates/enrol.html")),
+    ("code.html", include_str!("templates/code.html")),
+    ("list.html", include_str!("templates/list.html")),
+    ("notice.html", include_str!("templates/notice.html")),
+];
+
+impl Pages {
+    /// The compiled templates. They are part of the binary and a unit test renders
+    /// each, so failing here is a programming error.
+    pub fn get() -> &'static Pages {
+        static PAGES: OnceLock<Pages> = OnceLock::new();
+        PAGES.get_or_init(|| {
+            let mut env = Environment::new();
+            env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+            for (name, source) in TEMPLATES {
+                env.add_template(name, source).expect("portal templates compile");
+            }
+            Pages { env }
+        })
+    }
+
+    pub fn render(&self, name: &str, ctx: minijinja::Value) -> String {
+        self.env
+            .get_template(name)
+            .and_then(|t| t.render(ctx))
+            .unwrap_or_else(|e| {
+                tracing::error!(template = name, error = %e.kind(), "portal page failed to render");
+                "<!doctype html><html lang=\"nl\"><title>Fout</title><p>Er ging iets mis.</p></html>".into()
+            })
+    }
+
+    pub fn message(&self, title: &str, text: &str) -> String {
+        self.render("message.html", context! { title, text, signed_in => false })
+    }
+}
+
+pub fn html(status: StatusCode, body: String) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header((header::CONTENT_TYPE, "text/html; charset=utf-8"))
+        .body(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_are_escaped() {
+        let page = Pages::get().message("<script>x</script>", "a & b");
+        assert!(page.contains("&lt;script&gt;x&lt;/script&gt;"));
+        assert!(!page.contains("<script>"));
+        assert!(page.contains("lang=\"nl\""));
+    }
+}

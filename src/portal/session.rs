@@ -1,0 +1,138 @@
+//! Server-side sessions: the cookie holds a random id, the database its hash. A
+//! session starts when a link is redeemed and is verified once the second factor is.
+
+use crate::db::schema::sessions;
+use crate::db::{ts, DbConn};
+use actix_web::cookie::{Cookie, SameSite};
+use chrono::{DateTime, Duration, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use sha2::{Digest, Sha256};
+
+/// Idle and absolute lifetimes.
+pub const IDLE: Duration = Duration::minutes(30);
+pub const ABSOLUTE: Duration = Duration::hours(12);
+
+#[derive(Debug, Clone, Queryable)]
+pub struct Session {
+    pub id_hash: String,
+    pub email: String,
+    pub csrf_token: String,
+    pub notice_id: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub last_seen_at: NaiveDateTime,
+    pub verified_at: Option<NaiveDateTime>,
+}
+
+impl Session {
+    pub fn verified(&self) -> bool {
+        self.verified_at.is_some()
+    }
+}
+
+/// How the session cookie is named and flagged. Over https it is
+/// `__Host-schoolsignal`, Secure; over plain http (development on localhost only:
+/// production refuses a non-https public URL) the browser would drop a Secure
+/// cookie, so it is `schoolsignal` without Secure. Both are HttpOnly, SameSite=Strict,
+/// Path=/ and without Domain.
+#[derive(Debug, Clone, Copy)]
+pub struct CookiePolicy {
+    pub secure: bool,
+}
+
+impl CookiePolicy {
+    pub fn for_public_url(public_url: &str) -> Self {
+        CookiePolicy {
+            secure: public_url.starts_with("https://"),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        if self.secure {
+            "__Host-schoolsignal"
+        } else {
+            "schoolsignal"
+        }
+    }
+
+    pub fn cookie(self, value: String) -> Cookie<'static> {
+        Cookie::build(self.name(), value)
+            .path("/")
+            .http_only(true)
+            .secure(self.secure)
+            .same_site(SameSite::Strict)
+            .finish()
+    }
+
+    pub fn removal(self) -> Cookie<'static> {
+        let mut cookie = self.cookie(String::new());
+        cookie.make_removal();
+        cookie
+    }
+}
+
+pub fn random_token() -> String {
+    use rand::RngCore;
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
+pub fn hash(value: &str) -> String {
+    hex::encode(Sha256::digest(value.as_bytes()))
+}
+
+/// Starts a session; returns the cookie value, which only the browser keeps.
+pub fn start(
+    conn: &mut DbConn,
+    email: &str,
+    notice_id: Option<&str>,
+    now: DateTime<Utc>,
+) -> QueryResult<String> {
+    let id = random_token();
+    diesel::insert_into(sessions::table)
+        .values((
+            sessions::id_hash.eq(hash(&id)),
+            sessions::email.eq(email),
+            sessions::csrf_token.eq(random_token()),
+            sessions::notice_id.eq(notice_id),
+            sessions::created_at.eq(ts(now)),
+            sessions::last_seen_at.eq(ts(now)),
+        ))
+        .execute(conn)?;
+    Ok(id)
+}
+
+/// The live session for a cookie value, touched; an expired one is ended.
+pub fn find(conn: &mut DbConn, cookie: &str, now: DateTime<Utc>) -> QueryResult<Option<Session>> {
+    let id_hash = hash(cookie);
+    let found: Option<Session> = sessions::table.find(&id_hash).first(conn).optional()?;
+    let Some(session) = found else {
+        return Ok(None);
+    };
+    let now_ts = ts(now);
+    if now_ts - session.last_seen_at > IDLE || now_ts - session.created_at > ABSOLUTE {
+        end(conn, &id_hash)?;
+        return Ok(None);
+    }
+    diesel::update(sessions::table.find(&id_hash))
+        .set(sessions::last_seen_at.eq(now_ts))
+        .execute(conn)?;
+    Ok(Some(session))
+}
+
+pub fn mark_verified(conn: &mut DbConn, id_hash: &str, now: DateTime<Utc>) -> QueryResult<()> {
+    diesel::update(sessions::table.find(id_hash))
+        .set(sessions::verified_at.eq(Some(ts(now))))
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn end(conn: &mut DbConn, id_hash: &str) -> QueryResult<()> {
+    diesel::delete(sessions::table.find(id_hash)).execute(conn)?;
+    Ok(())
+}
+
+/// Compares secrets in constant time.
+pub fn same_secret(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
