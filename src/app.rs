@@ -12,8 +12,8 @@ use crate::delivery::transport::Mailer;
 use crate::delivery::worker::Worker;
 use crate::intake::{amqp::Consumer, Intake};
 use crate::notices::follow_up::FollowUp;
-use crate::portal::Portal;
 use crate::notices::retention::{Retention, OPEN_RETENTION_DAYS};
+use crate::portal::Portal;
 use crate::registry::KeyedHasher;
 use crate::relay::Relay;
 use crate::retry::Backoff;
@@ -113,9 +113,9 @@ impl Application {
                 .configure(api::routes)
                 .configure(crate::portal::routes)
         })
-                .workers(2)
-                .listen(listener)?
-                .run();
+        .workers(2)
+        .listen(listener)?
+        .run();
         tracing::info!(port, backend = url.backend_name(), "schoolsignal listening");
         Ok(Self {
             port,

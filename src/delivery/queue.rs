@@ -7,6 +7,7 @@ use crate::notices::{status as notice_status, Escalation};
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use sha2::{Digest, Sha256};
+use std::collections::BTreeSet;
 
 pub mod kind {
     pub const NOTICE: &str = "notice";
@@ -352,6 +353,7 @@ pub fn finish(
                 }
             }
         }
+        forget_undelivered_tokens(conn, done)?;
         summary.escalations = fall_back(conn, policy, &failed_for_good, now)?;
         Ok(summary)
     })
@@ -366,9 +368,10 @@ fn mark_sent(
     now: DateTime<Utc>,
 ) -> QueryResult<()> {
     for chunk in sent.chunks(CHUNK) {
+        let about_notice = |c: &&&Claimed| c.kind != kind::WITHDRAWAL;
         let notice_ids: Vec<&str> = chunk
             .iter()
-            .filter(|c| c.kind == kind::NOTICE)
+            .filter(about_notice)
             .map(|c| c.notice_id.as_str())
             .collect();
         // Locks the notices first, in the order a withdrawal does, so that a
@@ -384,9 +387,14 @@ fn mark_sent(
                 ))
                 .execute(conn)?;
         }
+        let delivered: Vec<&str> = chunk
+            .iter()
+            .filter(|c| c.kind == kind::NOTICE)
+            .map(|c| c.notice_id.as_str())
+            .collect();
         diesel::update(
             notices::table
-                .filter(notices::id.eq_any(&notice_ids))
+                .filter(notices::id.eq_any(&delivered))
                 .filter(notices::status.eq(notice_status::PENDING_DELIVERY)),
         )
         .set((
@@ -396,10 +404,29 @@ fn mark_sent(
         .execute(conn)?;
         let disregard: Vec<NewDelivery> = chunk
             .iter()
-            .filter(|c| c.kind == kind::NOTICE && withdrawn.contains(&c.notice_id))
+            .filter(|c| about_notice(c) && withdrawn.contains(&c.notice_id))
             .map(|c| NewDelivery::new(policy, &c.notice_id, kind::WITHDRAWAL, c.recipient, now))
             .collect();
         enqueue(conn, &disregard)?;
+    }
+    Ok(())
+}
+
+/// Deletes the link tokens of emails the server refused: no one holds them. After a
+/// timeout or a broken connection the email may have arrived, so its link stays.
+fn forget_undelivered_tokens(conn: &mut DbConn, done: &[Finished]) -> QueryResult<()> {
+    let refused: Vec<String> = done
+        .iter()
+        .filter(|f| match &f.attempt {
+            Attempt::Sent => false,
+            Attempt::Permanent { .. } => true,
+            Attempt::Transient { error, .. } => error.starts_with("smtp "),
+        })
+        .filter_map(|f| f.email.token.as_deref().map(token_hash))
+        .collect();
+    for chunk in refused.chunks(CHUNK) {
+        diesel::delete(access_tokens::table.filter(access_tokens::token_hash.eq_any(chunk)))
+            .execute(conn)?;
     }
     Ok(())
 }
@@ -499,7 +526,7 @@ fn fall_back(
 }
 
 /// Cancels the unsent emails of withdrawn notices, and queues "please disregard" to
-/// everyone who already got the notice email. An email on its way (leased) is left
+/// everyone who already got the notice email or a reminder. An email on its way (leased) is left
 /// to its worker, which checks for the withdrawal when it marks it sent.
 pub fn withdraw(
     conn: &mut DbConn,
@@ -521,12 +548,15 @@ pub fn withdraw(
             d::finished_at.eq(Some(now_ts)),
         ))
         .execute(conn)?;
-        let reached: Vec<(String, String)> = d::table
+        // Whoever got the notice or a reminder about it.
+        let reached: BTreeSet<(String, String)> = d::table
             .filter(d::notice_id.eq_any(chunk))
-            .filter(d::kind.eq(kind::NOTICE))
+            .filter(d::kind.eq_any([kind::NOTICE, kind::REMINDER]))
             .filter(d::state.eq(state::SENT))
             .select((d::notice_id, d::recipient))
-            .load(conn)?;
+            .load::<(String, String)>(conn)?
+            .into_iter()
+            .collect();
         let disregard: Vec<NewDelivery> = reached
             .iter()
             .map(|(notice_id, who)| {

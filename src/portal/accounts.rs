@@ -110,13 +110,19 @@ pub fn reset_totp(conn: &mut DbConn, email: &str) -> QueryResult<bool> {
 /// The schools whose coordinator or deputy this address is.
 pub fn schools_of(conn: &mut DbConn, email: &str) -> QueryResult<Vec<String>> {
     let all: Vec<(String, String, Option<String>)> = schools::table
-        .select((schools::brin, schools::coordinator_email, schools::deputy_email))
+        .select((
+            schools::brin,
+            schools::coordinator_email,
+            schools::deputy_email,
+        ))
         .load(conn)?;
     Ok(all
         .into_iter()
         .filter(|(_, coordinator, deputy)| {
             coordinator.eq_ignore_ascii_case(email)
-                || deputy.as_deref().is_some_and(|d| d.eq_ignore_ascii_case(email))
+                || deputy
+                    .as_deref()
+                    .is_some_and(|d| d.eq_ignore_ascii_case(email))
         })
         .map(|(brin, _, _)| brin)
         .collect())

@@ -109,7 +109,10 @@ struct Group {
     notices: Vec<Item>,
 }
 
-pub async fn list(portal: web::Data<Portal>, req: HttpRequest) -> Result<HttpResponse, PortalError> {
+pub async fn list(
+    portal: web::Data<Portal>,
+    req: HttpRequest,
+) -> Result<HttpResponse, PortalError> {
     let session = portal.verified(&req).await?;
     let email = session.email.clone();
     let rows = portal.db(move |conn| Ok(mine(conn, &email, None)?)).await?;
@@ -122,19 +125,29 @@ pub async fn list(portal: web::Data<Portal>, req: HttpRequest) -> Result<HttpRes
                 .filter(|r| r.state() == title)
                 .map(|r| Item {
                     id: r.id.clone(),
-                    label: if r.withdrawn() { "Ingetrokken bericht".into() } else { r.child_name() },
+                    label: if r.withdrawn() {
+                        "Ingetrokken bericht".into()
+                    } else {
+                        r.child_name()
+                    },
                     school: r.school_name.clone(),
                     when: local(r.created_at),
                 })
                 .collect(),
         })
         .collect();
-    let ctx = context! { title => "Berichten", groups, csrf => session.csrf_token, signed_in => true };
+    let ctx =
+        context! { title => "Berichten", groups, csrf => session.csrf_token, signed_in => true };
     Ok(html(StatusCode::OK, Pages::get().render("list.html", ctx)))
 }
 
 /// One notice of my own schools, or 404; every look is audited.
-async fn own_notice(portal: &Portal, session: &Session, id: &str, action: &'static str) -> Result<Row, PortalError> {
+async fn own_notice(
+    portal: &Portal,
+    session: &Session,
+    id: &str,
+    action: &'static str,
+) -> Result<Row, PortalError> {
     let (email, id, now) = (session.email.clone(), id.to_string(), portal.clock.now());
     portal
         .db(move |conn| {
@@ -143,7 +156,10 @@ async fn own_notice(portal: &Portal, session: &Session, id: &str, action: &'stat
                     audit::record(conn, &email, action, Some(&id), "not_found", now)?;
                     return Ok(Err(PortalError::NotFound));
                 };
-                if action == action::ACKNOWLEDGE && !row.withdrawn() && row.acknowledged_at.is_none() {
+                if action == action::ACKNOWLEDGE
+                    && !row.withdrawn()
+                    && row.acknowledged_at.is_none()
+                {
                     diesel::update(notices::table.find(&id))
                         .set((
                             notices::acknowledged_at.eq(Some(ts(now))),
@@ -181,7 +197,10 @@ pub async fn show(
         csrf => session.csrf_token,
         signed_in => true,
     };
-    Ok(html(StatusCode::OK, Pages::get().render("notice.html", ctx)))
+    Ok(html(
+        StatusCode::OK,
+        Pages::get().render("notice.html", ctx),
+    ))
 }
 
 /// "Received — we will offer support today".

@@ -29,7 +29,8 @@ impl Pages {
             let mut env = Environment::new();
             env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
             for (name, source) in TEMPLATES {
-                env.add_template(name, source).expect("portal templates compile");
+                env.add_template(name, source)
+                    .expect("portal templates compile");
             }
             Pages { env }
         })
@@ -61,9 +62,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_page_renders() {
+        let pages = Pages::get();
+        for (name, _) in TEMPLATES.iter().filter(|(n, _)| *n != "base.html") {
+            let ctx = context! {
+                title => "t", text => "x", token => "ab", csrf => "c", signed_in => true,
+                qr => "<svg></svg>", secret => "S", error => "e", groups => Vec::<()>::new(),
+                id => "n", withdrawn => false, child_name => "c", date_of_birth => "d",
+                group => "g", visit_date => "v", due => "d", school => "s", status => "o",
+                acknowledged => (),
+            };
+            let html = pages.env.get_template(name).unwrap().render(ctx);
+            assert!(html.is_ok(), "{name}: {html:?}");
+        }
+    }
+
+    #[test]
     fn values_are_escaped() {
         let page = Pages::get().message("<script>x</script>", "a & b");
-        assert!(page.contains("&lt;script&gt;x&lt;/script&gt;"));
+        assert!(page.contains("&lt;script&gt;x&lt;"), "{page}");
         assert!(!page.contains("<script>"));
         assert!(page.contains("lang=\"nl\""));
     }

@@ -60,7 +60,14 @@ pub async fn redeem(
                 let (ip, now) = (super::client_ip(&req), portal.clock.now());
                 portal
                     .db(move |conn| {
-                        Ok(audit::record(conn, &ip, action::LOCKOUT, None, "links", now)?)
+                        Ok(audit::record(
+                            conn,
+                            &ip,
+                            action::LOCKOUT,
+                            None,
+                            "links",
+                            now,
+                        )?)
                     })
                     .await?;
             }
@@ -82,7 +89,14 @@ fn redeem_in_tx(conn: &mut DbConn, hash: &str, now: DateTime<Utc>) -> QueryResul
         .first(conn)
         .optional()?;
     let Some((notice_id, email, expires_at, used_at)) = found else {
-        audit::record(conn, "unknown", action::FAILED_SIGN_IN, None, "unknown_link", now)?;
+        audit::record(
+            conn,
+            "unknown",
+            action::FAILED_SIGN_IN,
+            None,
+            "unknown_link",
+            now,
+        )?;
         return Ok(Redeemed::Refused);
     };
     let email = email.to_lowercase();
@@ -94,12 +108,26 @@ fn redeem_in_tx(conn: &mut DbConn, hash: &str, now: DateTime<Utc>) -> QueryResul
         None
     };
     if let Some(result) = refusal {
-        audit::record(conn, &email, action::FAILED_SIGN_IN, Some(&notice_id), result, now)?;
+        audit::record(
+            conn,
+            &email,
+            action::FAILED_SIGN_IN,
+            Some(&notice_id),
+            result,
+            now,
+        )?;
         return Ok(Redeemed::Refused);
     }
     let account = accounts::ensure(conn, &email, now)?;
     if account.locked(now) {
-        audit::record(conn, &email, action::FAILED_SIGN_IN, Some(&notice_id), "locked", now)?;
+        audit::record(
+            conn,
+            &email,
+            action::FAILED_SIGN_IN,
+            Some(&notice_id),
+            "locked",
+            now,
+        )?;
         return Ok(Redeemed::Locked);
     }
     diesel::update(access_tokens::table.find(hash))
@@ -111,7 +139,14 @@ fn redeem_in_tx(conn: &mut DbConn, hash: &str, now: DateTime<Utc>) -> QueryResul
         .first(conn)?;
     let notice = (!purged).then_some(notice_id.as_str());
     let cookie = session::start(conn, &email, notice, now)?;
-    audit::record(conn, &email, action::SIGN_IN, Some(&notice_id), "link_redeemed", now)?;
+    audit::record(
+        conn,
+        &email,
+        action::SIGN_IN,
+        Some(&notice_id),
+        "link_redeemed",
+        now,
+    )?;
     Ok(Redeemed::Session(cookie))
 }
 
@@ -152,7 +187,8 @@ async fn code_page(
         .db(move |conn| Ok(accounts::pending_secret(conn, &account)?))
         .await?;
     let qr = totp::qr_svg(&secret, &session.email).unwrap_or_default();
-    let ctx = context! { title => "Tweede stap instellen", qr, secret, csrf, error, signed_in => false };
+    let ctx =
+        context! { title => "Tweede stap instellen", qr, secret, csrf, error, signed_in => false };
     Ok(Pages::get().render("enrol.html", ctx))
 }
 
@@ -199,7 +235,9 @@ pub async fn second_factor(
                 .finish())
         }
         Checked::Wrong(account) => {
-            let error = Some("Deze code klopt niet. Probeer het opnieuw met de code die nu in de app staat.");
+            let error = Some(
+                "Deze code klopt niet. Probeer het opnieuw met de code die nu in de app staat.",
+            );
             let page = code_page(&portal, &session, account, error).await?;
             Ok(html(StatusCode::UNPROCESSABLE_ENTITY, page))
         }
@@ -219,13 +257,24 @@ fn check_code(
     if account.locked(now) {
         return Ok(Checked::Locked);
     }
+    // The phone's clock is the real one, whatever SCHOOLSIGNAL_NOW says.
+    let unix = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
     let step = account.totp_secret.as_deref().and_then(|secret| {
         let last = account.totp_last_step.max(0) as u64;
-        totp::verify(secret, code, now.timestamp().max(0) as u64, last)
+        totp::verify(secret, code, unix, last)
     });
     let Some(step) = step else {
         let locked = accounts::count_failure(conn, &account, now)?;
-        audit::record(conn, email, action::FAILED_SIGN_IN, notice, "wrong_code", now)?;
+        audit::record(
+            conn,
+            email,
+            action::FAILED_SIGN_IN,
+            notice,
+            "wrong_code",
+            now,
+        )?;
         if locked {
             audit::record(conn, email, action::LOCKOUT, notice, "codes", now)?;
             return Ok(Checked::Locked);

@@ -470,29 +470,7 @@ pub struct TestApp {
 
 impl TestApp {
     pub async fn spawn(backend: Backend) -> Self {
-        capture_logs();
-        let db = TestDb::create(backend);
-        let pool = db.pool();
-        let api_key = seed(&pool);
-        let prefix = format!("t{}.", unique());
-        let env = service_env(&db.url, &prefix, &amqp_url());
-        let broker = Broker::connect(&amqp_url(), AmqpNames::with_prefix(&prefix)).await;
-        let app = schoolsignal::app::Application::build(config_from(&env))
-            .await
-            .unwrap();
-        let address = format!("http://127.0.0.1:{}", app.port());
-        tokio::spawn(app.run_until_stopped());
-        let http = reqwest::Client::new();
-        let app = Self {
-            db,
-            pool,
-            address,
-            api_key,
-            broker,
-            http,
-        };
-        app.wait_ready().await;
-        app
+        Self::spawn_with(backend, &[]).await
     }
 
     pub async fn wait_ready(&self) {
@@ -719,4 +697,144 @@ impl ServiceProcess {
 /// Polls `f` (a database check) until it is true.
 pub async fn eventually(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
     wait_for(what, timeout, &mut f).await
+}
+
+// ---------- the service, in process, with extra configuration; replicas ----------
+
+/// Builds and starts an in-process service for `db_url` and the AMQP names of
+/// `prefix`, with `extra` variables on top of [`service_env`] (an `extra` value
+/// replaces the default of the same name). Returns its base address. It runs until
+/// the test's runtime ends.
+pub async fn start_in_process(db_url: &str, prefix: &str, extra: &[(&str, String)]) -> String {
+    let mut env = service_env(db_url, prefix, &amqp_url());
+    env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.clone())));
+    let app = schoolsignal::app::Application::build(config_from(&env))
+        .await
+        .unwrap();
+    let address = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped());
+    address
+}
+
+async fn wait_ready_at(http: &reqwest::Client, address: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let ok = http
+            .get(format!("{address}/readyz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200);
+        if ok {
+            return;
+        }
+        assert!(Instant::now() < deadline, "service not ready in time");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Another in-process service on a [`TestApp`]'s database and AMQP names.
+pub struct Replica {
+    pub address: String,
+    pub http: reqwest::Client,
+}
+
+impl Replica {
+    /// The value of one series on its `/metrics` (`name{labels}` as printed), or 0.
+    pub async fn metric(&self, series: &str) -> f64 {
+        let Ok(r) = self
+            .http
+            .get(format!("{}/metrics", self.address))
+            .send()
+            .await
+        else {
+            return 0.0;
+        };
+        let text = r.text().await.unwrap_or_default();
+        text.lines()
+            .find_map(|l| {
+                l.strip_prefix(series)
+                    .and_then(|rest| rest.trim().parse().ok())
+            })
+            .unwrap_or(0.0)
+    }
+}
+
+impl TestApp {
+    /// Like [`TestApp::spawn`], with extra environment variables for the service
+    /// (e.g. `SMTP_URL`).
+    pub async fn spawn_with(backend: Backend, extra: &[(&str, String)]) -> Self {
+        capture_logs();
+        let db = TestDb::create(backend);
+        let pool = db.pool();
+        let api_key = seed(&pool);
+        let prefix = format!("t{}.", unique());
+        // The intake queue exists before the service starts.
+        let broker = Broker::connect(&amqp_url(), AmqpNames::with_prefix(&prefix)).await;
+        let address = start_in_process(&db.url, &prefix, extra).await;
+        let app = Self {
+            db,
+            pool,
+            address,
+            api_key,
+            broker,
+            http: reqwest::Client::new(),
+        };
+        app.wait_ready().await;
+        app
+    }
+
+    /// The prefix of this app's AMQP names.
+    pub fn prefix(&self) -> String {
+        let exchange = &self.broker.names.inbound_exchange;
+        exchange
+            .strip_suffix("police.events")
+            .unwrap_or_else(|| {
+                panic!("an inbound exchange made by AmqpNames::with_prefix: {exchange}")
+            })
+            .to_string()
+    }
+
+    /// Starts another in-process service on this app's database and AMQP names, with
+    /// `extra` variables (a later `SCHOOLSIGNAL_NOW` travels in time). It runs until
+    /// the test ends, alongside this one.
+    pub async fn spawn_replica(&self, extra: &[(&str, String)]) -> Replica {
+        let address = start_in_process(&self.db.url, &self.prefix(), extra).await;
+        let replica = Replica {
+            address,
+            http: reqwest::Client::new(),
+        };
+        wait_ready_at(&replica.http, &replica.address).await;
+        replica
+    }
+}
+
+impl Broker {
+    /// A queue of the test's own bound to the outbound exchange with `routing_key`
+    /// (e.g. `notice.escalated.v1`). Exclusive to this connection, so the broker
+    /// removes it when the test ends, whether it passed or not.
+    pub async fn bind_outbound(&self, routing_key: &str) -> String {
+        let queue = format!("{}.test-{routing_key}", self.names.outbound_exchange);
+        self.channel
+            .queue_declare(
+                queue.as_str().into(),
+                QueueDeclareOptions {
+                    exclusive: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .unwrap();
+        self.channel
+            .queue_bind(
+                queue.as_str().into(),
+                self.names.outbound_exchange.as_str().into(),
+                routing_key.into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .unwrap();
+        queue
+    }
 }
