@@ -90,6 +90,7 @@ impl Application {
             })
             .run(),
         );
+        let portal_wake = wake.clone();
         tokio::spawn(relay(&config, &pool, clock.clone(), &metrics, wake).run());
 
         let listener = TcpListener::bind(config.bind)?;
@@ -105,6 +106,8 @@ impl Application {
             clock,
             &config.public_url,
             &config.bsn_key,
+            config.amqp.outbound_exchange.clone(),
+            portal_wake,
         ));
         let server = HttpServer::new(move || {
             App::new()

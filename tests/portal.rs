@@ -277,8 +277,85 @@ async fn link_to_acknowledgement(backend: Backend) {
     let (_, _, page) = p.get(&format!("/notices/{mine}"), Some(&cookie)).await;
     assert!(page.contains("Ontvangst bevestigd"));
 
+    // A note is shown as text, never as markup.
+    let signals = p.app.broker.bind_outbound("school_signal.v1").await;
+    let note = "<script>alert(1)</script> gesprek gehad";
+    let form = [("csrf", csrf.as_str()), ("body", note)];
+    let path = format!("/notices/{mine}/notes");
+    let (status, _, _) = p.post(&path, Some(&cookie), Some(PUBLIC), &form).await;
+    assert_eq!(status, 303);
+    let (_, _, page) = p.get(&format!("/notices/{mine}"), Some(&cookie)).await;
+    assert!(page.contains("&lt;script&gt;alert(1)&lt;"), "escaped");
+    assert!(!page.contains("<script>"));
+    let too_long = "x".repeat(4001);
+    let form = [("csrf", csrf.as_str()), ("body", too_long.as_str())];
+    let (status, _, _) = p.post(&path, Some(&cookie), Some(PUBLIC), &form).await;
+    assert_eq!(status, 422);
+
+    // A signal is stored and leaves as school_signal.v1 once the broker confirms.
+    let description = "Daan vertelde over ruzie thuis <b>vet</b>";
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("category", "disclosure"),
+        ("urgency", "urgent"),
+        ("description", description),
+    ];
+    let path = format!("/notices/{mine}/signals");
+    let (status, _, _) = p.post(&path, Some(&cookie), Some(PUBLIC), &form).await;
+    assert_eq!(status, 303);
+    let got = p.app.broker.take(&signals, 1, WAIT).await;
+    assert_eq!(got.len(), 1, "school_signal.v1 on a real queue");
+    let body: serde_json::Value = serde_json::from_slice(&got[0].delivery.data).unwrap();
+    assert_eq!(body["schema"], "school_signal.v1");
+    assert_eq!(body["notice_id"], mine.as_str());
+    assert_eq!(body["incident_id"], "2026-GV-004219");
+    assert_eq!(body["category"], "disclosure");
+    assert_eq!(body["urgency"], "urgent");
+    assert_eq!(body["description"], description);
+    assert_eq!(body["child"]["given_name"], "Daan");
+    assert_eq!(body["school"]["brin"], "12AB00");
+    assert_eq!(body["reporter"]["email"], me);
+    let mut sent = false;
+    for _ in 0..100 {
+        let (_, _, page) = p.get(&format!("/notices/{mine}"), Some(&cookie)).await;
+        assert!(page.contains("&lt;b&gt;vet&lt;"));
+        if page.contains("Verzonden aan Veilig Thuis") {
+            sent = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(sent, "the page shows the signal as sent once confirmed");
+
+    // Closing, with an outcome; another school's notice stays out of reach.
+    for action in ["notes", "signals", "close"] {
+        let form = [
+            ("csrf", csrf.as_str()),
+            ("body", "x"),
+            ("outcome", "other"),
+            ("category", "other"),
+            ("urgency", "routine"),
+            ("description", "x"),
+        ];
+        let path = format!("/notices/{theirs}/{action}");
+        let (status, _, _) = p.post(&path, Some(&cookie), Some(PUBLIC), &form).await;
+        assert_eq!(status, 404, "{action}");
+    }
+    let form = [("csrf", csrf.as_str()), ("outcome", "support_offered")];
+    let path = format!("/notices/{mine}/close");
+    let (status, _, _) = p.post(&path, Some(&cookie), Some(PUBLIC), &form).await;
+    assert_eq!(status, 303);
+    let (_, _, page) = p.get(&format!("/notices/{mine}"), Some(&cookie)).await;
+    assert!(page.contains("Dit bericht is afgesloten"));
+    assert_eq!(count_rows(&p.app.pool, "notice_notes"), 1);
+    assert_eq!(count_rows(&p.app.pool, "school_signals"), 1);
+
     let actions = audit_actions(&p.app.pool);
     for expected in [
+        ("note", "ok"),
+        ("signal", "ok"),
+        ("close", "ok"),
+        ("note", "not_found"),
         ("sign_in", "link_redeemed"),
         ("failed_sign_in", "used_link"),
         ("sign_in", "second_factor"),
@@ -294,7 +371,11 @@ async fn link_to_acknowledgement(backend: Backend) {
     assert_eq!(status, 200);
     let (status, _, _) = p.get("/notices", Some(&cookie)).await;
     assert_eq!(status, 401);
-    assert_no_personal_data(&captured_logs(), "email attempt");
+    let logs = captured_logs();
+    assert_no_personal_data(&logs, "email attempt");
+    for text in ["gesprek gehad", "ruzie thuis", me] {
+        assert!(!logs.contains(text), "{text} in the logs");
+    }
     p.app.broker.cleanup().await;
 }
 

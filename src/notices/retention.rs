@@ -1,10 +1,11 @@
-//! Retention: a notice's personal data (the child's names, date of birth, group and
-//! keyed BSN) is erased once it is no longer needed. The notice row stays, with its
+//! Retention: a notice's personal data (the child's names, date of birth, group,
+//! keyed BSN, and the texts of its notes and signals) is erased once it is no
+//! longer needed. The notice row stays, with its
 //! ids, dates and outcomes, for anonymous counts; so do the decisions and the audit
 //! log, which hold no personal data.
 
 use super::status;
-use crate::db::schema::{access_tokens, notices};
+use crate::db::schema::{access_tokens, notice_notes, notices, school_signals};
 use crate::db::{ts, write_tx, DbConn};
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use diesel::prelude::*;
@@ -57,6 +58,13 @@ pub fn purge(conn: &mut DbConn, retention: Retention, now: DateTime<Utc>) -> Que
                 notices::child_bsn_hash.eq(notices::id),
                 notices::purged_at.eq(Some(ts(now))),
             ))
+            .execute(conn)?;
+        // Notes and signal texts may name the child too.
+        diesel::update(notice_notes::table.filter(notice_notes::notice_id.eq_any(&ids)))
+            .set(notice_notes::body.eq(None::<String>))
+            .execute(conn)?;
+        diesel::update(school_signals::table.filter(school_signals::notice_id.eq_any(&ids)))
+            .set(school_signals::description.eq(None::<String>))
             .execute(conn)?;
         // Links to a purged notice lead nowhere.
         diesel::delete(access_tokens::table.filter(access_tokens::notice_id.eq_any(&ids)))

@@ -6,6 +6,7 @@
 pub mod accounts;
 pub mod audit;
 mod limiter;
+mod notice_actions;
 mod notice_pages;
 mod pages;
 pub mod session;
@@ -34,11 +35,21 @@ pub struct Portal {
     /// Signs the form on the link page, which comes before any session.
     form_key: Vec<u8>,
     limiter: Limiter,
+    /// Where signals to Veilig Thuis are published, and how the relay is woken.
+    pub outbound_exchange: String,
+    pub relay_wake: std::sync::Arc<tokio::sync::Notify>,
 }
 
 impl Portal {
     /// `secret` is a server secret; the key for forms is derived from it.
-    pub fn new(pool: Pool, clock: SharedClock, public_url: &str, secret: &[u8]) -> Self {
+    pub fn new(
+        pool: Pool,
+        clock: SharedClock,
+        public_url: &str,
+        secret: &[u8],
+        outbound_exchange: String,
+        relay_wake: std::sync::Arc<tokio::sync::Notify>,
+    ) -> Self {
         let origin = url::Url::parse(public_url)
             .map(|u| u.origin().ascii_serialization())
             .unwrap_or_default();
@@ -50,6 +61,8 @@ impl Portal {
             origin,
             form_key,
             limiter: Limiter::new(10, std::time::Duration::from_secs(15 * 60)),
+            outbound_exchange,
+            relay_wake,
         }
     }
 
@@ -121,6 +134,8 @@ pub enum PortalError {
     SignInRequired,
     #[error("too many attempts")]
     Locked,
+    #[error("the form is not filled in right")]
+    Invalid,
     #[error("database unavailable: {0}")]
     Db(#[from] DbError),
 }
@@ -139,6 +154,7 @@ impl ResponseError for PortalError {
             PortalError::BadLink => StatusCode::GONE,
             PortalError::SignInRequired => StatusCode::UNAUTHORIZED,
             PortalError::Locked => StatusCode::TOO_MANY_REQUESTS,
+            PortalError::Invalid => StatusCode::UNPROCESSABLE_ENTITY,
             PortalError::Db(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
@@ -150,6 +166,7 @@ impl ResponseError for PortalError {
             PortalError::BadLink => ("Link werkt niet meer", "Deze link is al gebruikt of verlopen. Vraag uw collega of de beheerder om een nieuwe link."),
             PortalError::SignInRequired => ("Inloggen nodig", "Uw sessie is verlopen. Open de link uit uw e-mail opnieuw."),
             PortalError::Locked => ("Even geduld", "Te veel pogingen. Probeer het over een kwartier opnieuw."),
+            PortalError::Invalid => ("Niet volledig", "Vul alle velden in; een tekst mag hoogstens 4.000 tekens hebben. Ga terug om het formulier aan te vullen."),
             PortalError::Db(_) => ("Tijdelijk niet beschikbaar", "Probeer het over een paar minuten opnieuw."),
         };
         if let PortalError::Db(e) = self {
@@ -187,7 +204,13 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/notices/{id}", web::get().to(notice_pages::show))
             .route(
                 "/notices/{id}/acknowledge",
-                web::post().to(notice_pages::acknowledge),
+                web::post().to(notice_actions::acknowledge),
+            )
+            .route("/notices/{id}/notes", web::post().to(notice_actions::note))
+            .route("/notices/{id}/close", web::post().to(notice_actions::close))
+            .route(
+                "/notices/{id}/signals",
+                web::post().to(notice_actions::signal),
             )
             .route("/", web::get().to(notice_pages::home)),
     );

@@ -4,14 +4,14 @@
 use super::audit::{self, action};
 use super::pages::{html, Pages};
 use super::session::Session;
-use super::{accounts, see_other, CsrfForm, Portal, PortalError};
+use super::{accounts, see_other, Portal, PortalError};
 use crate::db::schema::{notices, schools};
-use crate::db::{ts, write_tx, DbConn};
+use crate::db::{write_tx, DbConn};
 use crate::delivery::templates::{format_open_by, Locale};
 use crate::notices::status;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use chrono::{NaiveDate, NaiveDateTime};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use minijinja::context;
 use serde::Serialize;
@@ -22,23 +22,27 @@ pub async fn home() -> HttpResponse {
 
 /// No `Debug`: it holds the child's data.
 #[derive(Clone, Queryable)]
-struct Row {
-    id: String,
-    school_name: String,
-    given_name: Option<String>,
-    family_name: Option<String>,
-    date_of_birth: Option<NaiveDate>,
-    group: Option<String>,
-    visited_at: NaiveDateTime,
-    status: String,
-    due_at: Option<NaiveDateTime>,
-    acknowledged_at: Option<NaiveDateTime>,
-    closed_at: Option<NaiveDateTime>,
-    created_at: NaiveDateTime,
+pub(super) struct Row {
+    pub id: String,
+    pub incident_id: String,
+    pub child_index: i32,
+    pub school_brin: String,
+    pub school_name: String,
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
+    pub date_of_birth: Option<NaiveDate>,
+    pub group: Option<String>,
+    pub visited_at: NaiveDateTime,
+    pub status: String,
+    pub due_at: Option<NaiveDateTime>,
+    pub acknowledged_at: Option<NaiveDateTime>,
+    pub closed_at: Option<NaiveDateTime>,
+    pub created_at: NaiveDateTime,
+    pub purged_at: Option<NaiveDateTime>,
 }
 
 impl Row {
-    fn withdrawn(&self) -> bool {
+    pub fn withdrawn(&self) -> bool {
         self.status == status::WITHDRAWN
     }
 
@@ -62,12 +66,12 @@ impl Row {
     }
 }
 
-fn local(t: NaiveDateTime) -> String {
+pub(super) fn local(t: NaiveDateTime) -> String {
     format_open_by(t.and_utc(), Locale::Nl)
 }
 
 /// The notices of `email`'s schools, newest first; one notice when `id` is given.
-fn mine(conn: &mut DbConn, email: &str, id: Option<&str>) -> QueryResult<Vec<Row>> {
+pub(super) fn mine(conn: &mut DbConn, email: &str, id: Option<&str>) -> QueryResult<Vec<Row>> {
     let brins = accounts::schools_of(conn, email)?;
     let mut query = notices::table
         .inner_join(schools::table)
@@ -76,6 +80,9 @@ fn mine(conn: &mut DbConn, email: &str, id: Option<&str>) -> QueryResult<Vec<Row
         .limit(500)
         .select((
             notices::id,
+            notices::incident_id,
+            notices::child_index,
+            notices::school_brin,
             schools::name,
             notices::child_given_name,
             notices::child_family_name,
@@ -87,6 +94,7 @@ fn mine(conn: &mut DbConn, email: &str, id: Option<&str>) -> QueryResult<Vec<Row
             notices::acknowledged_at,
             notices::closed_at,
             notices::created_at,
+            notices::purged_at,
         ))
         .into_boxed();
     if let Some(id) = id {
@@ -141,38 +149,34 @@ pub async fn list(
     Ok(html(StatusCode::OK, Pages::get().render("list.html", ctx)))
 }
 
-/// One notice of my own schools, or 404; every look is audited.
-async fn own_notice(
+/// What an action did, for the audit log's result column.
+pub(super) type Act =
+    Box<dyn FnOnce(&mut DbConn, &Row, DateTime<Utc>) -> QueryResult<&'static str> + Send>;
+
+/// Runs `act` on one notice of my own schools, in one transaction with its audit
+/// row; any other notice is a 404, audited too.
+pub(super) async fn on_my_notice(
     portal: &Portal,
     session: &Session,
     id: &str,
     action: &'static str,
+    act: Act,
 ) -> Result<Row, PortalError> {
     let (email, id, now) = (session.email.clone(), id.to_string(), portal.clock.now());
     portal
         .db(move |conn| {
-            write_tx(conn, |conn| {
+            let outcome = write_tx(conn, |conn| {
                 let Some(row) = mine(conn, &email, Some(&id))?.into_iter().next() else {
                     audit::record(conn, &email, action, Some(&id), "not_found", now)?;
-                    return Ok(Err(PortalError::NotFound));
+                    return Ok(None);
                 };
-                if action == action::ACKNOWLEDGE
-                    && !row.withdrawn()
-                    && row.acknowledged_at.is_none()
-                {
-                    diesel::update(notices::table.find(&id))
-                        .set((
-                            notices::acknowledged_at.eq(Some(ts(now))),
-                            notices::updated_at.eq(ts(now)),
-                        ))
-                        .execute(conn)?;
-                }
-                audit::record(conn, &email, action, Some(&id), "ok", now)?;
-                Ok::<_, diesel::result::Error>(Ok(row))
-            })
-            .map_err(PortalError::from)
+                let result = act(conn, &row, now)?;
+                audit::record(conn, &email, action, Some(&id), result, now)?;
+                Ok::<_, diesel::result::Error>(Some(row))
+            })?;
+            outcome.ok_or(PortalError::NotFound)
         })
-        .await?
+        .await
 }
 
 pub async fn show(
@@ -181,7 +185,18 @@ pub async fn show(
     id: web::Path<String>,
 ) -> Result<HttpResponse, PortalError> {
     let session = portal.verified(&req).await?;
-    let row = own_notice(&portal, &session, &id, action::VIEW).await?;
+    let row = on_my_notice(
+        &portal,
+        &session,
+        &id,
+        action::VIEW,
+        Box::new(|_, _, _| Ok("ok")),
+    )
+    .await?;
+    let notice_id = row.id.clone();
+    let (notes, signals) = portal
+        .db(move |conn| Ok(super::notice_actions::history(conn, &notice_id)?))
+        .await?;
     let ctx = context! {
         title => if row.withdrawn() { "Bericht ingetrokken" } else { "Vertrouwelijk bericht" },
         id => row.id,
@@ -194,6 +209,11 @@ pub async fn show(
         school => row.school_name.clone(),
         status => row.state(),
         acknowledged => row.acknowledged_at.map(local),
+        closed => row.closed_at.is_some(),
+        notes,
+        signals,
+        categories => super::notice_actions::CATEGORIES,
+        outcomes => super::notice_actions::CLOSE_OUTCOMES,
         csrf => session.csrf_token,
         signed_in => true,
     };
@@ -201,17 +221,4 @@ pub async fn show(
         StatusCode::OK,
         Pages::get().render("notice.html", ctx),
     ))
-}
-
-/// "Received — we will offer support today".
-pub async fn acknowledge(
-    portal: web::Data<Portal>,
-    req: HttpRequest,
-    id: web::Path<String>,
-    form: web::Form<CsrfForm>,
-) -> Result<HttpResponse, PortalError> {
-    let session = portal.verified(&req).await?;
-    portal.csrf(&req, &session, &form.csrf)?;
-    let row = own_notice(&portal, &session, &id, action::ACKNOWLEDGE).await?;
-    Ok(see_other(&format!("/notices/{}", row.id)))
 }

@@ -70,7 +70,8 @@ mod tests {
                 qr => "<svg></svg>", secret => "S", error => "e", groups => Vec::<()>::new(),
                 id => "n", withdrawn => false, child_name => "c", date_of_birth => "d",
                 group => "g", visit_date => "v", due => "d", school => "s", status => "o",
-                acknowledged => (),
+                acknowledged => (), closed => false, notes => Vec::<()>::new(),
+                signals => Vec::<()>::new(), categories => [("a", "b")], outcomes => [("a", "b")],
             };
             let html = pages.env.get_template(name).unwrap().render(ctx);
             assert!(html.is_ok(), "{name}: {html:?}");
