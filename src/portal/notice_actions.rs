@@ -322,13 +322,15 @@ pub fn history(
             notice_notes::body,
         ))
         .load(conn)?;
-    let signals: Vec<(
+    /// When, category, urgency, description, and when the broker confirmed it.
+    type SignalRow = (
         NaiveDateTime,
         String,
         String,
         Option<String>,
         Option<NaiveDateTime>,
-    )> = school_signals::table
+    );
+    let signals: Vec<SignalRow> = school_signals::table
         .left_join(
             outbox_messages::table
                 .on(outbox_messages::message_id.eq(school_signals::outbox_message_id)),
