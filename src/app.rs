@@ -13,6 +13,7 @@ use crate::delivery::worker::Worker;
 use crate::intake::{amqp::Consumer, Intake};
 use crate::notices::follow_up::FollowUp;
 use crate::notices::retention::{Retention, OPEN_RETENTION_DAYS};
+use crate::portal::new_link::SignInMail;
 use crate::portal::Portal;
 use crate::registry::KeyedHasher;
 use crate::relay::Relay;
@@ -71,6 +72,12 @@ impl Application {
             relay_wake: wake.clone(),
             ..worker
         });
+        let sign_in_mail = Arc::new(SignInMail {
+            mailer: worker.mailer.clone(),
+            templates: worker.templates.clone(),
+            from: worker.from.clone(),
+            public_url: worker.public_url.clone(),
+        });
         tokio::spawn(worker.run());
         tokio::spawn(
             Arc::new(FollowUp {
@@ -101,14 +108,16 @@ impl Application {
             metrics: metrics.clone(),
             broker_connected,
         });
-        let portal = web::Data::new(Portal::new(
+        let mut portal = Portal::new(
             pool.clone(),
             clock,
             &config.public_url,
             &config.bsn_key,
             config.amqp.outbound_exchange.clone(),
             portal_wake,
-        ));
+        );
+        portal.sign_in_mail = Some(sign_in_mail);
+        let portal = web::Data::new(portal);
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())

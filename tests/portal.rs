@@ -14,7 +14,7 @@ const WAIT: Duration = Duration::from_secs(30);
 
 struct Portal {
     app: TestApp,
-    _sink: SmtpSink,
+    sink: SmtpSink,
     http: reqwest::Client,
     /// The link token each coordinator was sent, by address.
     tokens: Vec<(String, String)>,
@@ -42,7 +42,7 @@ impl Portal {
             .unwrap();
         Portal {
             app,
-            _sink: sink,
+            sink,
             http,
             tokens,
         }
@@ -185,7 +185,11 @@ fn notice_of(pool: &schoolsignal::db::Pool, brin: &str) -> (String, bool) {
         .unwrap()
 }
 
-backend_tests!(link_to_acknowledgement, wrong_codes_lock_the_account);
+backend_tests!(
+    link_to_acknowledgement,
+    wrong_codes_lock_the_account,
+    a_new_link_by_email
+);
 
 async fn link_to_acknowledgement(backend: Backend) {
     let p = Portal::start(backend).await;
@@ -408,5 +412,87 @@ async fn wrong_codes_lock_the_account(backend: Backend) {
         .count();
     assert_eq!(failed, 5);
     assert!(actions.contains(&("lockout".to_string(), "codes".to_string())));
+    p.app.broker.cleanup().await;
+}
+
+async fn a_new_link_by_email(backend: Backend) {
+    let p = Portal::start(backend).await;
+    let me = "adjunct@regenboog.example.nl";
+    let (_, _, page) = p.get("/login", None).await;
+    let csrf = field(&page, "csrf");
+    let ask = |email: &'static str| {
+        let csrf = csrf.clone();
+        let p = &p;
+        async move {
+            let form = [("csrf", csrf.as_str()), ("email", email)];
+            p.post("/login", None, Some(PUBLIC), &form).await
+        }
+    };
+    // Known or not, the answer is the same.
+    let (status, _, known) = ask(me).await;
+    assert_eq!(status, 200);
+    let (status, _, unknown) = ask("nobody@example.org").await;
+    assert_eq!(status, 200);
+    assert_eq!(known, unknown, "the same answer for an unknown address");
+    let mails = p.sink.wait_for(3, WAIT).await;
+    assert_eq!(mails.len(), 3);
+    let mail = p
+        .sink
+        .received_for(me)
+        .pop()
+        .expect("a sign-in email to the deputy");
+    assert!(
+        mail.text_body().contains("15"),
+        "says how long the link works"
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(p.sink.received_for("nobody@example.org").is_empty());
+
+    // The link signs in to the list of the deputy's school.
+    let token = token_in(&mail.text_body());
+    let (_, _, page) = p.get(&format!("/n/{token}"), None).await;
+    let link_csrf = field(&page, "csrf");
+    let form = [("csrf", link_csrf.as_str())];
+    let (status, headers, _) = p
+        .post(&format!("/n/{token}"), None, Some(PUBLIC), &form)
+        .await;
+    assert_eq!(status, 303);
+    let (_, cookie, target) = p.enrol(&session_cookie(&headers)).await;
+    assert_eq!(target, "/notices");
+    let (status, _, list) = p.get("/notices", Some(&cookie)).await;
+    assert_eq!(status, 200);
+    assert!(list.contains("Daan Bakker") && !list.contains("Noor"));
+
+    // An expired link is refused.
+    {
+        use diesel::prelude::*;
+        use schoolsignal::db::schema::access_tokens::dsl::*;
+        let mut conn = p.app.pool.get().unwrap();
+        diesel::update(access_tokens.filter(used_at.is_null()))
+            .set(
+                expires_at.eq(chrono::NaiveDate::from_ymd_opt(2026, 1, 1)
+                    .unwrap()
+                    .and_hms_opt(0, 0, 0)
+                    .unwrap()),
+            )
+            .execute(&mut *conn)
+            .unwrap();
+    }
+    let other = p.token_for("zorg@anker.example.nl");
+    let (_, _, page) = p.get(&format!("/n/{other}"), None).await;
+    let link_csrf = field(&page, "csrf");
+    let form = [("csrf", link_csrf.as_str())];
+    let (status, _, _) = p
+        .post(&format!("/n/{other}"), None, Some(PUBLIC), &form)
+        .await;
+    assert_eq!(status, 410, "expired");
+
+    // Requests are limited per client: the sixth within 15 minutes is refused.
+    for _ in 0..3 {
+        let (status, _, _) = ask("nobody@example.org").await;
+        assert_eq!(status, 200);
+    }
+    let (status, _, _) = ask(me).await;
+    assert_eq!(status, 429);
     p.app.broker.cleanup().await;
 }

@@ -137,7 +137,7 @@ diesel::table! {
 diesel::table! {
     access_tokens (token_hash) {
         token_hash -> Text,
-        notice_id -> Text,
+        notice_id -> Nullable<Text>,
         recipient_email -> Text,
         created_at -> Timestamp,
         expires_at -> Timestamp,

@@ -127,3 +127,27 @@ pub fn schools_of(conn: &mut DbConn, email: &str) -> QueryResult<Vec<String>> {
         .map(|(brin, _, _)| brin)
         .collect())
 }
+
+/// The name the registry gives this address (as coordinator or deputy of any
+/// school), or None when the address is not one of them.
+pub fn name_of(conn: &mut DbConn, email: &str) -> QueryResult<Option<String>> {
+    let all: Vec<(String, String, Option<String>, Option<String>)> = schools::table
+        .select((
+            schools::coordinator_name,
+            schools::coordinator_email,
+            schools::deputy_name,
+            schools::deputy_email,
+        ))
+        .load(conn)?;
+    Ok(all
+        .into_iter()
+        .find_map(|(c_name, c_email, d_name, d_email)| {
+            if c_email.eq_ignore_ascii_case(email) {
+                Some(c_name)
+            } else if d_email.is_some_and(|d| d.eq_ignore_ascii_case(email)) {
+                Some(d_name.unwrap_or_default())
+            } else {
+                None
+            }
+        }))
+}

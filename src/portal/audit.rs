@@ -16,6 +16,7 @@ pub mod action {
     pub const CLOSE: &str = "close";
     pub const LOCKOUT: &str = "lockout";
     pub const LOGOUT: &str = "logout";
+    pub const LINK_REQUEST: &str = "link_request";
 }
 
 pub fn record(

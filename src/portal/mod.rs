@@ -6,6 +6,7 @@
 pub mod accounts;
 pub mod audit;
 mod limiter;
+pub mod new_link;
 mod notice_actions;
 mod notice_pages;
 mod pages;
@@ -34,7 +35,12 @@ pub struct Portal {
     pub origin: String,
     /// Signs the form on the link page, which comes before any session.
     form_key: Vec<u8>,
+    /// Failed link redemptions per client.
     limiter: Limiter,
+    /// New-link requests per client.
+    requests: Limiter,
+    /// Unset in tests that need no sign-in emails.
+    pub sign_in_mail: Option<std::sync::Arc<new_link::SignInMail>>,
     /// Where signals to Veilig Thuis are published, and how the relay is woken.
     pub outbound_exchange: String,
     pub relay_wake: std::sync::Arc<tokio::sync::Notify>,
@@ -61,6 +67,8 @@ impl Portal {
             origin,
             form_key,
             limiter: Limiter::new(10, std::time::Duration::from_secs(15 * 60)),
+            requests: Limiter::new(5, std::time::Duration::from_secs(15 * 60)),
+            sign_in_mail: None,
             outbound_exchange,
             relay_wake,
         }
@@ -163,8 +171,8 @@ impl ResponseError for PortalError {
         let (title, text) = match self {
             PortalError::NotFound => ("Niet gevonden", "Deze pagina bestaat niet of is niet voor u bestemd."),
             PortalError::Forbidden => ("Niet toegestaan", "Dit formulier is verlopen of kwam niet van deze site. Ga terug, laad de pagina opnieuw en probeer het nog eens."),
-            PortalError::BadLink => ("Link werkt niet meer", "Deze link is al gebruikt of verlopen. Vraag uw collega of de beheerder om een nieuwe link."),
-            PortalError::SignInRequired => ("Inloggen nodig", "Uw sessie is verlopen. Open de link uit uw e-mail opnieuw."),
+            PortalError::BadLink => ("Link werkt niet meer", "Deze link is al gebruikt of verlopen. Vraag hieronder een nieuwe link aan."),
+            PortalError::SignInRequired => ("Inloggen nodig", "Uw sessie is verlopen. Vraag hieronder een nieuwe link aan."),
             PortalError::Locked => ("Even geduld", "Te veel pogingen. Probeer het over een kwartier opnieuw."),
             PortalError::Invalid => ("Niet volledig", "Vul alle velden in; een tekst mag hoogstens 4.000 tekens hebben. Ga terug om het formulier aan te vullen."),
             PortalError::Db(_) => ("Tijdelijk niet beschikbaar", "Probeer het over een paar minuten opnieuw."),
@@ -200,6 +208,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/totp", web::get().to(sign_in::second_factor_page))
             .route("/totp", web::post().to(sign_in::second_factor))
             .route("/logout", web::post().to(sign_in::logout))
+            .route("/login", web::get().to(new_link::form))
+            .route("/login", web::post().to(new_link::request))
             .route("/notices", web::get().to(notice_pages::list))
             .route("/notices/{id}", web::get().to(notice_pages::show))
             .route(

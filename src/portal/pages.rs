@@ -18,6 +18,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("code.html", include_str!("templates/code.html")),
     ("list.html", include_str!("templates/list.html")),
     ("notice.html", include_str!("templates/notice.html")),
+    ("login.html", include_str!("templates/login.html")),
 ];
 
 impl Pages {
@@ -71,7 +72,7 @@ mod tests {
                 id => "n", withdrawn => false, child_name => "c", date_of_birth => "d",
                 group => "g", visit_date => "v", due => "d", school => "s", status => "o",
                 acknowledged => (), closed => false, notes => Vec::<()>::new(),
-                signals => Vec::<()>::new(), categories => [("a", "b")], outcomes => [("a", "b")],
+                sent => true, signals => Vec::<()>::new(), categories => [("a", "b")], outcomes => [("a", "b")],
             };
             let html = pages.env.get_template(name).unwrap().render(ctx);
             assert!(html.is_ok(), "{name}: {html:?}");

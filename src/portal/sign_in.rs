@@ -77,7 +77,7 @@ pub async fn redeem(
 }
 
 fn redeem_in_tx(conn: &mut DbConn, hash: &str, now: DateTime<Utc>) -> QueryResult<Redeemed> {
-    type Row = (String, String, NaiveDateTime, Option<NaiveDateTime>);
+    type Row = (Option<String>, String, NaiveDateTime, Option<NaiveDateTime>);
     let found: Option<Row> = access_tokens::table
         .find(hash)
         .select((
@@ -100,6 +100,7 @@ fn redeem_in_tx(conn: &mut DbConn, hash: &str, now: DateTime<Utc>) -> QueryResul
         return Ok(Redeemed::Refused);
     };
     let email = email.to_lowercase();
+    let notice = notice_id.as_deref();
     let refusal = if used_at.is_some() {
         Some("used_link")
     } else if expires_at <= ts(now) {
@@ -108,45 +109,28 @@ fn redeem_in_tx(conn: &mut DbConn, hash: &str, now: DateTime<Utc>) -> QueryResul
         None
     };
     if let Some(result) = refusal {
-        audit::record(
-            conn,
-            &email,
-            action::FAILED_SIGN_IN,
-            Some(&notice_id),
-            result,
-            now,
-        )?;
+        audit::record(conn, &email, action::FAILED_SIGN_IN, notice, result, now)?;
         return Ok(Redeemed::Refused);
     }
     let account = accounts::ensure(conn, &email, now)?;
     if account.locked(now) {
-        audit::record(
-            conn,
-            &email,
-            action::FAILED_SIGN_IN,
-            Some(&notice_id),
-            "locked",
-            now,
-        )?;
+        audit::record(conn, &email, action::FAILED_SIGN_IN, notice, "locked", now)?;
         return Ok(Redeemed::Locked);
     }
     diesel::update(access_tokens::table.find(hash))
         .set(access_tokens::used_at.eq(Some(ts(now))))
         .execute(conn)?;
-    let purged: bool = notices::table
-        .find(&notice_id)
-        .select(notices::purged_at.is_not_null())
-        .first(conn)?;
-    let notice = (!purged).then_some(notice_id.as_str());
-    let cookie = session::start(conn, &email, notice, now)?;
-    audit::record(
-        conn,
-        &email,
-        action::SIGN_IN,
-        Some(&notice_id),
-        "link_redeemed",
-        now,
-    )?;
+    // A link to a notice whose data was purged still signs in, to the list.
+    let purged: bool = match notice {
+        Some(id) => notices::table
+            .find(id)
+            .select(notices::purged_at.is_not_null())
+            .first(conn)?,
+        None => false,
+    };
+    let target = notice.filter(|_| !purged);
+    let cookie = session::start(conn, &email, target, now)?;
+    audit::record(conn, &email, action::SIGN_IN, notice, "link_redeemed", now)?;
     Ok(Redeemed::Session(cookie))
 }
 

@@ -1,0 +1,154 @@
+//! "Send me a new link": a sign-in link by email, valid for 15 minutes, to the list
+//! of the address's notices. The answer is the same whether or not the address is
+//! known, and requests are limited per client and per address.
+
+use super::audit::{self, action};
+use super::pages::{html, Pages};
+use super::{accounts, session, Portal, PortalError};
+use crate::db::schema::access_tokens;
+use crate::db::{ts, write_tx, DbConn};
+use crate::delivery::queue::token_hash;
+use crate::delivery::templates::{Kind, Locale, MailContext, Templates};
+use crate::delivery::transport::Mailer;
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::{DateTime, Duration, Utc};
+use diesel::prelude::*;
+use lettre::message::Mailbox;
+use minijinja::context;
+use std::sync::Arc;
+
+pub const VALID: Duration = Duration::minutes(15);
+/// Links per address per [`VALID`]; more requests get the same answer and no email.
+const PER_ADDRESS: i64 = 3;
+
+/// How sign-in emails are sent: straight away, not through the outbox. Someone is
+/// waiting for it, and can ask again if it does not come.
+pub struct SignInMail {
+    pub mailer: Arc<Mailer>,
+    pub templates: Arc<Templates>,
+    pub from: Mailbox,
+    pub public_url: String,
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub struct LoginForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    email: String,
+}
+
+fn page(portal: &Portal, sent: bool) -> HttpResponse {
+    let csrf = portal.link_csrf("login");
+    let ctx = context! { title => "Nieuwe link aanvragen", csrf, sent, signed_in => false };
+    html(StatusCode::OK, Pages::get().render("login.html", ctx))
+}
+
+pub async fn form(portal: web::Data<Portal>) -> HttpResponse {
+    page(&portal, false)
+}
+
+pub async fn request(
+    portal: web::Data<Portal>,
+    req: HttpRequest,
+    form: web::Form<LoginForm>,
+) -> Result<HttpResponse, PortalError> {
+    portal.same_origin(&req)?;
+    if !session::same_secret(&portal.link_csrf("login"), &form.csrf) {
+        return Err(PortalError::Forbidden);
+    }
+    if portal.requests.blocked(&req) {
+        return Err(PortalError::Locked);
+    }
+    portal.requests.fail(&req);
+    let email = form.email.trim().to_lowercase();
+    let now = portal.clock.now();
+    let address = email.clone();
+    let issued = portal
+        .db(move |conn| Ok(write_tx(conn, |conn| issue(conn, &address, now))?))
+        .await?;
+    if let (Some((token, name)), Some(mail)) = (issued, portal.sign_in_mail.clone()) {
+        tokio::spawn(send(mail, email, name, token, now));
+    }
+    Ok(page(&portal, true))
+}
+
+/// A token for a known address within its limit, with the recipient's name.
+fn issue(
+    conn: &mut DbConn,
+    email: &str,
+    now: DateTime<Utc>,
+) -> QueryResult<Option<(String, String)>> {
+    let Some(name) = accounts::name_of(conn, email)? else {
+        audit::record(
+            conn,
+            "unknown",
+            action::LINK_REQUEST,
+            None,
+            "unknown_address",
+            now,
+        )?;
+        return Ok(None);
+    };
+    let recent: i64 = access_tokens::table
+        .filter(access_tokens::recipient_email.eq(email))
+        .filter(access_tokens::notice_id.is_null())
+        .filter(access_tokens::created_at.gt(ts(now - VALID)))
+        .count()
+        .get_result(conn)?;
+    if recent >= PER_ADDRESS {
+        audit::record(conn, email, action::LINK_REQUEST, None, "limited", now)?;
+        return Ok(None);
+    }
+    let token = session::random_token();
+    diesel::insert_into(access_tokens::table)
+        .values((
+            access_tokens::token_hash.eq(token_hash(&token)),
+            access_tokens::notice_id.eq(None::<String>),
+            access_tokens::recipient_email.eq(email),
+            access_tokens::created_at.eq(ts(now)),
+            access_tokens::expires_at.eq(ts(now + VALID)),
+        ))
+        .execute(conn)?;
+    audit::record(conn, email, action::LINK_REQUEST, None, "sent", now)?;
+    Ok(Some((token, name)))
+}
+
+async fn send(
+    mail: Arc<SignInMail>,
+    email: String,
+    name: String,
+    token: String,
+    now: DateTime<Utc>,
+) {
+    let link = format!("{}/n/{token}", mail.public_url);
+    let context = MailContext {
+        school_name: "",
+        recipient_name: &name,
+        link: &link,
+        open_by: now + VALID,
+        valid_minutes: VALID.num_minutes() as u32,
+    };
+    let message_id = format!("<{}@{}>", uuid::Uuid::new_v4(), mail.from.email.domain());
+    let built = mail
+        .templates
+        .render(Kind::SignIn, Locale::Nl, &context)
+        .map_err(|_| "template".to_string())
+        .and_then(|r| {
+            crate::delivery::message::build(&mail.from, &name, &email, &message_id, r)
+                .map_err(|e| e.to_string())
+        });
+    let outcome = match built {
+        Ok(message) => mail
+            .mailer
+            .send(message)
+            .await
+            .map_err(|e| format!("{e:?}")),
+        Err(e) => Err(e),
+    };
+    match outcome {
+        Ok(()) => tracing::info!("sign-in link sent"),
+        Err(error) => tracing::warn!(%error, "sign-in link not sent; the user can ask again"),
+    }
+}
