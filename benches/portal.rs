@@ -1,0 +1,2 @@
+//! Portal benchmark (being written).
+fn main() {}
