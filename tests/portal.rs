@@ -412,6 +412,25 @@ async fn wrong_codes_lock_the_account(backend: Backend) {
         .count();
     assert_eq!(failed, 5);
     assert!(actions.contains(&("lockout".to_string(), "codes".to_string())));
+
+    // 31 minutes idle ends a session.
+    {
+        use diesel::prelude::*;
+        use schoolsignal::db::schema::sessions::dsl::*;
+        let now = chrono::DateTime::parse_from_rfc3339(NOW)
+            .unwrap()
+            .naive_utc();
+        let mut conn = p.app.pool.get().unwrap();
+        diesel::update(sessions)
+            .set(last_seen_at.eq(now - chrono::Duration::minutes(31)))
+            .execute(&mut *conn)
+            .unwrap();
+    }
+    assert_eq!(
+        p.get("/totp", Some(&cookie)).await.0,
+        401,
+        "30 minutes idle"
+    );
     p.app.broker.cleanup().await;
 }
 
@@ -462,6 +481,31 @@ async fn a_new_link_by_email(backend: Backend) {
     let (status, _, list) = p.get("/notices", Some(&cookie)).await;
     assert_eq!(status, 200);
     assert!(list.contains("Daan Bakker") && !list.contains("Noor"));
+
+    // Sessions end after 30 minutes idle, or 12 hours in all.
+    let age = |idle_minutes: i64, total_hours: i64| {
+        use diesel::prelude::*;
+        use schoolsignal::db::schema::sessions::dsl::*;
+        let now = chrono::DateTime::parse_from_rfc3339(NOW)
+            .unwrap()
+            .naive_utc();
+        let mut conn = p.app.pool.get().unwrap();
+        diesel::update(sessions)
+            .set((
+                last_seen_at.eq(now - chrono::Duration::minutes(idle_minutes)),
+                created_at.eq(now - chrono::Duration::hours(total_hours)),
+            ))
+            .execute(&mut *conn)
+            .unwrap();
+    };
+    age(29, 11);
+    assert_eq!(p.get("/notices", Some(&cookie)).await.0, 200);
+    age(0, 13);
+    assert_eq!(
+        p.get("/notices", Some(&cookie)).await.0,
+        401,
+        "12 hours in all"
+    );
 
     // An expired link is refused.
     {
