@@ -210,37 +210,11 @@ fn assert_well_formed(mail: &ReceivedMail) {
 
 /// A date of birth in the forms a person or a program might write it.
 fn date_forms(iso: &str) -> Vec<String> {
-    const NL: [&str; 12] = [
-        "januari",
-        "februari",
-        "maart",
-        "april",
-        "mei",
-        "juni",
-        "juli",
-        "augustus",
-        "september",
-        "oktober",
-        "november",
-        "december",
-    ];
-    const EN: [&str; 12] = [
-        "january",
-        "february",
-        "march",
-        "april",
-        "may",
-        "june",
-        "july",
-        "august",
-        "september",
-        "october",
-        "november",
-        "december",
-    ];
+    use schoolsignal::delivery::templates::{MONTHS_EN, MONTHS_NL};
     let date = chrono::NaiveDate::parse_from_str(iso, "%Y-%m-%d").unwrap();
     let (y, m, d) = (date.year(), date.month(), date.day());
-    let (nl, en) = (NL[m as usize - 1], EN[m as usize - 1]);
+    let (nl, en) = (MONTHS_NL[m as usize - 1], MONTHS_EN[m as usize - 1]);
+    let en = en.to_lowercase();
     vec![
         iso.to_string(),
         format!("{y}/{m:02}/{d:02}"),

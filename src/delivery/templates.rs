@@ -611,7 +611,8 @@ pub fn format_open_by(moment: DateTime<Utc>, locale: Locale) -> String {
     )
 }
 
-const MONTHS_NL: [&str; 12] = [
+/// Month names, as dates in the emails write them.
+pub const MONTHS_NL: [&str; 12] = [
     "januari",
     "februari",
     "maart",
@@ -626,7 +627,7 @@ const MONTHS_NL: [&str; 12] = [
     "december",
 ];
 
-const MONTHS_EN: [&str; 12] = [
+pub const MONTHS_EN: [&str; 12] = [
     "January",
     "February",
     "March",

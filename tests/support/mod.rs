@@ -322,27 +322,12 @@ impl Broker {
                 .await
                 .unwrap();
         }
-        self.channel
-            .queue_declare(
-                self.outcomes_queue.as_str().into(),
-                QueueDeclareOptions {
-                    durable: true,
-                    ..Default::default()
-                },
-                FieldTable::default(),
-            )
-            .await
-            .unwrap();
-        self.channel
-            .queue_bind(
-                self.outcomes_queue.as_str().into(),
-                self.names.outbound_exchange.as_str().into(),
-                "notice.outcome.v1".into(),
-                QueueBindOptions::default(),
-                FieldTable::default(),
-            )
-            .await
-            .unwrap();
+        let durable = QueueDeclareOptions {
+            durable: true,
+            ..Default::default()
+        };
+        self.declare_bound(&self.outcomes_queue, "notice.outcome.v1", durable)
+            .await;
     }
 
     /// Publishes as a police system would, and waits for the broker's confirm.
@@ -814,20 +799,23 @@ impl Broker {
     /// removes it when the test ends, whether it passed or not.
     pub async fn bind_outbound(&self, routing_key: &str) -> String {
         let queue = format!("{}.test-{routing_key}", self.names.outbound_exchange);
+        let exclusive = QueueDeclareOptions {
+            exclusive: true,
+            ..Default::default()
+        };
+        self.declare_bound(&queue, routing_key, exclusive).await;
+        queue
+    }
+
+    /// Declares `queue` and binds it to the outbound exchange with `routing_key`.
+    async fn declare_bound(&self, queue: &str, routing_key: &str, options: QueueDeclareOptions) {
         self.channel
-            .queue_declare(
-                queue.as_str().into(),
-                QueueDeclareOptions {
-                    exclusive: true,
-                    ..Default::default()
-                },
-                FieldTable::default(),
-            )
+            .queue_declare(queue.into(), options, FieldTable::default())
             .await
             .unwrap();
         self.channel
             .queue_bind(
-                queue.as_str().into(),
+                queue.into(),
                 self.names.outbound_exchange.as_str().into(),
                 routing_key.into(),
                 QueueBindOptions::default(),
@@ -835,6 +823,5 @@ impl Broker {
             )
             .await
             .unwrap();
-        queue
     }
 }
