@@ -400,6 +400,12 @@ impl Config {
                 "must be set to a secret of your own in production",
             ));
         }
+        if self.mail.from == DEFAULT_MAIL_FROM {
+            return Err(err(
+                "SCHOOLSIGNAL_MAIL_FROM",
+                "must be set to your own sender address in production",
+            ));
+        }
         if self.fault_abort_after_commits.is_some() {
             return Err(err(
                 "SCHOOLSIGNAL_FAULT_ABORT_AFTER_COMMITS",
@@ -492,6 +498,7 @@ mod tests {
                 "SCHOOLSIGNAL_BSN_KEY",
                 "0123456789abcdef0123456789abcdef-prod",
             ),
+            ("SCHOOLSIGNAL_MAIL_FROM", "Zorg <noreply@signal.example.nl>"),
         ];
         let prod = load(&full).unwrap();
         assert_eq!(prod.log_format, LogFormat::Json);
@@ -510,6 +517,9 @@ mod tests {
         let mut http = full.to_vec();
         http[4] = ("SCHOOLSIGNAL_PUBLIC_URL", "http://signal.example.nl");
         assert_eq!(load(&http).unwrap_err().var, "SCHOOLSIGNAL_PUBLIC_URL");
+        let mut bad_url = full.to_vec();
+        bad_url[3] = ("SMTP_URL", "smtp://mail?tls=maybe");
+        assert_eq!(load(&bad_url).unwrap_err().var, "SMTP_URL");
         let mut fault = full.to_vec();
         fault.push(("SCHOOLSIGNAL_FAULT_ABORT_AFTER_COMMITS", "1"));
         assert_eq!(
