@@ -107,9 +107,6 @@ pub fn main(cli: Cli) -> ExitCode {
 }
 
 fn serve(config: Config) -> anyhow::Result<()> {
-    if config.smtp_url.is_none() {
-        tracing::warn!("SMTP_URL is not set: development mode");
-    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
