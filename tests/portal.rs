@@ -188,7 +188,8 @@ fn notice_of(pool: &schoolsignal::db::Pool, brin: &str) -> (String, bool) {
 backend_tests!(
     link_to_acknowledgement,
     wrong_codes_lock_the_account,
-    a_new_link_by_email
+    a_new_link_by_email,
+    guessed_links_lock_out_the_client
 );
 
 async fn link_to_acknowledgement(backend: Backend) {
@@ -538,5 +539,29 @@ async fn a_new_link_by_email(backend: Backend) {
     }
     let (status, _, _) = ask(me).await;
     assert_eq!(status, 429);
+    p.app.broker.cleanup().await;
+}
+
+async fn guessed_links_lock_out_the_client(backend: Backend) {
+    let p = Portal::start(backend).await;
+    let guess = |n: usize| format!("{n:064x}");
+    for n in 1..=10 {
+        let path = format!("/n/{}", guess(n));
+        let (_, _, page) = p.get(&path, None).await;
+        let csrf = field(&page, "csrf");
+        let (status, _, _) = p.post(&path, None, Some(PUBLIC), &[("csrf", &csrf)]).await;
+        assert_eq!(status, 410, "guess {n}");
+    }
+    // Locked out now: even a real link is refused from this client for a while.
+    let real = p.token_for("zorg@regenboog.example.nl");
+    let path = format!("/n/{real}");
+    let (_, _, page) = p.get(&path, None).await;
+    let csrf = field(&page, "csrf");
+    let (status, _, _) = p.post(&path, None, Some(PUBLIC), &[("csrf", &csrf)]).await;
+    assert_eq!(status, 429);
+    let actions = audit_actions(&p.app.pool);
+    assert!(actions.contains(&("lockout".to_string(), "links".to_string())));
+    let unknown = actions.iter().filter(|a| a.1 == "unknown_link").count();
+    assert_eq!(unknown, 10);
     p.app.broker.cleanup().await;
 }
