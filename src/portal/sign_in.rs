@@ -171,6 +171,13 @@ async fn code_page(
         .db(move |conn| Ok(accounts::pending_secret(conn, &account)?))
         .await?;
     let qr = totp::qr_svg(&secret, &session.email).unwrap_or_default();
+    // Groups of four are easier to type; apps ignore the spaces.
+    let secret = secret
+        .as_bytes()
+        .chunks(4)
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .collect::<Vec<_>>()
+        .join(" ");
     let ctx =
         context! { title => "Tweede stap instellen", qr, secret, csrf, error, signed_in => false };
     Ok(Pages::get().render("enrol.html", ctx))

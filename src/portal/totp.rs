@@ -14,7 +14,8 @@ pub fn new_secret() -> String {
 }
 
 fn totp(secret: &str, account: &str) -> Option<TOTP> {
-    let bytes = Secret::Encoded(secret.to_string()).to_bytes().ok()?;
+    let secret: String = secret.chars().filter(|c| !c.is_whitespace()).collect();
+    let bytes = Secret::Encoded(secret).to_bytes().ok()?;
     TOTP::new(
         Algorithm::SHA1,
         6,
