@@ -107,47 +107,50 @@ pub fn reset_totp(conn: &mut DbConn, email: &str) -> QueryResult<bool> {
     Ok(changed > 0)
 }
 
+/// Schools whose coordinator or deputy is `email`, compared without case. Both
+/// backends index `lower()` of both columns (migration 000006).
+// BACKEND-NEUTRAL SQL: `lower` and `OR` read the same on PostgreSQL and SQLite.
+type Backend = <DbConn as diesel::Connection>::Backend;
+
+fn staffed_by(
+    email: &str,
+) -> Box<dyn BoxableExpression<schools::table, Backend, SqlType = diesel::sql_types::Bool>> {
+    use diesel::sql_types::Text;
+    let email = email.to_lowercase();
+    Box::new(
+        diesel::dsl::sql::<diesel::sql_types::Bool>("(lower(coordinator_email) = ")
+            .bind::<Text, _>(email.clone())
+            .sql(" OR lower(deputy_email) = ")
+            .bind::<Text, _>(email)
+            .sql(")"),
+    )
+}
+
 /// The schools whose coordinator or deputy this address is.
 pub fn schools_of(conn: &mut DbConn, email: &str) -> QueryResult<Vec<String>> {
-    let all: Vec<(String, String, Option<String>)> = schools::table
-        .select((
-            schools::brin,
-            schools::coordinator_email,
-            schools::deputy_email,
-        ))
-        .load(conn)?;
-    Ok(all
-        .into_iter()
-        .filter(|(_, coordinator, deputy)| {
-            coordinator.eq_ignore_ascii_case(email)
-                || deputy
-                    .as_deref()
-                    .is_some_and(|d| d.eq_ignore_ascii_case(email))
-        })
-        .map(|(brin, _, _)| brin)
-        .collect())
+    schools::table
+        .filter(staffed_by(email))
+        .select(schools::brin)
+        .load(conn)
 }
 
 /// The name the registry gives this address (as coordinator or deputy of any
 /// school), or None when the address is not one of them.
 pub fn name_of(conn: &mut DbConn, email: &str) -> QueryResult<Option<String>> {
-    let all: Vec<(String, String, Option<String>, Option<String>)> = schools::table
+    let found: Option<(String, String, Option<String>)> = schools::table
+        .filter(staffed_by(email))
         .select((
             schools::coordinator_name,
             schools::coordinator_email,
             schools::deputy_name,
-            schools::deputy_email,
         ))
-        .load(conn)?;
-    Ok(all
-        .into_iter()
-        .find_map(|(c_name, c_email, d_name, d_email)| {
-            if c_email.eq_ignore_ascii_case(email) {
-                Some(c_name)
-            } else if d_email.is_some_and(|d| d.eq_ignore_ascii_case(email)) {
-                Some(d_name.unwrap_or_default())
-            } else {
-                None
-            }
-        }))
+        .first(conn)
+        .optional()?;
+    Ok(found.map(|(c_name, c_email, d_name)| {
+        if c_email.eq_ignore_ascii_case(email) {
+            c_name
+        } else {
+            d_name.unwrap_or_default()
+        }
+    }))
 }

@@ -11,6 +11,7 @@ use sha2::{Digest, Sha256};
 /// Idle and absolute lifetimes.
 pub const IDLE: Duration = Duration::minutes(30);
 pub const ABSOLUTE: Duration = Duration::hours(12);
+const TOUCH_EVERY: Duration = Duration::minutes(1);
 
 #[derive(Debug, Clone, Queryable)]
 pub struct Session {
@@ -114,9 +115,13 @@ pub fn find(conn: &mut DbConn, cookie: &str, now: DateTime<Utc>) -> QueryResult<
         end(conn, &id_hash)?;
         return Ok(None);
     }
-    diesel::update(sessions::table.find(&id_hash))
-        .set(sessions::last_seen_at.eq(now_ts))
-        .execute(conn)?;
+    // Touched at most once a minute: the idle limit keeps its meaning, and most
+    // requests write nothing for it.
+    if now_ts - session.last_seen_at > TOUCH_EVERY {
+        diesel::update(sessions::table.find(&id_hash))
+            .set(sessions::last_seen_at.eq(now_ts))
+            .execute(conn)?;
+    }
     Ok(Some(session))
 }
 
