@@ -1,38 +1,102 @@
-//! Intake benchmark: publishes N events to a real RabbitMQ, waits until every one is
-//! decided, and prints events per second, publish→commit latency and peak RSS, for
-//! PostgreSQL and for SQLite. Not a test: it asserts nothing about speed.
+//! Intake and delivery benchmark, against a real RabbitMQ, for PostgreSQL and SQLite.
+//! Not a test: it asserts nothing about speed.
 //!
-//!     cargo bench --bench intake            # BENCH_EVENTS=10000 by default
+//!     cargo bench --bench intake     # BENCH_EVENTS=10000, BENCH_EMAILS=2000 by default
 //!
-//! Commit times are observed by polling the inbox row count every 2 ms. One service
-//! process consumes one FIFO queue, so the n-th commit is the n-th published event.
+//! Intake: publishes BENCH_EVENTS events to the release service, waits until every one
+//! is decided, and prints events per second, publish→commit latency and peak RSS.
+//! Emails go to `.eml` files meanwhile (no SMTP_URL), as in development. Commit times
+//! are observed by polling the inbox row count every 2 ms. One service process
+//! consumes one FIFO queue, so the n-th commit is the n-th published event.
+//!
+//! End to end: the same with SMTP_URL pointing at an SMTP sink in this process;
+//! BENCH_EMAILS events, each making one notice email to the coordinator, and the run
+//! ends when the sink has accepted them all. Prints emails per second, publish→accepted
+//! latency and peak RSS, next to the sink's own raw rate (a lettre client in this
+//! process sending straight to it) as the reference for the target.
+//! BENCH_MAIL_CONCURRENCY, when set, becomes the service's SCHOOLSIGNAL_MAIL_CONCURRENCY.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
 
+use futures_util::StreamExt;
+use lettre::message::{MultiPart, SinglePart};
+use lettre::transport::smtp::PoolConfig;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use std::time::{Duration, Instant};
+use support::smtp_sink::SmtpSink;
 use support::*;
 
-fn main() {
-    let n: usize = std::env::var("BENCH_EVENTS")
+/// Every generated event's child is enrolled at 12AB00, whose coordinator this is.
+const COORDINATOR: &str = "zorg@regenboog.example.nl";
+/// Concurrent senders (and pooled connections) of the raw sink reference.
+const RAW_SENDERS: usize = 16;
+/// The delivery target: this many emails per second, or 80% of the sink's raw rate if
+/// that is lower.
+const TARGET_EMAILS_PER_S: f64 = 1000.0;
+/// The offered rate of the paced end-to-end run.
+const PACED_EMAILS_PER_S: f64 = 500.0;
+
+fn env_number(var: &str, default: usize) -> usize {
+    std::env::var(var)
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(10_000);
+        .unwrap_or(default)
+}
+
+fn main() {
+    let events = env_number("BENCH_EVENTS", 10_000);
+    let emails = env_number("BENCH_EMAILS", 2_000);
+    let mail_concurrency = std::env::var("BENCH_MAIL_CONCURRENCY").ok();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
     println!(
-        "schoolsignal intake benchmark: {n} events per run, {} cores",
+        "schoolsignal benchmark: {events} events per intake run, {emails} per end-to-end run, {} cores",
         num_cpus()
     );
+
+    println!("\nintake (emails written as .eml files)");
     println!(
         "{:<10} {:<10} {:>10} {:>12} {:>12} {:>14}",
         "backend", "load", "events/s", "p50 ms", "p99 ms", "peak RSS MiB"
     );
     for backend in [Backend::Postgres, Backend::Sqlite] {
-        rt.block_on(run(backend, n));
+        rt.block_on(intake(backend, events));
+    }
+
+    println!(
+        "\nend to end: publish → SMTP sink accepted, mail concurrency {}",
+        mail_concurrency.as_deref().unwrap_or("16 (default)")
+    );
+    println!(
+        "{:<10} {:<10} {:>10} {:>14} {:>12} {:>12} {:>12} {:>14}",
+        "backend",
+        "load",
+        "emails/s",
+        "accepting/s",
+        "p50 ms",
+        "p99 ms",
+        "sink raw/s",
+        "peak RSS MiB"
+    );
+    let mut verdicts = Vec::new();
+    for backend in [Backend::Postgres, Backend::Sqlite] {
+        let (full, raw) = rt.block_on(end_to_end(backend, emails, mail_concurrency.as_deref()));
+        verdicts.push((backend, full, raw));
+    }
+    println!(
+        "\ntarget: >= {TARGET_EMAILS_PER_S:.0} emails/s or 80% of the sink's raw rate if that is lower"
+    );
+    for (backend, rate, raw) in verdicts {
+        let target = TARGET_EMAILS_PER_S.min(0.8 * raw);
+        println!(
+            "  {:<10} {rate:>6.0} emails/s end to end at full load, target {target:.0}/s (sink raw {raw:.0}/s): {}",
+            name(backend),
+            if rate >= target { "met" } else { "NOT met" }
+        );
     }
 }
 
@@ -42,7 +106,20 @@ fn num_cpus() -> usize {
         .unwrap_or(1)
 }
 
-async fn run(backend: Backend, n: usize) {
+fn name(backend: Backend) -> String {
+    format!("{backend:?}").to_lowercase()
+}
+
+/// A service process on a fresh, seeded database, with its broker names declared.
+/// Field order is drop order: the service goes before its database.
+struct Setup {
+    service: ServiceProcess,
+    broker: Broker,
+    pool: schoolsignal::db::Pool,
+    db: TestDb,
+}
+
+async fn setup(backend: Backend, extra_env: &[(&str, String)]) -> Setup {
     let db = TestDb::create(backend);
     let pool = db.pool();
     seed(&pool);
@@ -50,6 +127,7 @@ async fn run(backend: Backend, n: usize) {
     let mut env = service_env(&db.url, &prefix, &amqp_url());
     env.retain(|(k, _)| k != "RUST_LOG");
     env.push(("RUST_LOG".into(), "warn".into()));
+    env.extend(extra_env.iter().map(|(k, v)| (k.to_string(), v.clone())));
     let broker = Broker::connect(
         &amqp_url(),
         schoolsignal::config::AmqpNames::with_prefix(&prefix),
@@ -57,17 +135,26 @@ async fn run(backend: Backend, n: usize) {
     .await;
     let service = ServiceProcess::start(&env, &format!("bench-{}", unique()));
     service.wait_ready(Duration::from_secs(60)).await;
-    let pid = service.child.id();
+    Setup {
+        service,
+        broker,
+        pool,
+        db,
+    }
+}
 
+async fn intake(backend: Backend, n: usize) {
+    let s = setup(backend, &[]).await;
     // Saturation: publish as fast as the broker confirms; measures throughput.
-    let full = measure(&broker, &pool, 0, n, None).await;
+    let full = measure_intake(&s, 0, n, None).await;
+    settle(&s).await;
     // Paced at 1,000 events per second: measures latency below saturation.
-    let paced = measure(&broker, &pool, n, n / 2, Some(1000.0)).await;
-    let rss = peak_rss_mib(pid);
+    let paced = measure_intake(&s, n, n / 2, Some(1000.0)).await;
+    let rss = peak_rss_mib(s.service.child.id());
     for (load, r) in [("full", full), ("1000/s", paced)] {
         println!(
             "{:<10} {:<10} {:>10.0} {:>12.1} {:>12.1} {:>14.1}",
-            format!("{backend:?}").to_lowercase(),
+            name(backend),
             load,
             r.rate,
             r.p50_ms,
@@ -75,7 +162,7 @@ async fn run(backend: Backend, n: usize) {
             rss
         );
     }
-    broker.cleanup().await;
+    s.broker.cleanup().await;
 }
 
 struct Figures {
@@ -84,18 +171,78 @@ struct Figures {
     p99_ms: f64,
 }
 
-async fn measure(
-    broker: &Broker,
-    pool: &schoolsignal::db::Pool,
-    already: usize,
-    n: usize,
-    pace: Option<f64>,
-) -> Figures {
-    let bodies: Vec<Vec<u8>> = (0..n)
-        .map(|i| generated_event(already + i, "BENCH").1)
-        .collect();
+/// Waits until the work a run left behind is done (every email sent or written, every
+/// outcome message published), so that a paced run starts on an idle service.
+async fn settle(s: &Setup) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    // `count_rows` counts `FROM {table}`, so a condition can follow the table name.
+    while (count_rows(&s.pool, "deliveries WHERE state = 'pending'") > 0
+        || count_rows(&s.pool, "outbox_messages WHERE published_at IS NULL") > 0)
+        && Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Publishes `bodies` (at `pace` per second, or as fast as the broker takes them),
+/// then waits for every confirm. Returns when each was published.
+async fn publish(broker: &Broker, bodies: &[Vec<u8>], pace: Option<f64>) -> Vec<Instant> {
     let start = Instant::now();
-    let poll_pool = pool.clone();
+    let mut published = Vec::with_capacity(bodies.len());
+    let mut confirms = Vec::with_capacity(bodies.len());
+    for (i, body) in bodies.iter().enumerate() {
+        if let Some(rate) = pace {
+            let due = Duration::from_secs_f64(i as f64 / rate);
+            if let Some(wait) = due.checked_sub(start.elapsed()) {
+                tokio::time::sleep(wait).await;
+            }
+        }
+        published.push(Instant::now());
+        confirms.push(broker.send(body).await);
+    }
+    for c in confirms {
+        assert!(c.await.unwrap().is_ack());
+    }
+    published
+}
+
+fn bodies(from: usize, n: usize) -> Vec<Vec<u8>> {
+    (0..n)
+        .map(|i| generated_event(from + i, "BENCH").1)
+        .collect()
+}
+
+/// The `q` quantile of `sorted` (nearest rank).
+fn quantile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() as f64 * q).ceil() as usize).clamp(1, sorted.len()) - 1]
+}
+
+/// Latency figures from publish and completion instants paired in order, with the
+/// rate from the first publish to the last completion.
+fn figures(published: &[Instant], done: &[Instant]) -> Figures {
+    let mut latencies: Vec<f64> = done
+        .iter()
+        .zip(published)
+        .map(|(d, p)| d.saturating_duration_since(*p).as_secs_f64() * 1000.0)
+        .collect();
+    latencies.sort_by(f64::total_cmp);
+    let elapsed = match (published.first(), done.last()) {
+        (Some(first), Some(last)) => last.saturating_duration_since(*first).as_secs_f64(),
+        _ => f64::NAN,
+    };
+    Figures {
+        rate: done.len() as f64 / elapsed,
+        p50_ms: quantile(&latencies, 0.50),
+        p99_ms: quantile(&latencies, 0.99),
+    }
+}
+
+async fn measure_intake(s: &Setup, already: usize, n: usize, pace: Option<f64>) -> Figures {
+    let bodies = bodies(already, n);
+    let poll_pool = s.pool.clone();
     let target = (already + n) as i64;
     // The watcher notes when the committed count passes each value.
     let watcher = tokio::task::spawn_blocking(move || {
@@ -103,7 +250,7 @@ async fn measure(
         let mut last = already as i64;
         while last < target {
             let now = count_rows(&poll_pool, "inbox_events");
-            let t = start.elapsed();
+            let t = Instant::now();
             for _ in last..now {
                 seen.push(t);
             }
@@ -112,37 +259,140 @@ async fn measure(
         }
         seen
     });
-    let mut published = Vec::with_capacity(n);
-    let mut confirms = Vec::with_capacity(n);
-    for (i, body) in bodies.iter().enumerate() {
-        if let Some(rate) = pace {
-            let due = Duration::from_secs_f64(i as f64 / rate);
-            if let Some(wait) = due.checked_sub(start.elapsed()) {
-                tokio::time::sleep(wait).await;
-            }
-        }
-        published.push(start.elapsed());
-        confirms.push(broker.send(body).await);
-    }
-    for c in confirms {
-        assert!(c.await.unwrap().is_ack());
-    }
+    let published = publish(&s.broker, &bodies, pace).await;
     let committed = watcher.await.unwrap();
-    let mut latencies: Vec<f64> = committed
-        .iter()
-        .zip(&published)
-        .map(|(c, p)| c.saturating_sub(*p).as_secs_f64() * 1000.0)
-        .collect();
-    latencies.sort_by(f64::total_cmp);
-    let pct = |q: f64| {
-        latencies[((latencies.len() as f64 * q).ceil() as usize).clamp(1, latencies.len()) - 1]
-    };
-    let elapsed = committed.last().copied().unwrap_or_default().as_secs_f64();
-    Figures {
-        rate: n as f64 / elapsed,
-        p50_ms: pct(0.50),
-        p99_ms: pct(0.99),
+    figures(&published, &committed)
+}
+
+/// One backend end to end: the sink's raw rate first, then the service sending to a
+/// fresh sink, at full load and paced. Prints two rows; returns the full-load rate and
+/// the sink's raw rate.
+async fn end_to_end(backend: Backend, n: usize, mail_concurrency: Option<&str>) -> (f64, f64) {
+    let raw = sink_raw_rate(n).await;
+
+    let sink = SmtpSink::start().await;
+    let mut extra = vec![("SMTP_URL", format!("{}?tls=none", sink.url()))];
+    if let Some(c) = mail_concurrency {
+        extra.push(("SCHOOLSIGNAL_MAIL_CONCURRENCY", c.to_string()));
     }
+    let s = setup(backend, &extra).await;
+    let full = measure_emails(&s, &sink, 0, n, None).await;
+    settle(&s).await;
+    let paced = measure_emails(&s, &sink, n, n / 2, Some(PACED_EMAILS_PER_S)).await;
+    let rss = peak_rss_mib(s.service.child.id());
+    let full_rate = full.0.rate;
+    let paced_load = format!("{PACED_EMAILS_PER_S:.0}/s");
+    for (load, (r, accepting)) in [("full", full), (paced_load.as_str(), paced)] {
+        println!(
+            "{:<10} {:<10} {:>10.0} {:>14.0} {:>12.1} {:>12.1} {:>12.0} {:>14.1}",
+            name(backend),
+            load,
+            r.rate,
+            accepting,
+            r.p50_ms,
+            r.p99_ms,
+            raw,
+            rss
+        );
+    }
+    s.broker.cleanup().await;
+    (full_rate, raw)
+}
+
+/// Publishes `n` events and waits until the sink has accepted `n` more emails. Returns
+/// the figures (rate from the first publish to the last acceptance) and the rate of
+/// the acceptance phase alone (first to last acceptance).
+async fn measure_emails(
+    s: &Setup,
+    sink: &SmtpSink,
+    already: usize,
+    n: usize,
+    pace: Option<f64>,
+) -> (Figures, f64) {
+    let bodies = bodies(already, n);
+    let published = publish(&s.broker, &bodies, pace).await;
+    let timeout = Duration::from_secs(120 + n as u64 / 10);
+    let received = sink.wait_for(already + n, timeout).await;
+    let mails = received.get(already..).unwrap_or_default();
+    if mails.len() < n {
+        println!(
+            "  ({}: only {} of {n} emails accepted within {timeout:?}; see {})",
+            name(s.db.backend),
+            mails.len(),
+            s.service.log.display()
+        );
+    }
+    let stray = mails.iter().filter(|m| m.rcpt_to != [COORDINATOR]).count();
+    if stray > 0 {
+        println!("  ({stray} emails were not addressed to the coordinator alone)");
+    }
+    // Emails carry no event data by design (no event id, no incident), so an email
+    // cannot be matched to its event. The n-th acceptance is paired with the n-th
+    // publish instead: exact when emails leave in event order, and otherwise the same
+    // as matching every email to some event, which keeps the mean and is close at the
+    // quantiles. The sink records in acceptance order, so `mails` is sorted already.
+    let mut accepted: Vec<Instant> = mails.iter().take(n).map(|m| m.accepted_at).collect();
+    accepted.sort();
+    let accepting = match (accepted.first(), accepted.last()) {
+        (Some(first), Some(last)) if accepted.len() > 1 => {
+            (accepted.len() - 1) as f64 / last.duration_since(*first).as_secs_f64()
+        }
+        _ => f64::NAN,
+    };
+    (figures(&published, &accepted), accepting)
+}
+
+/// The sink's own rate: `n` pre-built messages, about the size of a notice email, sent
+/// straight to a fresh sink by a pooled lettre client with [`RAW_SENDERS`] senders.
+async fn sink_raw_rate(n: usize) -> f64 {
+    let sink = SmtpSink::start().await;
+    let transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous("127.0.0.1")
+        .port(sink.port())
+        .timeout(Some(Duration::from_secs(30)))
+        .pool_config(PoolConfig::new().max_size(RAW_SENDERS as u32))
+        .build();
+    let messages: Vec<Message> = (0..n).map(reference_message).collect();
+    let start = Instant::now();
+    let failed = futures_util::stream::iter(messages)
+        .map(|m| transport.send(m))
+        .buffer_unordered(RAW_SENDERS)
+        .filter(|r| std::future::ready(r.is_err()))
+        .count()
+        .await;
+    let accepted = sink.wait_for(n, Duration::from_secs(10)).await;
+    if failed > 0 || accepted.len() < n {
+        println!(
+            "  (raw reference: {failed} sends failed, {} of {n} accepted)",
+            accepted.len()
+        );
+    }
+    match accepted.last() {
+        Some(last) => accepted.len() as f64 / last.accepted_at.duration_since(start).as_secs_f64(),
+        None => f64::NAN,
+    }
+}
+
+/// A message shaped like a notice email: multipart/alternative, about 3 KB.
+fn reference_message(i: usize) -> Message {
+    let line = "Er staat een vertrouwelijk bericht voor u klaar in het beveiligde portaal.\n";
+    let text = format!("Beste Coordinator Regenboog,\n\n{}", line.repeat(12));
+    let html = format!(
+        "<!DOCTYPE html>\n<html lang=\"nl\">\n<body>\n{}</body>\n</html>\n",
+        format!("<p>{}</p>\n", line.trim_end()).repeat(18)
+    );
+    Message::builder()
+        .from("Schoolsignaal <noreply@localhost>".parse().unwrap())
+        .to(format!("\"Coordinator Regenboog\" <{COORDINATOR}>")
+            .parse()
+            .unwrap())
+        .subject("Vertrouwelijk bericht voor OBS De Regenboog")
+        .message_id(Some(format!("<bench-{i}@localhost>")))
+        .multipart(
+            MultiPart::alternative()
+                .singlepart(SinglePart::plain(text))
+                .singlepart(SinglePart::html(html)),
+        )
+        .unwrap()
 }
 
 fn peak_rss_mib(pid: u32) -> f64 {
