@@ -163,6 +163,9 @@ fn relay(
     })
 }
 
+/// The most SMTP connections a process keeps open.
+const SMTP_CONNECTIONS: usize = 16;
+
 fn chrono_duration(d: Duration) -> chrono::Duration {
     chrono::Duration::from_std(d).expect("configured durations are bounded")
 }
@@ -190,7 +193,9 @@ fn mail_worker(
     let templates = Templates::load(mail.templates.as_deref())?;
     let concurrency = mail.concurrency;
     let mailer = match &config.smtp_url {
-        Some(url) => Mailer::smtp(url, mail.timeout, concurrency as u32)?,
+        // A send slot gives its connection back before it waits for its result to
+        // be recorded, so fewer connections than slots keep the server busy.
+        Some(url) => Mailer::smtp(url, mail.timeout, concurrency.min(SMTP_CONNECTIONS) as u32)?,
         None => {
             tracing::warn!(folder = %mail.dir.display(), "SMTP_URL is not set: emails are written as .eml files, not sent");
             Mailer::files(&mail.dir)?

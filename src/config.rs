@@ -130,7 +130,7 @@ impl MailConfig {
             templates: get("SCHOOLSIGNAL_MAIL_TEMPLATES").map(PathBuf::from),
             dir: get("SCHOOLSIGNAL_MAIL_DIR")
                 .map_or_else(|| PathBuf::from("./var/outbox"), PathBuf::from),
-            concurrency: number(get, "SCHOOLSIGNAL_MAIL_CONCURRENCY", 16, 1..=256)?,
+            concurrency: number(get, "SCHOOLSIGNAL_MAIL_CONCURRENCY", 32, 1..=256)?,
             timeout: Duration::from_secs(number(
                 get,
                 "SCHOOLSIGNAL_MAIL_TIMEOUT_SECONDS",

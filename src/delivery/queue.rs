@@ -377,16 +377,7 @@ fn mark_sent(
         // Locks the notices first, in the order a withdrawal does, so that a
         // withdrawal either sees this email sent or is seen by this check.
         let withdrawn = lock_withdrawn(conn, &notice_ids)?;
-        for c in chunk {
-            diesel::update(d::table.find(c.id).filter(d::state.eq(state::PENDING)))
-                .set((
-                    d::state.eq(state::SENT),
-                    d::finished_at.eq(Some(ts(now))),
-                    d::sent_to.eq(Some(&c.to_email)),
-                    d::lease_until.eq(None::<NaiveDateTime>),
-                ))
-                .execute(conn)?;
-        }
+        set_sent(conn, chunk, now)?;
         let delivered: Vec<&str> = chunk
             .iter()
             .filter(|c| c.kind == kind::NOTICE)
@@ -428,6 +419,58 @@ fn forget_undelivered_tokens(conn: &mut DbConn, done: &[Finished]) -> QueryResul
         diesel::delete(access_tokens::table.filter(access_tokens::token_hash.eq_any(chunk)))
             .execute(conn)?;
     }
+    Ok(())
+}
+
+/// Marks emails sent, each with the address it went to, in one statement.
+fn set_sent(conn: &mut DbConn, sent: &[&Claimed], now: DateTime<Utc>) -> QueryResult<()> {
+    use diesel::sql_types::{BigInt, Text, Timestamp};
+    if sent.is_empty() {
+        return Ok(());
+    }
+    // The SQL with its placeholders: `$1, $2, …` on PostgreSQL, `?` on SQLite.
+    let sql = |numbered: bool| {
+        let mut n = 0;
+        let mut next = || {
+            n += 1;
+            if numbered {
+                format!("${n}")
+            } else {
+                "?".to_string()
+            }
+        };
+        let finished_at = next();
+        let cases: String = sent
+            .iter()
+            .map(|_| format!(" WHEN {} THEN {}", next(), next()))
+            .collect();
+        let ids: Vec<String> = sent.iter().map(|_| next()).collect();
+        format!(
+            "UPDATE deliveries SET state = 'sent', lease_until = NULL, finished_at = {finished_at}, \
+             sent_to = CASE id{cases} END WHERE state = 'pending' AND id IN ({})",
+            ids.join(", ")
+        )
+    };
+    macro_rules! bound {
+        ($query:expr) => {{
+            let mut query = $query.into_boxed().bind::<Timestamp, _>(ts(now));
+            for c in sent {
+                query = query
+                    .bind::<BigInt, _>(c.id)
+                    .bind::<Text, _>(c.to_email.clone());
+            }
+            for c in sent {
+                query = query.bind::<BigInt, _>(c.id);
+            }
+            query
+        }};
+    }
+    match conn {
+        // BACKEND-SPECIFIC: raw SQL, because diesel has no per-row values in one
+        // UPDATE; only the placeholders differ.
+        DbConn::Pg(pg) => bound!(diesel::sql_query(sql(true))).execute(pg)?,
+        DbConn::Sqlite(lite) => bound!(diesel::sql_query(sql(false))).execute(lite)?,
+    };
     Ok(())
 }
 
