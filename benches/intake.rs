@@ -69,7 +69,7 @@ fn main() {
 
     println!(
         "\nend to end: publish → SMTP sink accepted, mail concurrency {}",
-        mail_concurrency.as_deref().unwrap_or("16 (default)")
+        mail_concurrency.as_deref().unwrap_or("the default (32)")
     );
     println!(
         "{:<10} {:<10} {:>10} {:>14} {:>12} {:>12} {:>12} {:>14}",
