@@ -217,5 +217,49 @@ fn configuration_errors_name_the_variable() {
 
 backend_tests!(
     schools_import_checks_every_row_and_is_idempotent,
-    registry_import_objection_and_api_keys
+    registry_import_objection_and_api_keys,
+    reset_totp_forgets_the_second_factor
 );
+
+/// A lost phone: the operator resets the second factor; the account enrols again.
+async fn reset_totp_forgets_the_second_factor(backend: Backend) {
+    let db = TestDb::create(backend);
+    let pool = db.pool();
+    seed(&pool);
+    let address = "zorg@regenboog.example.nl";
+    {
+        use diesel::prelude::*;
+        use schoolsignal::db::schema::staff_accounts::dsl::*;
+        let mut conn = pool.get().unwrap();
+        let at = chrono::Utc::now().naive_utc();
+        diesel::insert_into(staff_accounts)
+            .values((
+                email.eq(address),
+                totp_secret.eq(Some("JBSWY3DPEHPK3PXP")),
+                totp_enrolled_at.eq(Some(at)),
+                created_at.eq(at),
+            ))
+            .execute(&mut *conn)
+            .unwrap();
+    }
+    let out = run(
+        &db,
+        &["coordinators", "reset-totp", "Zorg@Regenboog.example.nl"],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let (secret, enrolled): (Option<String>, Option<chrono::NaiveDateTime>) = {
+        use diesel::prelude::*;
+        use schoolsignal::db::schema::staff_accounts::dsl::*;
+        let mut conn = pool.get().unwrap();
+        staff_accounts
+            .find(address)
+            .select((totp_secret, totp_enrolled_at))
+            .first(&mut *conn)
+            .unwrap()
+    };
+    assert_eq!((secret, enrolled), (None, None));
+    let out = run(&db, &["coordinators", "reset-totp", "nobody@example.org"]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("no portal account"), "{}", text(&out));
+    assert_eq!(count_rows(&pool, "audit_log"), 1, "the reset is audited");
+}

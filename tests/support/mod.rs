@@ -106,6 +106,23 @@ pub struct TestDb {
     _dir: Option<tempfile::TempDir>,
 }
 
+impl Drop for TestDb {
+    /// A PostgreSQL test database is dropped at the end, so runs do not fill the
+    /// server; whatever still holds a connection (a killed service's pool) is cut off.
+    fn drop(&mut self) {
+        if self.backend != Backend::Postgres {
+            return;
+        }
+        let Some(name) = self.url.rsplit('/').next() else {
+            return;
+        };
+        if let Ok(mut admin) = <PgConnection as diesel::Connection>::establish(&pg_admin_url()) {
+            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .execute(&mut admin);
+        }
+    }
+}
+
 impl TestDb {
     pub fn create(backend: Backend) -> Self {
         match backend {
