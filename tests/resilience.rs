@@ -13,12 +13,13 @@ struct Setup {
     pool: schoolsignal::db::Pool,
     env: Vec<(String, String)>,
     broker: Broker,
+    api_key: String,
 }
 
 async fn setup(backend: Backend, amqp: &str) -> Setup {
     let db = TestDb::create(backend);
     let pool = db.pool();
-    seed(&pool);
+    let api_key = seed(&pool);
     let prefix = format!("t{}.", unique());
     let env = service_env(&db.url, &prefix, amqp);
     let broker = Broker::connect(amqp, schoolsignal::config::AmqpNames::with_prefix(&prefix)).await;
@@ -27,6 +28,7 @@ async fn setup(backend: Backend, amqp: &str) -> Setup {
         pool,
         env,
         broker,
+        api_key,
     }
 }
 
@@ -127,7 +129,10 @@ async fn hard_kill_with_1000_in_flight(backend: Backend) {
     s.broker.publish_many(&bodies).await;
 
     let name = format!("hardkill-{}", unique());
-    let mut first = ServiceProcess::start(&s.env, &name);
+    // Small batches, so that the kill lands with most of the events still in flight.
+    let mut env = s.env.clone();
+    env.push(("SCHOOLSIGNAL_INTAKE_BATCH".into(), "10".into()));
+    let mut first = ServiceProcess::start(&env, &name);
     eventually("the first commits", LONG, || {
         count_rows(&s.pool, "inbox_events") > 0
     })
@@ -135,6 +140,10 @@ async fn hard_kill_with_1000_in_flight(backend: Backend) {
     first.kill9();
     let at_kill = count_rows(&s.pool, "inbox_events");
     eprintln!("killed with {at_kill} of 1000 events committed");
+    assert!(
+        (1..1000).contains(&at_kill),
+        "the kill must land mid-run: {at_kill} committed"
+    );
 
     let second = ServiceProcess::start(&s.env, &name);
     eventually("all events decided", LONG, || {
@@ -163,13 +172,38 @@ async fn hard_kill_with_1000_in_flight(backend: Backend) {
 /// twice: each event is decided exactly once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_replicas_on_postgres() {
-    let s = setup(Backend::Postgres, &amqp_url()).await;
+    // The replicas start together on an empty database: they race to migrate it,
+    // and the advisory lock makes one of them do it while the others wait.
+    let db = TestDb::create(Backend::Postgres);
+    let pool = db.pool();
+    let prefix = format!("t{}.", unique());
+    let env = service_env(&db.url, &prefix, &amqp_url());
+    let broker = Broker::connect(
+        &amqp_url(),
+        schoolsignal::config::AmqpNames::with_prefix(&prefix),
+    )
+    .await;
     let replicas: Vec<ServiceProcess> = (0..3)
-        .map(|i| ServiceProcess::start(&s.env, &format!("replica{i}-{}", unique())))
+        .map(|i| ServiceProcess::start(&env, &format!("replica{i}-{}", unique())))
         .collect();
     for r in &replicas {
         r.wait_ready(LONG).await;
     }
+    assert_eq!(
+        count_rows(&pool, "__diesel_schema_migrations"),
+        std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/postgres"))
+            .unwrap()
+            .count() as i64,
+        "every migration ran once"
+    );
+    let api_key = seed(&pool);
+    let s = Setup {
+        _db: db,
+        pool,
+        env,
+        broker,
+        api_key,
+    };
     let events: Vec<(String, Vec<u8>)> = (0..600).map(|n| generated_event(n, "RP")).collect();
     let mut bodies: Vec<Vec<u8>> = events.iter().map(|(_, b)| b.clone()).collect();
     bodies.extend(bodies.clone());
@@ -279,7 +313,46 @@ async fn readyz_says_broker_down(service: &ServiceProcess) {
     }
 }
 
-/// The service starts before its broker, then lives through a broker restart.
+/// The queues a RabbitMQ node has, with their arguments, as `rabbitmqctl` prints them.
+fn queues_on(rabbit: &PrivateRabbit) -> String {
+    let out = std::process::Command::new("/usr/lib/rabbitmq/bin/rabbitmqctl")
+        .env("HOME", rabbit.dir.path())
+        .args(["-q", "-n", &format!("sstest{}@localhost", rabbit.port)])
+        .args(["list_queues", "name", "arguments"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "rabbitmqctl list_queues failed");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The service declared the intake queue as the contract says: quorum, with its
+/// dead-letter exchange and an explicit delivery limit.
+fn assert_topology(rabbit: &PrivateRabbit, names: &schoolsignal::config::AmqpNames) {
+    let queues = queues_on(rabbit);
+    let line = queues
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(names.queue.as_str()))
+        .unwrap_or_else(|| panic!("no intake queue on the node: {queues}"));
+    for argument in [
+        "x-queue-type".to_string(),
+        "quorum".to_string(),
+        "x-delivery-limit".to_string(),
+        "x-dead-letter-exchange".to_string(),
+        names.dead_exchange.clone(),
+    ] {
+        assert!(line.contains(&argument), "{argument} missing: {line}");
+    }
+    assert!(
+        queues
+            .lines()
+            .any(|l| l.split_whitespace().next() == Some(names.dead_queue.as_str())),
+        "no dead-letter queue: {queues}"
+    );
+}
+
+/// The service starts before its broker, declares the topology itself, lives through
+/// a broker stopped in the middle of a run, and declares everything again when the
+/// broker comes back empty.
 async fn broker_restart(backend: Backend) {
     let rabbit = PrivateRabbit::new();
     let db = TestDb::create(backend);
@@ -294,19 +367,23 @@ async fn broker_restart(backend: Backend) {
     rabbit.run("start").await;
     service.wait_ready(LONG).await;
     let names = schoolsignal::config::AmqpNames::with_prefix(&prefix);
+    assert_topology(&rabbit, &names);
     let broker = Broker::connect(&rabbit.url(), names.clone()).await;
-    let before: Vec<Vec<u8>> = (0..50).map(|n| generated_event(n, "BR").1).collect();
+    let before: Vec<Vec<u8>> = (0..300).map(|n| generated_event(n, "BR").1).collect();
     broker.publish_many(&before).await;
-    eventually("first events decided", LONG, || {
-        count_rows(&pool, "inbox_events") == 50
+    eventually("the first commits", LONG, || {
+        count_rows(&pool, "inbox_events") > 0
     })
     .await;
 
+    // Stopped mid-run: what was delivered and not yet acked goes back to the queue.
     rabbit.run("stop").await;
+    let at_stop = count_rows(&pool, "inbox_events");
+    eprintln!("broker stopped with {at_stop} of 300 events committed");
     readyz_says_broker_down(&service).await;
     // While the broker is down, HTTPS intake goes on; outcomes wait in the outbox.
     let client = reqwest::Client::new();
-    for n in 50..70 {
+    for n in 300..320 {
         let r = client
             .post(format!("http://127.0.0.1:{}/v1/events", service.port))
             .bearer_auth(&api_key)
@@ -321,27 +398,153 @@ async fn broker_restart(backend: Backend) {
         unpublished(&pool) >= 20,
         "outcomes wait while the broker is down"
     );
+    assert!(service.metric("schoolsignal_outbox_depth").await >= 20.0);
 
     rabbit.run("start").await;
     service.wait_ready(LONG).await;
-    let broker = Broker::connect(&rabbit.url(), names).await;
-    let after: Vec<Vec<u8>> = (70..120).map(|n| generated_event(n, "BR").1).collect();
-    broker.publish_many(&after).await;
+    let broker = Broker::connect(&rabbit.url(), names.clone()).await;
     eventually("all events decided", LONG, || {
-        count_rows(&pool, "inbox_events") == 120
+        count_rows(&pool, "inbox_events") == 320
     })
     .await;
     eventually("outbox drained", LONG, || unpublished(&pool) == 0).await;
-    let (_, ids) = outcome_event_ids(&broker, 120).await;
+    assert_eq!(count_rows(&pool, "decisions"), 320, "each decided once");
+    let (total, ids) = outcome_event_ids(&broker, 320).await;
+    eprintln!("{total} outcome messages for {} events", ids.len());
     assert_eq!(
         ids.len(),
-        120,
+        320,
         "every outcome reached the queue across the restart"
     );
+    assert_eq!(broker.message_count(&names.queue).await, 0);
+
+    // The node comes back with nothing: no exchange, no queue. The service
+    // declares its topology again, with no manual step.
+    rabbit.run("stop").await;
+    std::fs::remove_dir_all(rabbit.dir.path().join("mnesia")).unwrap();
+    rabbit.run("start").await;
+    service.wait_ready(LONG).await;
+    assert_topology(&rabbit, &names);
+    let broker = Broker::connect(&rabbit.url(), names).await;
+    let after: Vec<Vec<u8>> = (320..330).map(|n| generated_event(n, "BR").1).collect();
+    broker.publish_many(&after).await;
+    eventually("events after the reset decided", LONG, || {
+        count_rows(&pool, "inbox_events") == 330
+    })
+    .await;
     assert_no_personal_data(&service.logs(), "intake consumer connected");
 }
 
+/// The database cuts every connection (as in a restart or a failover): the service
+/// opens new ones and goes on, with nothing lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn database_connections_cut_on_postgres() {
+    let s = setup(Backend::Postgres, &amqp_url()).await;
+    let service = ServiceProcess::start(&s.env, &format!("db-cut-{}", unique()));
+    service.wait_ready(LONG).await;
+    let first: Vec<Vec<u8>> = (0..50).map(|n| generated_event(n, "DC").1).collect();
+    s.broker.publish_many(&first).await;
+    eventually("first events decided", LONG, || {
+        count_rows(&s.pool, "inbox_events") == 50
+    })
+    .await;
+
+    let name = s._db.url.rsplit('/').next().unwrap().to_string();
+    let mut admin = <diesel::PgConnection as diesel::Connection>::establish(
+        "postgres://postgres@127.0.0.1:5432/test",
+    )
+    .unwrap();
+    #[derive(diesel::QueryableByName)]
+    struct Cut {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    use diesel::RunQueryDsl;
+    let cut: Cut = diesel::sql_query(format!(
+        "SELECT COUNT(pg_terminate_backend(pid)) AS n FROM pg_stat_activity \
+         WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+    ))
+    .get_result(&mut admin)
+    .unwrap();
+    assert!(cut.n > 0, "the service held connections");
+
+    let second: Vec<Vec<u8>> = (50..100).map(|n| generated_event(n, "DC").1).collect();
+    s.broker.publish_many(&second).await;
+    eventually("events after the cut decided", LONG, || {
+        count_rows(&s.pool, "inbox_events") == 100
+    })
+    .await;
+    let r = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{}/v1/events", service.port))
+        .bearer_auth(&s.api_key)
+        .header("content-type", "application/json")
+        .body(generated_event(100, "DC").1)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202, "HTTPS intake works after the cut");
+    service.wait_ready(LONG).await;
+    eventually("outbox drained", LONG, || unpublished(&s.pool) == 0).await;
+    assert_eq!(count_rows(&s.pool, "decisions"), 101);
+    let (_, ids) = outcome_event_ids(&s.broker, 101).await;
+    assert_eq!(ids.len(), 101, "every outcome published after the cut");
+    assert_no_personal_data(&service.logs(), "event decided");
+    s.broker.cleanup().await;
+}
+
+/// An event that passes the contract but whose transaction always fails (a trigger
+/// refuses its notice): the other events of its batch are decided, the queue moves
+/// on, and the broker dead-letters the poison message after the delivery limit.
+async fn a_poison_event_does_not_block_the_queue(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    {
+        let mut conn = app.pool.get().unwrap();
+        use diesel::RunQueryDsl;
+        let statements: &[&str] = match backend {
+            Backend::Postgres => &[
+                "CREATE FUNCTION poison() RETURNS trigger AS $$ BEGIN \
+                 RAISE EXCEPTION 'poison'; END $$ LANGUAGE plpgsql",
+                "CREATE TRIGGER poison BEFORE INSERT ON notices FOR EACH ROW \
+                 WHEN (NEW.incident_id = '2026-PX-000000') EXECUTE FUNCTION poison()",
+            ],
+            Backend::Sqlite => &["CREATE TRIGGER poison BEFORE INSERT ON notices \
+                 WHEN NEW.incident_id = '2026-PX-000000' \
+                 BEGIN SELECT RAISE(ABORT, 'poison'); END"],
+        };
+        for sql in statements {
+            diesel::sql_query(*sql).execute(&mut *conn).unwrap();
+        }
+    }
+    let events: Vec<(String, Vec<u8>)> = (0..20).map(|n| generated_event(n, "PX")).collect();
+    let bodies: Vec<Vec<u8>> = events.iter().map(|(_, b)| b.clone()).collect();
+    app.broker.publish_many(&bodies).await;
+    wait_for("the other events decided", LONG, || {
+        count_rows(&app.pool, "inbox_events") == 19
+    })
+    .await;
+    let later: Vec<Vec<u8>> = (20..30).map(|n| generated_event(n, "PX").1).collect();
+    app.broker.publish_many(&later).await;
+    wait_for(
+        "later events decided while the poison is retried",
+        LONG,
+        || count_rows(&app.pool, "inbox_events") == 29,
+    )
+    .await;
+    let dead = app
+        .broker
+        .take(&app.broker.names.dead_queue, 1, Duration::from_secs(180))
+        .await;
+    assert_eq!(dead.len(), 1, "the poison message is dead-lettered");
+    let body: serde_json::Value = serde_json::from_slice(&dead[0].delivery.data).unwrap();
+    assert_eq!(body["event_id"].as_str(), Some(events[0].0.as_str()));
+    assert_eq!(count_rows(&app.pool, "inbox_events"), 29);
+    assert_eq!(app.broker.message_count(&app.broker.names.queue).await, 0);
+    assert_no_personal_data(&captured_logs(), "returned to the queue");
+    app.broker.cleanup().await;
+}
+
 backend_tests!(
+    a_poison_event_does_not_block_the_queue,
     duplicates_and_redelivery,
     hard_kill_with_1000_in_flight,
     broker_restart

@@ -152,7 +152,9 @@ pub fn pool(url: &DbUrl, size: u32) -> Pool {
         .max_size(size)
         .min_idle(Some(0))
         .connection_timeout(Duration::from_secs(5))
-        .test_on_check_out(false)
+        // A connection the server closed (a restart, a failover) never heals; testing
+        // at check-out drops it instead of handing it out again and again.
+        .test_on_check_out(true)
         .build_unchecked(Manager { url: url.clone() })
 }
 
@@ -218,20 +220,31 @@ where
     }
 }
 
-/// Whether a failed transaction may simply be run again (a lost race or a deadlock).
-pub fn is_retryable(e: &DbError) -> bool {
+/// The database is unreachable or cut the connection: wait and try again, for as long
+/// as it takes, holding on to the work.
+pub fn is_outage(e: &DbError) -> bool {
     use diesel::result::{DatabaseErrorKind, Error};
-    match e {
-        DbError::Unavailable(_) | DbError::Task => true,
-        DbError::Query(Error::DatabaseError(kind, _)) => matches!(
-            kind,
+    matches!(
+        e,
+        DbError::Unavailable(_)
+            | DbError::Query(Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _))
+    )
+}
+
+/// A lost race with another transaction (a unique key taken meanwhile, a
+/// serialization failure, a deadlock or a busy SQLite file): running it again
+/// usually succeeds, but not forever, so callers bound these retries.
+pub fn is_lost_race(e: &DbError) -> bool {
+    use diesel::result::{DatabaseErrorKind, Error};
+    matches!(
+        e,
+        DbError::Query(Error::DatabaseError(
             DatabaseErrorKind::UniqueViolation
                 | DatabaseErrorKind::SerializationFailure
-                | DatabaseErrorKind::ClosedConnection
-                | DatabaseErrorKind::Unknown
-        ),
-        DbError::Query(_) => false,
-    }
+                | DatabaseErrorKind::Unknown,
+            _
+        ))
+    )
 }
 
 /// Cheap check for `/readyz`.

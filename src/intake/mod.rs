@@ -17,6 +17,18 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
 
+/// How often a batch that lost a race to another transaction is run again before
+/// its events are tried one by one.
+const RACE_RETRIES: usize = 5;
+
+/// The body as a fingerprint sees it: a republish with its keys in another order or
+/// other whitespace is the same event, not an `event_id_conflict`. serde_json's map
+/// keeps keys sorted (as long as its `preserve_order` feature stays off; a unit
+/// test checks).
+fn canonical(value: &serde_json::Value) -> Vec<u8> {
+    serde_json::to_vec(value).expect("a parsed value serialises")
+}
+
 pub struct Intake {
     pub pool: Pool,
     pub clock: SharedClock,
@@ -46,11 +58,9 @@ impl Intake {
             window_days: self.window_days,
         };
         let event = HomeVisit::from_value(&value, limits)?;
-        // serde_json's map keeps keys sorted, so this is the same for any key order.
-        let canonical = serde_json::to_vec(&value).expect("a parsed value serialises");
         Ok(Received {
             event,
-            body_hash: self.hasher.body(&canonical),
+            body_hash: self.hasher.body(&canonical(&value)),
             received_at,
             source,
         })
@@ -74,23 +84,29 @@ impl Intake {
         );
     }
 
-    /// Decides a batch in one transaction. Retries lost races and outages with
-    /// backoff; gives up (for the caller to split the batch) on other errors.
+    /// Decides a batch in one transaction. Retries outages for as long as they last
+    /// and lost races [`RACE_RETRIES`] times, with backoff; gives up (for the caller
+    /// to split the batch) on other errors, so a batch that always fails cannot
+    /// hold the queue.
     pub async fn accept(&self, batch: Vec<Received>) -> Result<Vec<Verdict>, DbError> {
         let batch = Arc::new(batch);
         let mut backoff = Backoff::new(Duration::from_millis(50), Duration::from_secs(10));
+        let mut races = 0;
         loop {
-            match self.try_accept(batch.clone()).await {
+            let e = match self.try_accept(batch.clone()).await {
                 Ok(verdicts) => {
                     self.after_commit(&batch, &verdicts);
                     return Ok(verdicts);
                 }
-                Err(e) if db::is_retryable(&e) => {
-                    tracing::warn!(error = %e, events = batch.len(), "intake transaction failed; retrying");
-                    tokio::time::sleep(backoff.next_delay()).await;
-                }
-                Err(e) => return Err(e),
+                Err(e) => e,
+            };
+            let retry = db::is_outage(&e) || (db::is_lost_race(&e) && races < RACE_RETRIES);
+            if !retry {
+                return Err(e);
             }
+            races += usize::from(!db::is_outage(&e));
+            tracing::warn!(error = %e, events = batch.len(), "intake transaction failed; retrying");
+            tokio::time::sleep(backoff.next_delay()).await;
         }
     }
 
@@ -146,5 +162,24 @@ impl Intake {
         }
         self.relay_wake.notify_one();
         self.mail_wake.notify_one();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn key_order_and_whitespace_do_not_change_the_fingerprint() {
+        let a: serde_json::Value =
+            serde_json::from_str(r#"{"schema":"x","event_id":"e","children":[{"b":1,"a":2}]}"#)
+                .unwrap();
+        let b: serde_json::Value = serde_json::from_str(
+            r#"{ "children": [ {"a": 2, "b": 1} ], "event_id": "e", "schema": "x" }"#,
+        )
+        .unwrap();
+        assert_eq!(super::canonical(&a), super::canonical(&b));
+        let c: serde_json::Value =
+            serde_json::from_str(r#"{"schema":"x","event_id":"e","children":[{"b":1,"a":3}]}"#)
+                .unwrap();
+        assert_ne!(super::canonical(&a), super::canonical(&c));
     }
 }
