@@ -86,7 +86,9 @@ async fn purge_follows_the_clock(backend: Backend) {
         broker.publish(&example(file)).await;
     }
     // 2026-11-23: the basic incident is withdrawn; the siblings' two notices are open.
-    let decided = || count_rows(&pool, "inbox_events") == 3;
+    // ...and the siblings' emails, with their links, are out.
+    let decided =
+        || count_rows(&pool, "inbox_events") == 3 && count_rows(&pool, "access_tokens") >= 2;
     run_at(&env, NOW, decided, Duration::ZERO).await;
     let before = notices_now(&pool);
     assert_eq!(before.len(), 3);
@@ -109,6 +111,14 @@ async fn purge_follows_the_clock(backend: Backend) {
         .execute(&mut *conn)
         .unwrap();
     }
+    let closed_id = notice_id(&pool, "2026-GV-004219", "12AB00");
+    let open_id = notice_id(&pool, "2026-GV-004219", "34CD01");
+    follow_up_of(&pool, &closed_id, "closed");
+    follow_up_of(&pool, &open_id, "open");
+    assert!(
+        tokens_of(&pool, &open_id) > 0,
+        "the open notice's email has a link"
+    );
 
     // 29 days on: nothing is due for purging yet. The escalations show that the
     // follow-up ran; a few more rounds give the purge its chance to go wrong.
@@ -135,6 +145,27 @@ async fn purge_follows_the_clock(backend: Backend) {
         "an open notice is kept for 90 days"
     );
     assert!(open[0].given_name.is_some());
+    // The closed notice's note, signal text and published signal message are gone,
+    // and so are the links to the purged notices; the open notice keeps all of its.
+    assert_eq!(texts_of(&pool, &closed_id), (vec![None], vec![None]));
+    assert_eq!(
+        signal_messages(&pool),
+        vec![("open-msg".to_string(), false)],
+        "the closed notice's published signal message is erased; an unsent one stays"
+    );
+    assert_eq!(
+        texts_of(&pool, &open_id),
+        (
+            vec![Some("note open".into())],
+            vec![Some("signal open".into())]
+        )
+    );
+    assert!(tokens_of(&pool, &open_id) > 0);
+    for purged in after.iter().filter(|n| n.purged) {
+        let id = notice_id(&pool, &purged.incident_id, &purged.school_brin);
+        assert_eq!(tokens_of(&pool, &id), 0, "no link to a purged notice");
+    }
+    assert_eq!(count_rows(&pool, "audit_log"), 2, "the audit log stays");
     for n in after.iter().filter(|n| n.purged) {
         assert_eq!(
             (&n.given_name, &n.family_name, &n.date_of_birth, &n.group),
@@ -158,6 +189,116 @@ async fn purge_follows_the_clock(backend: Backend) {
     assert_eq!(count_rows(&pool, "notices"), 3);
     assert_eq!(count_rows(&pool, "decisions"), 4);
     broker.cleanup().await;
+}
+
+fn notice_id(pool: &schoolsignal::db::Pool, incident: &str, brin: &str) -> String {
+    let mut conn = pool.get().unwrap();
+    notices::table
+        .filter(notices::incident_id.eq(incident))
+        .filter(notices::school_brin.eq(brin))
+        .select(notices::id)
+        .first(&mut *conn)
+        .unwrap()
+}
+
+/// A note, a signal with its outbox message, and an audit row for a notice, as the
+/// portal writes them. The closed notice's message was published; the open one's not.
+fn follow_up_of(pool: &schoolsignal::db::Pool, notice: &str, tag: &str) {
+    use schoolsignal::db::schema::{notice_notes, outbox_messages, school_signals};
+    let mut conn = pool.get().unwrap();
+    let at = chrono::DateTime::parse_from_rfc3339(NOW)
+        .unwrap()
+        .naive_utc();
+    let message_id = format!("{tag}-msg");
+    diesel::insert_into(notice_notes::table)
+        .values((
+            notice_notes::notice_id.eq(notice),
+            notice_notes::author.eq("zorg@regenboog.example.nl"),
+            notice_notes::body.eq(Some(format!("note {tag}"))),
+            notice_notes::created_at.eq(at),
+        ))
+        .execute(&mut *conn)
+        .unwrap();
+    diesel::insert_into(school_signals::table)
+        .values((
+            school_signals::signal_id.eq(format!("{tag}-signal")),
+            school_signals::notice_id.eq(notice),
+            school_signals::category.eq("other"),
+            school_signals::urgency.eq("routine"),
+            school_signals::description.eq(Some(format!("signal {tag}"))),
+            school_signals::reporter_email.eq("zorg@regenboog.example.nl"),
+            school_signals::reported_at.eq(at),
+            school_signals::outbox_message_id.eq(&message_id),
+        ))
+        .execute(&mut *conn)
+        .unwrap();
+    // Far in the future, so that the relay leaves the unpublished one alone.
+    let published = (tag == "closed").then_some(at);
+    diesel::insert_into(outbox_messages::table)
+        .values((
+            outbox_messages::message_id.eq(&message_id),
+            outbox_messages::exchange.eq("none"),
+            outbox_messages::routing_key.eq("school_signal.v1"),
+            outbox_messages::message_type.eq("school_signal.v1"),
+            outbox_messages::body.eq(format!("{{\"description\":\"signal {tag}\"}}")),
+            outbox_messages::created_at.eq(at),
+            outbox_messages::attempts.eq(0),
+            outbox_messages::next_attempt_at.eq(at + chrono::Duration::days(3650)),
+            outbox_messages::published_at.eq(published),
+        ))
+        .execute(&mut *conn)
+        .unwrap();
+    diesel::insert_into(audit_log::table)
+        .values((
+            audit_log::at.eq(at),
+            audit_log::actor.eq("zorg@regenboog.example.nl"),
+            audit_log::action.eq("signal"),
+            audit_log::notice_id.eq(Some(notice)),
+            audit_log::result.eq("ok"),
+        ))
+        .execute(&mut *conn)
+        .unwrap();
+}
+
+/// The note and signal texts of a notice.
+fn texts_of(
+    pool: &schoolsignal::db::Pool,
+    notice: &str,
+) -> (Vec<Option<String>>, Vec<Option<String>>) {
+    use schoolsignal::db::schema::{notice_notes, school_signals};
+    let mut conn = pool.get().unwrap();
+    let notes = notice_notes::table
+        .filter(notice_notes::notice_id.eq(notice))
+        .select(notice_notes::body)
+        .load(&mut *conn)
+        .unwrap();
+    let signals = school_signals::table
+        .filter(school_signals::notice_id.eq(notice))
+        .select(school_signals::description)
+        .load(&mut *conn)
+        .unwrap();
+    (notes, signals)
+}
+
+/// The signal messages in the outbox: (message id, published).
+fn signal_messages(pool: &schoolsignal::db::Pool) -> Vec<(String, bool)> {
+    use schoolsignal::db::schema::outbox_messages as om;
+    let mut conn = pool.get().unwrap();
+    om::table
+        .filter(om::routing_key.eq("school_signal.v1"))
+        .select((om::message_id, om::published_at.is_not_null()))
+        .load(&mut *conn)
+        .unwrap()
+}
+
+fn tokens_of(pool: &schoolsignal::db::Pool, notice: &str) -> i64 {
+    use schoolsignal::db::schema::access_tokens as at;
+    let mut conn = pool.get().unwrap();
+    at::table
+        .filter(at::notice_id.eq(notice))
+        .count()
+        .get_result(&mut *conn)
+        .unwrap()
 }
 
 async fn audit_log_is_append_only(backend: Backend) {

@@ -5,7 +5,7 @@
 //! log, which hold no personal data.
 
 use super::status;
-use crate::db::schema::{access_tokens, notice_notes, notices, school_signals};
+use crate::db::schema::{access_tokens, notice_notes, notices, outbox_messages, school_signals};
 use crate::db::{ts, write_tx, DbConn};
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use diesel::prelude::*;
@@ -45,6 +45,7 @@ pub fn purge(conn: &mut DbConn, retention: Retention, now: DateTime<Utc>) -> Que
             .limit(BATCH)
             .select(notices::id)
             .load(conn)?;
+        forget_sent_signals(conn)?;
         if ids.is_empty() {
             return Ok(0);
         }
@@ -69,6 +70,23 @@ pub fn purge(conn: &mut DbConn, retention: Retention, now: DateTime<Utc>) -> Que
         // Links to a purged notice lead nowhere.
         diesel::delete(access_tokens::table.filter(access_tokens::notice_id.eq_any(&ids)))
             .execute(conn)?;
+        forget_sent_signals(conn)?;
         Ok(ids.len())
     })
+}
+
+/// A `school_signal.v1` message carries the child's name, date of birth and the
+/// description. Once the broker has it and its notice is purged, its outbox copy
+/// goes. One not yet published stays until it is: a signal is never lost.
+fn forget_sent_signals(conn: &mut DbConn) -> QueryResult<usize> {
+    let purged = school_signals::table
+        .inner_join(notices::table)
+        .filter(notices::purged_at.is_not_null())
+        .select(school_signals::outbox_message_id);
+    diesel::delete(
+        outbox_messages::table
+            .filter(outbox_messages::published_at.is_not_null())
+            .filter(outbox_messages::message_id.eq_any(purged)),
+    )
+    .execute(conn)
 }
