@@ -100,7 +100,9 @@ impl Application {
         let portal_wake = wake.clone();
         tokio::spawn(relay(&config, &pool, clock.clone(), &metrics, wake).run());
 
-        let listener = TcpListener::bind(config.bind)?;
+        let listener = TcpListener::bind(config.bind).map_err(|e| {
+            anyhow::anyhow!("SCHOOLSIGNAL_BIND: cannot listen on {}: {e}", config.bind)
+        })?;
         let port = listener.local_addr()?.port();
         let state = web::Data::new(AppState {
             pool: pool.clone(),

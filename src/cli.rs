@@ -93,6 +93,7 @@ pub fn main(cli: Cli) -> ExitCode {
         }
     };
     crate::telemetry::init(config.log_format, std::io::stdout);
+    Config::warn_unknown_variables();
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(config),
         other => admin(other, &config),

@@ -240,13 +240,17 @@ const KNOWN: &[&str] = &[
 impl Config {
     /// Reads the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Logs the `SCHOOLSIGNAL_*` variables that mean nothing to us, once logging runs.
+    /// A warning, not an error: Kubernetes injects `SCHOOLSIGNAL_SERVICE_*` itself.
+    pub fn warn_unknown_variables() {
         for (name, _) in std::env::vars() {
             if name.starts_with("SCHOOLSIGNAL_") && !KNOWN.contains(&name.as_str()) {
-                // A warning, not an error: Kubernetes injects SCHOOLSIGNAL_SERVICE_* itself.
                 tracing::warn!(variable = %name, "unknown configuration variable ignored");
             }
         }
-        Self::from_lookup(|name| std::env::var(name).ok())
     }
 
     /// Reads configuration through `get`, so tests can pass a map.

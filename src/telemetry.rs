@@ -13,7 +13,9 @@ pub fn init<W>(format: LogFormat, writer: W)
 where
     W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
 {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let wanted = std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into());
+    let filter = EnvFilter::try_new(capped_filter(&wanted))
+        .unwrap_or_else(|_| EnvFilter::new(capped_filter("info")));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer);
@@ -21,6 +23,23 @@ where
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
         LogFormat::Text => builder.try_init(),
     };
+}
+
+/// Libraries whose debug and trace output holds whole messages (AMQP frames with
+/// names and BSNs, SMTP data): whatever `RUST_LOG` asks, they log at `info` at most.
+const BODY_LOGGING_CRATES: &[&str] = &["lapin", "amq_protocol", "pinky_swear", "lettre"];
+
+/// `RUST_LOG` with any directive for [`BODY_LOGGING_CRATES`] replaced by a cap.
+fn capped_filter(wanted: &str) -> String {
+    let mut directives: Vec<String> = wanted
+        .split(',')
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+        .filter(|d| !BODY_LOGGING_CRATES.iter().any(|c| d.starts_with(c)))
+        .map(str::to_string)
+        .collect();
+    directives.extend(BODY_LOGGING_CRATES.iter().map(|c| format!("{c}=info")));
+    directives.join(",")
 }
 
 /// The service's Prometheus metrics, on a registry of its own.
@@ -197,5 +216,24 @@ impl Metrics {
 impl Default for Metrics {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::capped_filter;
+
+    #[test]
+    fn message_logging_crates_are_capped_at_info() {
+        let f = capped_filter("trace,lapin=trace,amq_protocol::frame=trace,schoolsignal=debug");
+        assert!(
+            !f.contains("=trace,lapin") && !f.contains("lapin=trace"),
+            "{f}"
+        );
+        assert!(!f.contains("amq_protocol::frame=trace"), "{f}");
+        assert!(f.starts_with("trace,schoolsignal=debug,"), "{f}");
+        for c in ["lapin", "amq_protocol", "pinky_swear", "lettre"] {
+            assert!(f.contains(&format!("{c}=info")), "{f}");
+        }
     }
 }

@@ -204,6 +204,47 @@ fn assert_notices(app: &TestApp) {
             ),
         ]
     );
+    // The rest of what the coordinator sees, and the deadline: the visit was on
+    // Sunday evening, so the notice is due when Monday's school day starts at the
+    // school (08:30 at 12AB00, 08:15 at 34CD01, Europe/Amsterdam, UTC+1 in November).
+    type Details = (
+        Option<String>,
+        Option<chrono::NaiveDate>,
+        chrono::NaiveDateTime,
+        Option<chrono::NaiveDateTime>,
+    );
+    let details: Vec<Details> = notices
+        .order(school_brin.asc())
+        .then_order_by(child_given_name.asc())
+        .select((child_family_name, child_date_of_birth, visited_at, due_at))
+        .load(&mut *conn)
+        .unwrap();
+    let date = |s: &str| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+    let utc = |s: &str| chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M").unwrap();
+    let visit = utc("2026-11-22 20:40");
+    assert_eq!(
+        details,
+        vec![
+            (
+                Some("Bakker".into()),
+                Some(date("2014-09-30")),
+                visit,
+                Some(utc("2026-11-23 07:30"))
+            ),
+            (
+                Some("de Vries".into()),
+                Some(date("2016-04-12")),
+                visit,
+                Some(utc("2026-11-23 07:30"))
+            ),
+            (
+                Some("Bakker".into()),
+                Some(date("2019-02-14")),
+                visit,
+                Some(utc("2026-11-23 07:15"))
+            ),
+        ]
+    );
 }
 
 async fn amqp_edge_rejections(backend: Backend) {

@@ -58,7 +58,14 @@ fn parse_row(row: &Row, now: NaiveDateTime) -> Result<School, String> {
         }
     };
     let email = |col: &str, value: &str| -> Result<String, String> {
-        if EmailAddress::is_valid(value) {
+        // A bare address on a real domain: no display name ("Name <a@b.nl>"), no
+        // IP literal and no single-label host, which could never match a sign-in.
+        let options = email_address::Options {
+            minimum_sub_domains: 2,
+            allow_domain_literal: false,
+            allow_display_text: false,
+        };
+        if EmailAddress::parse_with_options(value, options).is_ok() {
             Ok(value.to_string())
         } else {
             Err(format!("{col} is not a valid email address"))

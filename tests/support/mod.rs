@@ -257,6 +257,10 @@ pub fn personal_data() -> Vec<String> {
         let Ok(v) = serde_json::from_slice::<serde_json::Value>(&body) else {
             continue;
         };
+        // The police unit is free text: it has no business in a log either.
+        if let Some(unit) = v["police_unit"].as_str() {
+            out.push(unit.to_string());
+        }
         for child in v["children"].as_array().into_iter().flatten() {
             for field in ["bsn", "given_name", "family_name", "date_of_birth"] {
                 if let Some(s) = child[field].as_str() {
@@ -268,14 +272,11 @@ pub fn personal_data() -> Vec<String> {
         }
     }
     let registry = std::fs::read_to_string(contracts_dir().join("registry-example.csv")).unwrap();
-    out.extend(
-        registry
-            .lines()
-            .skip(1)
-            .filter_map(|l| l.split(',').next())
-            .map(str::to_string),
-    );
-    out.extend(["groep 5", "groep 7", "groep 2"].map(String::from));
+    // The BSN and the group of every enrollment.
+    for line in registry.lines().skip(1) {
+        let columns: Vec<&str> = line.split(',').collect();
+        out.extend([columns[0], columns[2]].map(String::from));
+    }
     out.sort();
     out.dedup();
     out
