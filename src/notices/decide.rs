@@ -254,12 +254,20 @@ impl State {
 type Made = Vec<(ChildDecision, Option<String>)>;
 
 /// The start of the school's next school day. The schools import checked both values;
-/// should one still not parse, the documented defaults apply.
+/// should one still not parse, the default start applies, and the earliest due time
+/// of any region: a notice may be early, never late.
 fn next_school_day(region: &str, day_start: &str, now: DateTime<Utc>) -> DateTime<Utc> {
-    let region = Region::parse(region).unwrap_or(Region::Noord);
     let start = NaiveTime::parse_from_str(day_start, "%H:%M")
         .unwrap_or(NaiveTime::from_hms_opt(8, 30, 0).expect("a valid time"));
-    Calendar::netherlands().due_at(region, start, now)
+    let due = |r| Calendar::netherlands().due_at(r, start, now);
+    match Region::parse(region) {
+        Some(r) => due(r),
+        None => Region::ALL
+            .map(due)
+            .into_iter()
+            .min()
+            .expect("three regions"),
+    }
 }
 
 fn same_for_all(event: &HomeVisit, outcome: Outcome) -> Made {
@@ -517,5 +525,50 @@ impl Writes {
                 .execute(conn))?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::next_school_day;
+    use chrono::{DateTime, Utc};
+
+    fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn an_unknown_region_takes_the_earliest_due_time_of_any_region() {
+        // Herfstvakantie 2026: noord 10-18 October, midden and zuid 17-25 October.
+        let before_noord = at("2026-10-09T20:00:00+02:00");
+        assert_eq!(
+            next_school_day("?", "08:30", before_noord),
+            at("2026-10-12T08:30:00+02:00"),
+            "midden and zuid are at school on 12 October"
+        );
+        let before_south = at("2026-10-16T20:00:00+02:00");
+        assert_eq!(
+            next_school_day("?", "08:30", before_south),
+            at("2026-10-19T08:30:00+02:00"),
+            "noord is back at school on 19 October"
+        );
+        assert_eq!(
+            next_school_day("zuid", "08:30", before_south),
+            at("2026-10-26T08:30:00+01:00"),
+            "winter time by then"
+        );
+    }
+
+    #[test]
+    fn zuid_is_at_school_on_30_august_2027() {
+        // Of the two readings of zuid's summer 2027, the shorter one counts.
+        assert_eq!(
+            next_school_day("zuid", "08:30", at("2027-08-27T20:00:00+02:00")),
+            at("2027-08-30T08:30:00+02:00")
+        );
+        assert_eq!(
+            next_school_day("zuid", "08:30", at("2027-07-23T20:00:00+02:00")),
+            at("2027-08-30T08:30:00+02:00")
+        );
     }
 }
