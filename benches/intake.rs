@@ -58,13 +58,23 @@ fn main() {
         num_cpus()
     );
 
+    println!("{}", postgres_durability());
     println!("\nintake (emails written as .eml files)");
     println!(
         "{:<10} {:<10} {:>10} {:>12} {:>12} {:>14}",
         "backend", "load", "events/s", "p50 ms", "p99 ms", "peak RSS MiB"
     );
+    let mut intake_rates = Vec::new();
     for backend in [Backend::Postgres, Backend::Sqlite] {
-        rt.block_on(intake(backend, events));
+        intake_rates.push((backend, rt.block_on(intake(backend, events))));
+    }
+    for (backend, rate) in intake_rates {
+        if backend == Backend::Postgres {
+            println!(
+                "  target: >= {TARGET_EVENTS_PER_S:.0} events/s on PostgreSQL at full load: {rate:.0}/s, {}",
+                if rate >= TARGET_EVENTS_PER_S { "met" } else { "NOT met" }
+            );
+        }
     }
 
     println!(
@@ -98,6 +108,35 @@ fn main() {
             if rate >= target { "met" } else { "NOT met" }
         );
     }
+}
+
+/// The intake target of the issue, with fsync on.
+const TARGET_EVENTS_PER_S: f64 = 2000.0;
+
+/// PostgreSQL's durability settings, which the intake figures depend on.
+fn postgres_durability() -> String {
+    use diesel::prelude::*;
+    #[derive(QueryableByName)]
+    struct Setting {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        setting: String,
+    }
+    let url = std::env::var("TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let mut conn = diesel::PgConnection::establish(&url).expect("PostgreSQL must run");
+    let mut show = |name: &str| {
+        diesel::sql_query(format!(
+            "SELECT setting FROM pg_settings WHERE name = '{name}'"
+        ))
+        .get_result::<Setting>(&mut conn)
+        .map(|s| s.setting)
+        .unwrap_or_else(|_| "?".into())
+    };
+    format!(
+        "PostgreSQL: fsync={}, synchronous_commit={}",
+        show("fsync"),
+        show("synchronous_commit")
+    )
 }
 
 fn num_cpus() -> usize {
@@ -143,7 +182,8 @@ async fn setup(backend: Backend, extra_env: &[(&str, String)]) -> Setup {
     }
 }
 
-async fn intake(backend: Backend, n: usize) {
+/// Runs the intake passes and prints them; returns the full-load rate.
+async fn intake(backend: Backend, n: usize) -> f64 {
     let s = setup(backend, &[]).await;
     // Saturation: publish as fast as the broker confirms; measures throughput.
     let full = measure_intake(&s, 0, n, None).await;
@@ -151,6 +191,7 @@ async fn intake(backend: Backend, n: usize) {
     // Paced at 1,000 events per second: measures latency below saturation.
     let paced = measure_intake(&s, n, n / 2, Some(1000.0)).await;
     let rss = peak_rss_mib(s.service.child.id());
+    let full_rate = full.rate;
     for (load, r) in [("full", full), ("1000/s", paced)] {
         println!(
             "{:<10} {:<10} {:>10.0} {:>12.1} {:>12.1} {:>14.1}",
@@ -163,6 +204,7 @@ async fn intake(backend: Backend, n: usize) {
         );
     }
     s.broker.cleanup().await;
+    full_rate
 }
 
 struct Figures {
