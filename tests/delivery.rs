@@ -947,13 +947,13 @@ fn quiet_follow_up(mut env: Vec<(&'static str, String)>) -> Vec<(&'static str, S
     env
 }
 
-/// Waits until the email to `recipient` was tried at least once and is still pending;
-/// returns its row.
+/// Waits until an attempt of the email to `recipient` failed and it is still
+/// pending; returns its row.
 async fn tried_and_pending(pool: &Pool, recipient: &str) -> Timed {
     eventually("the email tried and pending", WAIT, || {
         timed_deliveries(pool)
             .iter()
-            .any(|r| r.0 == recipient && r.1 == "pending" && r.2 >= 1)
+            .any(|r| r.0 == recipient && r.1 == "pending" && r.3.is_some())
     })
     .await;
     timed_deliveries(pool)

@@ -174,7 +174,8 @@ async fn two_workers_send_each_email_once() {
 }
 
 /// A slow mail server: each reply comes 250 ms late, so one send takes over a second
-/// and a claim of four emails outlasts its four-second lease. Two worker processes on
+/// and a claim of four emails outlasts its four-second lease. (On the code before
+/// the fix this test saw two emails sent twice.) Two worker processes on
 /// one PostgreSQL database still send each email exactly once: a worker renews the
 /// lease of an email right before sending it, and leaves it alone when the other
 /// worker took it over meanwhile.
@@ -185,7 +186,8 @@ async fn a_slow_server_does_not_make_two_workers_send_twice() {
     let slow = [
         // One slot: a claim takes four emails, sent one after another.
         ("SCHOOLSIGNAL_MAIL_CONCURRENCY", "1"),
-        ("SCHOOLSIGNAL_MAIL_TIMEOUT_SECONDS", "1"),
+        // A whole send (six replies on a new connection) takes 1.5 s.
+        ("SCHOOLSIGNAL_MAIL_TIMEOUT_SECONDS", "2"),
         ("SCHOOLSIGNAL_MAIL_LEASE_SECONDS", "4"),
     ];
     s.env

@@ -9,7 +9,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub enum Mailer {
-    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    /// The transport, and the longest one send may take. lettre's own timeout bounds
+    /// only the TCP connect of its async transport, not the replies: a server that
+    /// accepts the connection and never answers would hold a send forever.
+    Smtp(AsyncSmtpTransport<Tokio1Executor>, Duration),
     /// The folder `.eml` files are written to.
     Files(PathBuf),
 }
@@ -59,6 +62,7 @@ impl Mailer {
             .idle_timeout(Duration::from_secs(60));
         Ok(Mailer::Smtp(
             builder.timeout(Some(timeout)).pool_config(pool).build(),
+            timeout,
         ))
     }
 
@@ -74,7 +78,7 @@ impl Mailer {
 
     pub async fn send(&self, message: Message) -> Result<(), SendError> {
         match self {
-            Mailer::Smtp(smtp) => smtp.send(message).await.map(drop).map_err(classify),
+            Mailer::Smtp(smtp, timeout) => within(*timeout, smtp.send(message)).await,
             Mailer::Files(dir) => {
                 let name = message
                     .headers()
@@ -89,13 +93,21 @@ impl Mailer {
     /// Sends a message to an explicit envelope (for tests and the benchmark).
     pub async fn send_raw(&self, envelope: &Envelope, raw: &[u8]) -> Result<(), SendError> {
         match self {
-            Mailer::Smtp(smtp) => smtp
-                .send_raw(envelope, raw)
-                .await
-                .map(drop)
-                .map_err(classify),
+            Mailer::Smtp(smtp, timeout) => within(*timeout, smtp.send_raw(envelope, raw)).await,
             Mailer::Files(dir) => write_eml(dir, &uuid::Uuid::new_v4().to_string(), raw).await,
         }
+    }
+}
+
+/// One whole send, from taking a connection to the server's last reply, cut off after
+/// `timeout`: a timeout like any other, worth another try.
+async fn within<T>(
+    timeout: Duration,
+    send: impl std::future::Future<Output = Result<T, lettre::transport::smtp::Error>>,
+) -> Result<(), SendError> {
+    match tokio::time::timeout(timeout, send).await {
+        Ok(result) => result.map(drop).map_err(classify),
+        Err(_) => Err(SendError::Transient("timeout".into())),
     }
 }
 
