@@ -230,9 +230,10 @@ pub struct LeaseHolder {
     pub attempts: i32,
 }
 
-/// Extends this claim's lease on one email right before it is sent. False when the
-/// claim no longer holds it: another worker claimed it after the lease ran out, or
-/// it was finished (cancelled by a withdrawal). Then it must not be sent.
+/// Extends this claim's lease on one email right before it is sent, and returns the
+/// new end. None when the claim no longer holds it: another worker claimed it after
+/// the lease ran out (and may have finished or cancelled it). Then it must not be
+/// sent.
 pub fn renew(
     conn: &mut DbConn,
     email: &LeaseHolder,
