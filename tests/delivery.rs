@@ -1221,6 +1221,7 @@ async fn a_send_that_outlived_its_claim_is_recorded_and_disregarded(backend: Bac
         message_domain: "localhost".into(),
         link_valid_for: chrono::Duration::days(7),
         outbound_exchange: app.broker.names.outbound_exchange.clone(),
+        cancelled: None,
     };
     let t0 = utc(NOW) + chrono::Duration::hours(2);
     let lease = chrono::Duration::minutes(1);

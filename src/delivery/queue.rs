@@ -41,6 +41,10 @@ pub struct Policy {
     pub link_valid_for: Duration,
     /// Where escalations are published.
     pub outbound_exchange: String,
+    /// Counts the emails a withdrawal cancels (`deliveries_total{state="cancelled"}`);
+    /// None where nothing is counted. It counts inside the withdrawing transaction,
+    /// so a transaction that is rolled back and retried counts twice.
+    pub cancelled: Option<prometheus::IntCounter>,
 }
 
 #[derive(Debug, Clone)]
@@ -658,13 +662,13 @@ fn fall_back(
     Escalation::send(conn, &undeliverable, level, &policy.outbound_exchange, now)
 }
 
-/// Withdraws the emails of withdrawn notices: the unsent ones are made due at once,
-/// and the worker's next claim cancels them instead of sending them (and counts
-/// them); "please disregard" is queued for everyone who already got the notice email
-/// or a reminder. An email on its way (leased) is left to its worker, which checks
-/// for the withdrawal when it marks it sent.
+/// Cancels the unsent emails of withdrawn notices, and queues "please disregard" to
+/// everyone who already got the notice email or a reminder. An email on its way
+/// (leased) is left to its worker, which checks for the withdrawal when it marks it
+/// sent; if its lease ran out, the next claim cancels it (and should the first send
+/// succeed after all, it is recorded as sent and "please disregard" follows).
 ///
-/// Returns how many unsent emails are now waiting to be cancelled.
+/// Returns how many emails it cancelled.
 pub fn withdraw(
     conn: &mut DbConn,
     policy: &Policy,
@@ -672,16 +676,20 @@ pub fn withdraw(
     now: DateTime<Utc>,
 ) -> QueryResult<usize> {
     let now_ts = ts(now);
-    let mut cancelling = 0;
+    let mut cancelled = 0;
     for chunk in notice_ids.chunks(CHUNK) {
-        cancelling += diesel::update(
+        cancelled += diesel::update(
             d::table
                 .filter(d::notice_id.eq_any(chunk))
                 .filter(d::state.eq(state::PENDING))
                 .filter(d::kind.ne(kind::WITHDRAWAL))
                 .filter(d::lease_until.is_null().or(d::lease_until.lt(now_ts))),
         )
-        .set(d::next_attempt_at.eq(now_ts))
+        .set((
+            d::state.eq(state::CANCELLED),
+            d::finished_at.eq(Some(now_ts)),
+            d::lease_until.eq(None::<NaiveDateTime>),
+        ))
         .execute(conn)?;
         // Whoever got the notice or a reminder about it.
         let reached: BTreeSet<(String, String)> = d::table
@@ -705,7 +713,10 @@ pub fn withdraw(
             .collect();
         enqueue(conn, &disregard)?;
     }
-    Ok(cancelling)
+    if let Some(counter) = &policy.cancelled {
+        counter.inc_by(cancelled as u64);
+    }
+    Ok(cancelled)
 }
 
 /// The age of the oldest email still waiting to be sent, in seconds.
