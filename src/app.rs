@@ -6,7 +6,7 @@ use crate::api::{self, AppState};
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::db::{self, DbUrl, Pool};
-use crate::delivery::queue::Policy;
+use crate::delivery::queue::{state, Policy};
 use crate::delivery::templates::Templates;
 use crate::delivery::transport::Mailer;
 use crate::delivery::worker::Worker;
@@ -46,7 +46,7 @@ impl Application {
         let metrics = Arc::new(Metrics::new());
         let wake = Arc::new(Notify::new());
         let mail_wake = Arc::new(Notify::new());
-        let policy = delivery_policy(&config)?;
+        let policy = delivery_policy(&config, &metrics)?;
         let broker_connected = Arc::new(AtomicBool::new(false));
         let intake = Arc::new(Intake {
             pool: pool.clone(),
@@ -172,13 +172,14 @@ fn chrono_duration(d: Duration) -> chrono::Duration {
     chrono::Duration::from_std(d).expect("configured durations are bounded")
 }
 
-fn delivery_policy(config: &Config) -> anyhow::Result<Policy> {
+fn delivery_policy(config: &Config, metrics: &Metrics) -> anyhow::Result<Policy> {
     let from: Mailbox = config.mail.from.parse()?;
     Ok(Policy {
         give_up_after: chrono_duration(config.mail.give_up_after),
         message_domain: from.email.domain().to_string(),
         link_valid_for: chrono_duration(config.mail.link_valid_for),
         outbound_exchange: config.amqp.outbound_exchange.clone(),
+        cancelled: Some(metrics.deliveries.with_label_values(&[state::CANCELLED])),
     })
 }
 

@@ -55,6 +55,8 @@ pub struct Metrics {
     pub broker_up: IntGauge,
     pub deliveries: IntCounterVec,
     pub delivery_retries: IntCounter,
+    /// 5xx replies about the SMTP session (authentication, TLS), by reply code.
+    pub mail_session_errors: IntCounterVec,
     pub oldest_pending_delivery: IntGauge,
     pub event_to_email_seconds: Histogram,
     pub reminders: IntCounter,
@@ -149,6 +151,12 @@ impl Metrics {
                 &r,
                 "schoolsignal_delivery_retries_total",
                 "Email attempts that failed and will be tried again",
+            ),
+            mail_session_errors: counter_vec(
+                &r,
+                "schoolsignal_mail_session_errors_total",
+                "Sends refused for the session, not the email (authentication or TLS required or failed): a configuration fault; retried",
+                "code",
             ),
             oldest_pending_delivery: gauge(
                 &r,

@@ -460,6 +460,7 @@ async fn one_batch_is_decided_as_if_event_by_event(backend: Backend) {
         message_domain: "example.org".into(),
         link_valid_for: chrono::Duration::days(7),
         outbound_exchange: "schoolsignal.events".into(),
+        cancelled: None,
     };
     let rules = Rules {
         hasher: &hasher,

@@ -234,7 +234,7 @@ fn date_forms(iso: &str) -> Vec<String> {
 
 /// Everything about the children and the matter that an email must never show, in
 /// lowercase: names, BSNs and dates of birth of every example child, their groups,
-/// and the incident ids.
+/// the incident ids, the event ids and the police units.
 fn personal_and_case_data() -> Vec<String> {
     let mut out: Vec<String> = personal_data().iter().map(|s| s.to_lowercase()).collect();
     for (file, body) in examples() {
@@ -243,6 +243,10 @@ fn personal_and_case_data() -> Vec<String> {
         }
         let v: Value = serde_json::from_slice(&body).unwrap();
         out.push(v["incident_id"].as_str().unwrap().to_lowercase());
+        out.push(v["event_id"].as_str().unwrap().to_lowercase());
+        if let Some(unit) = v["police_unit"].as_str() {
+            out.push(unit.to_lowercase());
+        }
         for child in v["children"].as_array().unwrap() {
             for field in ["bsn", "given_name", "family_name"] {
                 out.push(child[field].as_str().unwrap().to_lowercase());
@@ -822,6 +826,12 @@ async fn a_withdrawal_cancels_an_unsent_email(backend: Backend) {
     let rows = deliveries(&app.pool);
     assert_eq!(rows.len(), 1, "no withdrawal email queued");
     assert_eq!(rows[0].state, "cancelled");
+    assert_eq!(
+        app.metric("schoolsignal_deliveries_total{state=\"cancelled\"}")
+            .await,
+        1.0,
+        "the cancelled email is counted"
+    );
     app.broker.cleanup().await;
 }
 
@@ -878,6 +888,392 @@ async fn a_withdrawal_after_sending_says_please_disregard(backend: Backend) {
     app.broker.cleanup().await;
 }
 
+// ---------- giving up, stalls, session refusals ----------
+
+/// (recipient, state, attempts, last error, expires_at, finished_at) of the notice
+/// emails, in the order they were queued.
+type Timed = (
+    String,
+    String,
+    i32,
+    Option<String>,
+    NaiveDateTime,
+    Option<NaiveDateTime>,
+);
+
+fn timed_deliveries(pool: &Pool) -> Vec<Timed> {
+    use schoolsignal::db::schema::deliveries as d;
+    let mut conn = pool.get().unwrap();
+    d::table
+        .filter(d::kind.eq("notice"))
+        .order(d::id)
+        .select((
+            d::recipient,
+            d::state,
+            d::attempts,
+            d::last_error,
+            d::expires_at,
+            d::finished_at,
+        ))
+        .load(&mut *conn)
+        .unwrap()
+}
+
+/// An instant for `SCHOOLSIGNAL_NOW`: `at` (UTC) moved by `seconds`.
+fn now_at(at: NaiveDateTime, seconds: i64) -> String {
+    (at + chrono::Duration::seconds(seconds))
+        .and_utc()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// [`mail_env`] for a service whose clock starts at `now` (a day or two on), whose
+/// reminders and escalations for unacknowledged notices stay out of the way.
+fn env_at(sink: &SmtpSink, now: String) -> Vec<(&'static str, String)> {
+    let mut env = quiet_follow_up(mail_env(sink));
+    env.push(("SCHOOLSIGNAL_NOW", now));
+    env
+}
+
+/// No reminder for a week and no escalation for two: these tests travel days ahead.
+fn quiet_follow_up(mut env: Vec<(&'static str, String)>) -> Vec<(&'static str, String)> {
+    env.push((
+        "SCHOOLSIGNAL_REMINDER_DELAY_MINUTES",
+        (7 * 24 * 60).to_string(),
+    ));
+    env.push((
+        "SCHOOLSIGNAL_ESCALATION_DELAY_MINUTES",
+        (14 * 24 * 60).to_string(),
+    ));
+    env
+}
+
+/// Waits until an attempt of the email to `recipient` failed and it is still
+/// pending; returns its row.
+async fn tried_and_pending(pool: &Pool, recipient: &str) -> Timed {
+    eventually("the email tried and pending", WAIT, || {
+        timed_deliveries(pool)
+            .iter()
+            .any(|r| r.0 == recipient && r.1 == "pending" && r.3.is_some())
+    })
+    .await;
+    timed_deliveries(pool)
+        .into_iter()
+        .find(|r| r.0 == recipient)
+        .unwrap()
+}
+
+/// The coordinator's server answers 4xx for a whole day. The email is tried until it
+/// expires, once more at the expiry itself rather than giving up a retry early; then
+/// it ends `expired` and the deputy gets the notice.
+async fn a_failing_email_expires_after_a_last_attempt_and_falls_back(backend: Backend) {
+    let sink = SmtpSink::start().await;
+    sink.script(REGENBOOG, 100_000, Reply::Transient);
+    let app = TestApp::spawn_with(backend, &quiet_follow_up(mail_env(&sink))).await;
+    let queue = app.broker.bind_outbound(ESCALATED).await;
+    app.broker.publish(&example("valid-basic.json")).await;
+    let (_, _, _, error, expires_at, _) = tried_and_pending(&app.pool, "coordinator").await;
+    assert_eq!(error.as_deref(), Some("smtp 451"));
+
+    // Five seconds before the email expires: its retries come every two seconds,
+    // and the one that would fall after the expiry is made at the expiry instead.
+    let later = app
+        .spawn_replica(&env_at(&sink, now_at(expires_at, -5)))
+        .await;
+    let deputy = mails_for(&sink, REGENBOOG_DEPUTY, 1).await;
+    assert_eq!(deputy.len(), 1, "the deputy gets the notice");
+    assert_well_formed(&deputy[0]);
+    assert_discreet(&deputy[0]);
+    eventually("the deputy's email recorded as sent", WAIT, || {
+        count_deliveries(&app.pool, "notice", "deputy", "sent") == 1
+    })
+    .await;
+    let rows = timed_deliveries(&app.pool);
+    let coordinator = &rows[0];
+    assert_eq!(
+        (coordinator.0.as_str(), coordinator.1.as_str()),
+        ("coordinator", "expired")
+    );
+    assert_eq!(coordinator.3.as_deref(), Some("smtp 451"));
+    let finished = coordinator.5.expect("an expired email has an end");
+    assert!(
+        finished >= coordinator.4,
+        "given up at {finished}, before it expired at {}",
+        coordinator.4
+    );
+    assert!(sink.received_for(REGENBOOG).is_empty());
+    assert_eq!(
+        later
+            .metric("schoolsignal_deliveries_total{state=\"expired\"}")
+            .await,
+        1.0
+    );
+    assert!(
+        app.broker.take(&queue, 1, SETTLE).await.is_empty(),
+        "the deputy got it: no escalation"
+    );
+    app.broker.cleanup().await;
+}
+
+/// Both the coordinator's and the deputy's emails get 4xx until each expires: the
+/// notice is escalated as undeliverable, once.
+async fn when_both_emails_expire_the_notice_is_escalated(backend: Backend) {
+    let sink = SmtpSink::start().await;
+    sink.script(REGENBOOG, 100_000, Reply::Transient);
+    sink.script(REGENBOOG_DEPUTY, 100_000, Reply::Transient);
+    let app = TestApp::spawn_with(backend, &quiet_follow_up(mail_env(&sink))).await;
+    let queue = app.broker.bind_outbound(ESCALATED).await;
+    app.broker.publish(&example("valid-basic.json")).await;
+    let coordinator = tried_and_pending(&app.pool, "coordinator").await;
+
+    let _next_day = app
+        .spawn_replica(&env_at(&sink, now_at(coordinator.4, 60)))
+        .await;
+    let deputy = tried_and_pending(&app.pool, "deputy").await;
+    assert_eq!(timed_deliveries(&app.pool)[0].1, "expired");
+    assert!(
+        app.broker.take(&queue, 1, SETTLE).await.is_empty(),
+        "no escalation while the deputy's email is still being tried"
+    );
+
+    let day_after = app
+        .spawn_replica(&env_at(&sink, now_at(deputy.4, 60)))
+        .await;
+    let messages = escalations(&app.broker, &queue, 1).await;
+    assert_eq!(messages.len(), 1, "one escalation");
+    assert_escalation(&app.pool, &messages[0], "undeliverable");
+    let rows = timed_deliveries(&app.pool);
+    let states: Vec<(&str, &str)> = rows.iter().map(|r| (r.0.as_str(), r.1.as_str())).collect();
+    assert_eq!(states, [("coordinator", "expired"), ("deputy", "expired")]);
+    assert!(sink.received().is_empty());
+    assert_eq!(
+        day_after
+            .metric("schoolsignal_escalations_total{level=\"undeliverable\"}")
+            .await,
+        1.0
+    );
+    app.broker.cleanup().await;
+}
+
+/// The server accepts connections and answers nothing: the send times out, which is
+/// transient; when the server answers again, the email arrives once. The metrics show
+/// the waiting email's age, and the time from event to email once it went.
+async fn a_stalled_server_times_out_and_the_email_is_retried(backend: Backend) {
+    let sink = SmtpSink::start().await;
+    sink.set_stalled(true);
+    let mut env = mail_env(&sink);
+    env.push(("SCHOOLSIGNAL_MAIL_TIMEOUT_SECONDS", "1".to_string()));
+    let app = TestApp::spawn_with(backend, &env).await;
+    app.broker.publish(&example("valid-basic.json")).await;
+    let row = tried_and_pending(&app.pool, "coordinator").await;
+    assert_eq!(row.3.as_deref(), Some("timeout"));
+    assert!(sink.received().is_empty());
+    let deadline = std::time::Instant::now() + WAIT;
+    while app
+        .metric("schoolsignal_oldest_pending_delivery_seconds")
+        .await
+        < 1.0
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the waiting email's age is not shown"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        app.metric("schoolsignal_event_to_email_seconds_count")
+            .await,
+        0.0
+    );
+
+    sink.set_stalled(false);
+    let mails = mails_for(&sink, REGENBOOG, 1).await;
+    assert_eq!(mails.len(), 1, "delivered once the server answers");
+    eventually("the email recorded as sent", WAIT, || {
+        count_deliveries(&app.pool, "notice", "coordinator", "sent") == 1
+    })
+    .await;
+    tokio::time::sleep(SETTLE).await;
+    assert_eq!(sink.received().len(), 1, "once");
+    assert!(timed_deliveries(&app.pool)[0].2 >= 2, "tried again");
+    assert_eq!(
+        app.metric("schoolsignal_event_to_email_seconds_count")
+            .await,
+        1.0
+    );
+    assert!(app.metric("schoolsignal_event_to_email_seconds_sum").await > 0.0);
+    assert_eq!(
+        app.metric("schoolsignal_oldest_pending_delivery_seconds")
+            .await,
+        0.0
+    );
+    assert!(app.metric("schoolsignal_delivery_retries_total").await >= 1.0);
+    app.broker.cleanup().await;
+}
+
+/// The server wants a login we do not give: `530` to MAIL FROM. That is the
+/// configuration's fault, not the recipient's: the email is retried, not failed for
+/// good, no deputy is bothered and nothing is escalated; once the server takes mail
+/// again, it arrives.
+async fn a_session_refusal_is_retried_not_permanent(backend: Backend) {
+    let sink = SmtpSink::start().await;
+    sink.set_require_auth(true);
+    let app = spawn_mail(backend, &sink).await;
+    let queue = app.broker.bind_outbound(ESCALATED).await;
+    app.broker.publish(&example("valid-basic.json")).await;
+    eventually("the email tried twice and pending", WAIT, || {
+        timed_deliveries(&app.pool)
+            .iter()
+            .any(|r| r.1 == "pending" && r.2 >= 2)
+    })
+    .await;
+    let rows = timed_deliveries(&app.pool);
+    assert_eq!(rows.len(), 1, "no deputy email");
+    assert_eq!(rows[0].3.as_deref(), Some("smtp 530"));
+    assert!(
+        app.metric("schoolsignal_mail_session_errors_total{code=\"530\"}")
+            .await
+            >= 2.0
+    );
+    assert_eq!(
+        app.metric("schoolsignal_deliveries_total{state=\"permanent_failure\"}")
+            .await,
+        0.0
+    );
+    assert!(captured_logs().contains("the mail server refused the session"));
+
+    sink.set_require_auth(false);
+    let mails = mails_for(&sink, REGENBOOG, 1).await;
+    assert_eq!(mails.len(), 1);
+    eventually("the email recorded as sent", WAIT, || {
+        count_deliveries(&app.pool, "notice", "coordinator", "sent") == 1
+    })
+    .await;
+    assert!(app.broker.take(&queue, 1, SETTLE).await.is_empty());
+    assert!(sink.received_for(REGENBOOG_DEPUTY).is_empty());
+    app.broker.cleanup().await;
+}
+
+/// Without SMTP_URL the service says so at startup and writes each email as
+/// `<message-id>.eml` in SCHOOLSIGNAL_MAIL_DIR: the whole notice, multipart, with its
+/// link, and nothing about the child.
+async fn without_smtp_url_emails_are_written_as_files(backend: Backend) {
+    let public_url = [("SCHOOLSIGNAL_PUBLIC_URL", PUBLIC_URL.to_string())];
+    let app = TestApp::spawn_with(backend, &public_url).await;
+    let dir = mail_dir(&app.prefix());
+    let (status, _) = app.post_event(&example("valid-basic.json")).await;
+    assert!(status < 300, "the event is taken: {status}");
+    eventually("the email recorded as sent", WAIT, || {
+        count_deliveries(&app.pool, "notice", "coordinator", "sent") == 1
+    })
+    .await;
+    let row = deliveries(&app.pool).remove(0);
+    let name = format!(
+        "{}.eml",
+        row.message_id.trim_start_matches('<').trim_end_matches('>')
+    );
+    let files: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(files, [name.as_str()], "one file, named by the Message-ID");
+    let mail = ReceivedMail {
+        mail_from: String::new(),
+        rcpt_to: vec![REGENBOOG.into()],
+        data: std::fs::read(dir.join(&name)).unwrap(),
+        accepted_at: std::time::Instant::now(),
+    };
+    assert_eq!(mail.to_addresses(), [REGENBOOG]);
+    assert_eq!(message_id(&mail), row.message_id);
+    assert_well_formed(&mail);
+    assert_discreet(&mail);
+    let token = link_token(&mail);
+    assert_eq!(
+        tokens_of(&app.pool, &row.notice_id),
+        [(sha256_hex(&token), REGENBOOG.to_string())]
+    );
+    assert!(
+        captured_logs().contains("SMTP_URL is not set"),
+        "the startup warning"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    app.broker.cleanup().await;
+}
+
+/// A worker's lease ran out while its send was under way; meanwhile the notice was
+/// withdrawn and another claim cancelled the email. The send then succeeds: the email
+/// is recorded as sent, because it was, and the "please disregard" email follows.
+async fn a_send_that_outlived_its_claim_is_recorded_and_disregarded(backend: Backend) {
+    use schoolsignal::delivery::queue::{self, Attempt, Finished, Policy};
+    let sink = SmtpSink::start().await;
+    sink.pause().await;
+    // The service tries once, then not again for an hour by its clock.
+    let mut env = mail_env(&sink);
+    env.push(("SCHOOLSIGNAL_MAIL_RETRY_BASE_MS", "3600000".to_string()));
+    env.push(("SCHOOLSIGNAL_MAIL_RETRY_MAX_SECONDS", "3600".to_string()));
+    let app = TestApp::spawn_with(backend, &env).await;
+    app.broker.publish(&example("valid-basic.json")).await;
+    let row = tried_and_pending(&app.pool, "coordinator").await;
+    assert_eq!(row.3.as_deref(), Some("connection"));
+
+    // A worker of its own, two hours on: it claims the email with a one-minute lease.
+    let policy = Policy {
+        give_up_after: chrono::Duration::hours(24),
+        message_domain: "localhost".into(),
+        link_valid_for: chrono::Duration::days(7),
+        outbound_exchange: app.broker.names.outbound_exchange.clone(),
+        cancelled: None,
+    };
+    let t0 = utc(NOW) + chrono::Duration::hours(2);
+    let lease = chrono::Duration::minutes(1);
+    let mut conn = app.pool.get().unwrap();
+    let first = queue::claim(&mut conn, &policy, t0, lease, 10).unwrap();
+    assert_eq!((first.claimed.len(), first.cancelled), (1, 0));
+
+    // Withdrawn while that send is on its way; the lease runs out, and the next
+    // claim finds the notice withdrawn and cancels the email.
+    app.broker.publish(&example("valid-withdrawn.json")).await;
+    let notice_id = first.claimed[0].notice_id.clone();
+    eventually("the notice withdrawn", WAIT, || {
+        notice(&app.pool, &notice_id).status == "withdrawn"
+    })
+    .await;
+    let second = queue::claim(&mut conn, &policy, t0 + lease * 2, lease, 10).unwrap();
+    assert_eq!((second.claimed.len(), second.cancelled), (0, 1));
+    assert_eq!(
+        count_deliveries(&app.pool, "notice", "coordinator", "cancelled"),
+        1
+    );
+
+    // The first send succeeds after all; the server is back for what follows.
+    sink.resume().await;
+    let done = [Finished {
+        email: &first.claimed[0],
+        attempt: Attempt::Sent,
+    }];
+    // Recorded at the service's time, so that the service sends what follows.
+    let summary = queue::finish(&mut conn, &policy, &done, utc(NOW)).unwrap();
+    drop(conn);
+    assert_eq!(summary.sent, 1);
+    assert_eq!(
+        count_deliveries(&app.pool, "notice", "coordinator", "sent"),
+        1,
+        "recorded as sent"
+    );
+    let withdrawal = deliveries(&app.pool)
+        .into_iter()
+        .find(|d| d.kind == "withdrawal")
+        .expect("a \"please disregard\" email is queued");
+    assert_eq!(withdrawal.recipient, "coordinator");
+
+    // The service sends it.
+    let mails = mails_for(&sink, REGENBOOG, 1).await;
+    assert_eq!(mails.len(), 1, "please disregard");
+    assert_eq!(message_id(&mails[0]), withdrawal.message_id);
+    assert!(token_in(&mails[0].text_body()).is_none());
+    assert_discreet(&mails[0]);
+    app.broker.cleanup().await;
+}
+
 backend_tests!(
     a_notice_arrives_as_one_email_with_a_link,
     emails_reveal_nothing,
@@ -888,6 +1284,12 @@ backend_tests!(
     reminders_then_an_escalation_as_time_passes,
     a_withdrawal_cancels_an_unsent_email,
     a_withdrawal_after_sending_says_please_disregard,
+    a_failing_email_expires_after_a_last_attempt_and_falls_back,
+    when_both_emails_expire_the_notice_is_escalated,
+    a_stalled_server_times_out_and_the_email_is_retried,
+    a_session_refusal_is_retried_not_permanent,
+    without_smtp_url_emails_are_written_as_files,
+    a_send_that_outlived_its_claim_is_recorded_and_disregarded,
 );
 
 /// The discretion check itself: it must catch a date of birth in a body and a

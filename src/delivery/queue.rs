@@ -41,6 +41,10 @@ pub struct Policy {
     pub link_valid_for: Duration,
     /// Where escalations are published.
     pub outbound_exchange: String,
+    /// Counts the emails a withdrawal cancels (`deliveries_total{state="cancelled"}`);
+    /// None where nothing is counted. It counts inside the withdrawing transaction,
+    /// so a transaction that is rolled back and retried counts twice.
+    pub cancelled: Option<prometheus::IntCounter>,
 }
 
 #[derive(Debug, Clone)]
@@ -115,7 +119,11 @@ pub struct Claimed {
     pub kind: &'static str,
     pub recipient: &'static str,
     pub message_id: String,
+    /// The attempt this claim made. A later claim of the same email raises it, so it
+    /// proves who holds the email: results and renewals are guarded by it.
     pub attempts: i32,
+    /// Until when this claim holds the email (by the service clock).
+    pub lease_until: NaiveDateTime,
     pub expires_at: NaiveDateTime,
     pub due_at: Option<NaiveDateTime>,
     pub received_at: Option<NaiveDateTime>,
@@ -155,7 +163,7 @@ pub fn claim(
     now: DateTime<Utc>,
     lease: Duration,
     limit: i64,
-) -> QueryResult<Vec<Claimed>> {
+) -> QueryResult<Claims> {
     let now_ts = ts(now);
     write_tx(conn, |conn| {
         let due = d::table
@@ -167,14 +175,8 @@ pub fn claim(
             .select(d::id);
         let ids: Vec<i64> = crate::skip_locked!(conn, due);
         if ids.is_empty() {
-            return Ok(Vec::new());
+            return Ok(Claims::default());
         }
-        diesel::update(d::table.filter(d::id.eq_any(&ids)))
-            .set((
-                d::lease_until.eq(Some(ts(now + lease))),
-                d::attempts.eq(d::attempts + 1),
-            ))
-            .execute(conn)?;
         let rows: Vec<ClaimRow> = d::table
             .inner_join(notices::table.inner_join(schools::table))
             .filter(d::id.eq_any(&ids))
@@ -198,18 +200,64 @@ pub fn claim(
                 schools::deputy_email,
             ))
             .load(conn)?;
-        let (claimed, cancelled): (Vec<_>, Vec<_>) =
-            rows.into_iter().map(into_claimed).partition(|c| c.is_ok());
+        let lease_until = ts(now + lease);
+        let (claimed, cancelled): (Vec<_>, Vec<_>) = rows
+            .into_iter()
+            .map(|row| into_claimed(row, lease_until))
+            .partition(|c| c.is_ok());
         let cancelled: Vec<i64> = cancelled.into_iter().filter_map(Result::err).collect();
-        finish_all(conn, &cancelled, state::CANCELLED, None, now)?;
+        let cancelled = finish_all(conn, &cancelled, state::CANCELLED, None, now)?;
         let mut claimed: Vec<Claimed> = claimed.into_iter().filter_map(Result::ok).collect();
+        let claimed_ids: Vec<i64> = claimed.iter().map(|c| c.id).collect();
+        diesel::update(d::table.filter(d::id.eq_any(&claimed_ids)))
+            .set((
+                d::lease_until.eq(Some(lease_until)),
+                d::attempts.eq(d::attempts + 1),
+            ))
+            .execute(conn)?;
         issue_tokens(conn, policy, &mut claimed, now)?;
-        Ok(claimed)
+        Ok(Claims { claimed, cancelled })
     })
 }
 
+/// What one claim took: the emails to send, and how many it cancelled instead.
+#[derive(Default)]
+pub struct Claims {
+    pub claimed: Vec<Claimed>,
+    pub cancelled: usize,
+}
+
+/// Which claim of which email: the attempt number the claim gave it.
+#[derive(Debug, Clone, Copy)]
+pub struct LeaseHolder {
+    pub id: i64,
+    pub attempts: i32,
+}
+
+/// Extends this claim's lease on one email right before it is sent, and returns the
+/// new end. None when the claim no longer holds it: another worker claimed it after
+/// the lease ran out (and may have finished or cancelled it). Then it must not be
+/// sent.
+pub fn renew(
+    conn: &mut DbConn,
+    email: &LeaseHolder,
+    now: DateTime<Utc>,
+    lease: Duration,
+) -> QueryResult<Option<NaiveDateTime>> {
+    let until = ts(now + lease);
+    let changed = diesel::update(
+        d::table
+            .find(email.id)
+            .filter(d::state.eq(state::PENDING))
+            .filter(d::attempts.eq(email.attempts)),
+    )
+    .set(d::lease_until.eq(Some(until)))
+    .execute(conn)?;
+    Ok((changed == 1).then_some(until))
+}
+
 /// The claimed email, or its id when it is to be cancelled instead.
-fn into_claimed(row: ClaimRow) -> Result<Claimed, i64> {
+fn into_claimed(row: ClaimRow, lease_until: NaiveDateTime) -> Result<Claimed, i64> {
     let kind = [kind::NOTICE, kind::REMINDER, kind::WITHDRAWAL]
         .into_iter()
         .find(|k| *k == row.kind)
@@ -235,7 +283,9 @@ fn into_claimed(row: ClaimRow) -> Result<Claimed, i64> {
         kind,
         recipient,
         message_id: row.message_id,
-        attempts: row.attempts,
+        // This claim's attempt: the update in `claim` counts it.
+        attempts: row.attempts + 1,
+        lease_until,
         expires_at: row.expires_at,
         due_at: row.due_at,
         received_at: row.received_at,
@@ -317,6 +367,14 @@ pub struct Finish {
 /// Records attempts in one transaction. A notice email that failed for good falls
 /// back to the deputy; when there is none, or the deputy's failed too, the notice is
 /// escalated as undeliverable.
+///
+/// A failure is recorded only while this claim still holds the email (its attempt
+/// number is the latest): a worker whose lease ran out does not overwrite the result
+/// of the one that took over. An email the server accepted is recorded as sent
+/// whoever holds it and whatever its state, because that is what happened.
+///
+/// A transient failure is retried until the email expires, and the last attempt is
+/// made at `expires_at` itself: the email expires only when that one fails too.
 pub fn finish(
     conn: &mut DbConn,
     policy: &Policy,
@@ -330,26 +388,29 @@ pub fn finish(
             .filter(|f| matches!(f.attempt, Attempt::Sent))
             .map(|f| f.email)
             .collect();
-        mark_sent(conn, policy, &sent, now)?;
-        summary.sent = sent.len();
+        summary.sent = mark_sent(conn, policy, &sent, now)?;
         let mut failed_for_good = Vec::new();
         for f in done {
+            let email = f.email;
             match &f.attempt {
                 Attempt::Sent => {}
-                Attempt::Transient { error, retry_at } if ts(*retry_at) < f.email.expires_at => {
-                    retry_later(conn, f.email.id, error, *retry_at)?;
-                    summary.retried += 1;
+                Attempt::Transient { error, retry_at } if ts(now) < email.expires_at => {
+                    let retry_at = ts(*retry_at).min(email.expires_at);
+                    if retry_later(conn, email, error, retry_at)? {
+                        summary.retried += 1;
+                    }
                 }
                 Attempt::Transient { error, .. } => {
-                    finish_all(conn, &[f.email.id], state::EXPIRED, Some(error), now)?;
-                    summary.expired += 1;
-                    failed_for_good.push(f.email);
+                    if finish_claimed(conn, email, state::EXPIRED, error, now)? {
+                        summary.expired += 1;
+                        failed_for_good.push(email);
+                    }
                 }
                 Attempt::Permanent { error } => {
-                    let ids = [f.email.id];
-                    finish_all(conn, &ids, state::PERMANENT_FAILURE, Some(error), now)?;
-                    summary.permanent_failures += 1;
-                    failed_for_good.push(f.email);
+                    if finish_claimed(conn, email, state::PERMANENT_FAILURE, error, now)? {
+                        summary.permanent_failures += 1;
+                        failed_for_good.push(email);
+                    }
                 }
             }
         }
@@ -360,13 +421,15 @@ pub fn finish(
 }
 
 /// Marks emails sent and their notices delivered. A notice withdrawn while its email
-/// was on its way gets the "please disregard" email now.
+/// was on its way gets the "please disregard" email now. Returns how many emails
+/// changed to sent (an email sent twice is counted once).
 fn mark_sent(
     conn: &mut DbConn,
     policy: &Policy,
     sent: &[&Claimed],
     now: DateTime<Utc>,
-) -> QueryResult<()> {
+) -> QueryResult<usize> {
+    let mut changed = 0;
     for chunk in sent.chunks(CHUNK) {
         let about_notice = |c: &&&Claimed| c.kind != kind::WITHDRAWAL;
         let notice_ids: Vec<&str> = chunk
@@ -377,7 +440,7 @@ fn mark_sent(
         // Locks the notices first, in the order a withdrawal does, so that a
         // withdrawal either sees this email sent or is seen by this check.
         let withdrawn = lock_withdrawn(conn, &notice_ids)?;
-        set_sent(conn, chunk, now)?;
+        changed += set_sent(conn, chunk, now)?;
         let delivered: Vec<&str> = chunk
             .iter()
             .filter(|c| c.kind == kind::NOTICE)
@@ -400,7 +463,7 @@ fn mark_sent(
             .collect();
         enqueue(conn, &disregard)?;
     }
-    Ok(())
+    Ok(changed)
 }
 
 /// Deletes the link tokens of emails the server refused: no one holds them. After a
@@ -422,11 +485,13 @@ fn forget_undelivered_tokens(conn: &mut DbConn, done: &[Finished]) -> QueryResul
     Ok(())
 }
 
-/// Marks emails sent, each with the address it went to, in one statement.
-fn set_sent(conn: &mut DbConn, sent: &[&Claimed], now: DateTime<Utc>) -> QueryResult<()> {
+/// Marks emails sent, each with the address it went to, in one statement; returns
+/// how many changed. Whatever state an email was left in by a claim that lost it
+/// (pending, cancelled by a withdrawal, failed), the server accepted it: it is sent.
+fn set_sent(conn: &mut DbConn, sent: &[&Claimed], now: DateTime<Utc>) -> QueryResult<usize> {
     use diesel::sql_types::{BigInt, Text, Timestamp};
     if sent.is_empty() {
-        return Ok(());
+        return Ok(0);
     }
     // The SQL with its placeholders: `$1, $2, …` on PostgreSQL, `?` on SQLite.
     let sql = |numbered: bool| {
@@ -447,7 +512,7 @@ fn set_sent(conn: &mut DbConn, sent: &[&Claimed], now: DateTime<Utc>) -> QueryRe
         let ids: Vec<String> = sent.iter().map(|_| next()).collect();
         format!(
             "UPDATE deliveries SET state = 'sent', lease_until = NULL, finished_at = {finished_at}, \
-             sent_to = CASE id{cases} END WHERE state = 'pending' AND id IN ({})",
+             sent_to = CASE id{cases} END WHERE state <> 'sent' AND id IN ({})",
             ids.join(", ")
         )
     };
@@ -465,13 +530,12 @@ fn set_sent(conn: &mut DbConn, sent: &[&Claimed], now: DateTime<Utc>) -> QueryRe
             query
         }};
     }
-    match conn {
+    Ok(match conn {
         // BACKEND-SPECIFIC: raw SQL, because diesel has no per-row values in one
         // UPDATE; only the placeholders differ.
         DbConn::Pg(pg) => bound!(diesel::sql_query(sql(true))).execute(pg)?,
         DbConn::Sqlite(lite) => bound!(diesel::sql_query(sql(false))).execute(lite)?,
-    };
-    Ok(())
+    })
 }
 
 /// Of these notices, the ones withdrawn; all of them locked until the commit.
@@ -492,20 +556,50 @@ pub fn lock_withdrawn(conn: &mut DbConn, notice_ids: &[&str]) -> QueryResult<Vec
         .collect())
 }
 
+/// Schedules another attempt, if this claim still holds the email.
 fn retry_later(
     conn: &mut DbConn,
-    id: i64,
+    email: &Claimed,
     error: &str,
-    retry_at: DateTime<Utc>,
-) -> QueryResult<()> {
-    diesel::update(d::table.find(id).filter(d::state.eq(state::PENDING)))
-        .set((
-            d::next_attempt_at.eq(ts(retry_at)),
-            d::lease_until.eq(None::<NaiveDateTime>),
-            d::last_error.eq(Some(error)),
-        ))
-        .execute(conn)?;
-    Ok(())
+    retry_at: NaiveDateTime,
+) -> QueryResult<bool> {
+    let changed = diesel::update(
+        d::table
+            .find(email.id)
+            .filter(d::state.eq(state::PENDING))
+            .filter(d::attempts.eq(email.attempts)),
+    )
+    .set((
+        d::next_attempt_at.eq(retry_at),
+        d::lease_until.eq(None::<NaiveDateTime>),
+        d::last_error.eq(Some(error)),
+    ))
+    .execute(conn)?;
+    Ok(changed == 1)
+}
+
+/// Ends an email in a final state, if this claim still holds it.
+fn finish_claimed(
+    conn: &mut DbConn,
+    email: &Claimed,
+    final_state: &'static str,
+    error: &str,
+    now: DateTime<Utc>,
+) -> QueryResult<bool> {
+    let changed = diesel::update(
+        d::table
+            .find(email.id)
+            .filter(d::state.eq(state::PENDING))
+            .filter(d::attempts.eq(email.attempts)),
+    )
+    .set((
+        d::state.eq(final_state),
+        d::finished_at.eq(Some(ts(now))),
+        d::lease_until.eq(None::<NaiveDateTime>),
+        d::last_error.eq(Some(error)),
+    ))
+    .execute(conn)?;
+    Ok(changed == 1)
 }
 
 /// Ends pending deliveries in a final state.
@@ -569,17 +663,22 @@ fn fall_back(
 }
 
 /// Cancels the unsent emails of withdrawn notices, and queues "please disregard" to
-/// everyone who already got the notice email or a reminder. An email on its way (leased) is left
-/// to its worker, which checks for the withdrawal when it marks it sent.
+/// everyone who already got the notice email or a reminder. An email on its way
+/// (leased) is left to its worker, which checks for the withdrawal when it marks it
+/// sent; if its lease ran out, the next claim cancels it (and should the first send
+/// succeed after all, it is recorded as sent and "please disregard" follows).
+///
+/// Returns how many emails it cancelled.
 pub fn withdraw(
     conn: &mut DbConn,
     policy: &Policy,
     notice_ids: &[String],
     now: DateTime<Utc>,
-) -> QueryResult<()> {
+) -> QueryResult<usize> {
     let now_ts = ts(now);
+    let mut cancelled = 0;
     for chunk in notice_ids.chunks(CHUNK) {
-        diesel::update(
+        cancelled += diesel::update(
             d::table
                 .filter(d::notice_id.eq_any(chunk))
                 .filter(d::state.eq(state::PENDING))
@@ -589,6 +688,7 @@ pub fn withdraw(
         .set((
             d::state.eq(state::CANCELLED),
             d::finished_at.eq(Some(now_ts)),
+            d::lease_until.eq(None::<NaiveDateTime>),
         ))
         .execute(conn)?;
         // Whoever got the notice or a reminder about it.
@@ -613,7 +713,10 @@ pub fn withdraw(
             .collect();
         enqueue(conn, &disregard)?;
     }
-    Ok(())
+    if let Some(counter) = &policy.cancelled {
+        counter.inc_by(cancelled as u64);
+    }
+    Ok(cancelled)
 }
 
 /// The age of the oldest email still waiting to be sent, in seconds.

@@ -4,13 +4,17 @@
 use crate::config::ConfigError;
 use lettre::address::Envelope;
 use lettre::transport::smtp::{PoolConfig, SMTP_PORT};
-use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
-use std::path::Path;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub enum Mailer {
-    Smtp(AsyncSmtpTransport<Tokio1Executor>),
-    Files(AsyncFileTransport<Tokio1Executor>),
+    /// The transport, and the longest one send may take. lettre's own timeout bounds
+    /// only the TCP connect of its async transport, not the replies: a server that
+    /// accepts the connection and never answers would hold a send forever.
+    Smtp(AsyncSmtpTransport<Tokio1Executor>, Duration),
+    /// The folder `.eml` files are written to.
+    Files(PathBuf),
 }
 
 /// Why a send failed. The text is a reply code or a category, never the server's
@@ -19,8 +23,33 @@ pub enum Mailer {
 pub enum SendError {
     /// A 4xx reply, a timeout or a broken connection: worth another try.
     Transient(String),
-    /// A 5xx reply: another try would get the same answer.
+    /// A 5xx reply about this recipient or this message: another try would get the
+    /// same answer.
     Permanent(String),
+    /// A 5xx reply about the session, not the email: authentication failed or is
+    /// required, TLS is required, the server does not speak our commands. Every
+    /// email would get it, and none is at fault: the configuration (or the server)
+    /// is. Retried like a transient failure, and logged as an error.
+    Session(String),
+}
+
+/// 5xx replies that say nothing about the recipient or the message (RFC 5321,
+/// RFC 4954, RFC 3207): command syntax or support (500–504), "does not accept
+/// mail" (521), authentication or encryption required or failed (530, 534, 535,
+/// 538).
+const SESSION_CODES: [&str; 10] = [
+    "500", "501", "502", "503", "504", "521", "530", "534", "535", "538",
+];
+
+/// How an error reply is taken, by its code and whether it is a 5xx.
+pub fn classify_code(code: &str, permanent: bool) -> SendError {
+    if !permanent {
+        SendError::Transient(format!("smtp {code}"))
+    } else if SESSION_CODES.contains(&code) {
+        SendError::Session(format!("smtp {code}"))
+    } else {
+        SendError::Permanent(format!("smtp {code}"))
+    }
 }
 
 impl Mailer {
@@ -33,44 +62,80 @@ impl Mailer {
             .idle_timeout(Duration::from_secs(60));
         Ok(Mailer::Smtp(
             builder.timeout(Some(timeout)).pool_config(pool).build(),
+            timeout,
         ))
     }
 
-    /// Writes each email as `<message-id>.eml` in `dir`, for development.
+    /// Writes each email as `<message-id>.eml` in `dir` (the Message-ID without its
+    /// angle brackets), for development.
     pub fn files(dir: &Path) -> Result<Mailer, ConfigError> {
         std::fs::create_dir_all(dir).map_err(|e| ConfigError {
             var: "SCHOOLSIGNAL_MAIL_DIR",
             message: format!("cannot create the folder: {}", e.kind()),
         })?;
-        Ok(Mailer::Files(AsyncFileTransport::new(dir)))
+        Ok(Mailer::Files(dir.to_path_buf()))
     }
 
     pub async fn send(&self, message: Message) -> Result<(), SendError> {
         match self {
-            Mailer::Smtp(smtp) => smtp.send(message).await.map(drop).map_err(classify),
-            Mailer::Files(files) => files
-                .send(message)
-                .await
-                .map(drop)
-                .map_err(|e| SendError::Transient(format!("file: {}", io_kind(&e)))),
+            Mailer::Smtp(smtp, timeout) => within(*timeout, smtp.send(message)).await,
+            Mailer::Files(dir) => {
+                let name = message
+                    .headers()
+                    .get_raw("Message-ID")
+                    .map(file_name)
+                    .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+                write_eml(dir, &name, &message.formatted()).await
+            }
         }
     }
 
     /// Sends a message to an explicit envelope (for tests and the benchmark).
     pub async fn send_raw(&self, envelope: &Envelope, raw: &[u8]) -> Result<(), SendError> {
         match self {
-            Mailer::Smtp(smtp) => smtp
-                .send_raw(envelope, raw)
-                .await
-                .map(drop)
-                .map_err(classify),
-            Mailer::Files(files) => files
-                .send_raw(envelope, raw)
-                .await
-                .map(drop)
-                .map_err(|e| SendError::Transient(format!("file: {}", io_kind(&e)))),
+            Mailer::Smtp(smtp, timeout) => within(*timeout, smtp.send_raw(envelope, raw)).await,
+            Mailer::Files(dir) => write_eml(dir, &uuid::Uuid::new_v4().to_string(), raw).await,
         }
     }
+}
+
+/// One whole send, from taking a connection to the server's last reply, cut off after
+/// `timeout`: a timeout like any other, worth another try.
+async fn within<T>(
+    timeout: Duration,
+    send: impl std::future::Future<Output = Result<T, lettre::transport::smtp::Error>>,
+) -> Result<(), SendError> {
+    match tokio::time::timeout(timeout, send).await {
+        Ok(result) => result.map(drop).map_err(classify),
+        Err(_) => Err(SendError::Transient("timeout".into())),
+    }
+}
+
+/// A Message-ID as a file name: without its angle brackets, and with anything but
+/// letters, digits, `@`, `.`, `-` and `_` replaced.
+fn file_name(message_id: &str) -> String {
+    message_id
+        .trim()
+        .trim_start_matches('<')
+        .trim_end_matches('>')
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "@.-_".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// Writes `<name>.eml` whole or not at all: to a temporary name first, then renamed.
+async fn write_eml(dir: &Path, name: &str, raw: &[u8]) -> Result<(), SendError> {
+    let io = |e: std::io::Error| SendError::Transient(format!("file: {}", e.kind()));
+    let path = dir.join(format!("{name}.eml"));
+    let partial = dir.join(format!(".{name}.eml.part"));
+    tokio::fs::write(&partial, raw).await.map_err(io)?;
+    tokio::fs::rename(&partial, &path).await.map_err(io)
 }
 
 fn bad_url(why: &str) -> ConfigError {
@@ -111,19 +176,12 @@ pub fn lettre_url(url: &str) -> Result<String, ConfigError> {
     Ok(parsed.to_string())
 }
 
-fn io_kind(e: &lettre::transport::file::Error) -> String {
-    use std::error::Error;
-    e.source()
-        .and_then(|s| s.downcast_ref::<std::io::Error>())
-        .map_or_else(|| "error".to_string(), |io| io.kind().to_string())
-}
-
 fn classify(e: lettre::transport::smtp::Error) -> SendError {
     let code = e.status().map(|c| c.to_string());
     if e.is_permanent() {
-        SendError::Permanent(format!("smtp {}", code.as_deref().unwrap_or("5xx")))
+        classify_code(code.as_deref().unwrap_or("5xx"), true)
     } else if e.is_transient() {
-        SendError::Transient(format!("smtp {}", code.as_deref().unwrap_or("4xx")))
+        classify_code(code.as_deref().unwrap_or("4xx"), false)
     } else if e.is_timeout() {
         SendError::Transient("timeout".into())
     } else {
@@ -135,7 +193,40 @@ fn classify(e: lettre::transport::smtp::Error) -> SendError {
 
 #[cfg(test)]
 mod tests {
-    use super::lettre_url;
+    use super::{classify_code, file_name, lettre_url, SendError};
+
+    #[test]
+    fn eml_files_are_named_by_message_id() {
+        assert_eq!(
+            file_name("<0b6c9a1e-1f2d-4c1e-9d3a-5a6b7c8d9e0f@signal.example.nl>"),
+            "0b6c9a1e-1f2d-4c1e-9d3a-5a6b7c8d9e0f@signal.example.nl"
+        );
+        assert_eq!(file_name("<../../etc/passwd>"), ".._.._etc_passwd");
+    }
+
+    #[test]
+    fn only_recipient_and_message_replies_are_permanent() {
+        for code in ["530", "534", "535", "538", "500", "502", "521"] {
+            assert_eq!(
+                classify_code(code, true),
+                SendError::Session(format!("smtp {code}")),
+                "{code} is about the session"
+            );
+        }
+        for code in ["550", "551", "552", "553", "554", "5xx"] {
+            assert_eq!(
+                classify_code(code, true),
+                SendError::Permanent(format!("smtp {code}")),
+                "{code} is about the recipient or the message"
+            );
+        }
+        for code in ["421", "450", "451", "452", "454", "4xx"] {
+            assert_eq!(
+                classify_code(code, false),
+                SendError::Transient(format!("smtp {code}"))
+            );
+        }
+    }
 
     #[test]
     fn smtp_insists_on_starttls_unless_told_otherwise() {

@@ -59,6 +59,9 @@ impl Worker {
                     // takes the next email, so a crash can repeat at most one email
                     // per slot: the one whose mark was not yet committed.
                     let sends = futures_util::stream::iter(batch).map(|email| async {
+                        let Some(email) = self.hold(email).await else {
+                            return;
+                        };
                         let attempt = self.send(&email).await;
                         let (recorded_tx, recorded) = oneshot::channel();
                         if done_tx.send((email, attempt, recorded_tx)).is_ok() {
@@ -79,10 +82,56 @@ impl Worker {
         let policy = self.policy.clone();
         let now = self.clock.now();
         let (lease, limit) = (self.lease, (self.concurrency * 4) as i64);
-        db::run(&self.pool, move |conn| {
+        let claims = db::run(&self.pool, move |conn| {
             queue::claim(conn, &policy, now, lease, limit).map_err(DbError::from)
         })
-        .await
+        .await?;
+        self.metrics
+            .deliveries
+            .with_label_values(&[state::CANCELLED])
+            .inc_by(claims.cancelled as u64);
+        Ok(claims.claimed)
+    }
+
+    /// The email, when this claim still holds it, with most of a lease left.
+    ///
+    /// A claim takes several rounds of emails, and with a slow server the later ones
+    /// start long after the claim: such an email's lease is renewed first, on the
+    /// condition that no other worker claimed it since (its attempt number is ours).
+    /// When one did, or a withdrawal cancelled it, it is left alone. With a fast
+    /// server the lease is still fresh and this costs nothing.
+    async fn hold(&self, mut email: Claimed) -> Option<Claimed> {
+        let now = self.clock.now();
+        let left = email.lease_until - now.naive_utc();
+        if left > self.lease * 3 / 4 {
+            return Some(email);
+        }
+        let lease = self.lease;
+        let (id, attempts) = (email.id, email.attempts);
+        let probe = queue::LeaseHolder { id, attempts };
+        let renewed = db::run(&self.pool, move |conn| {
+            queue::renew(conn, &probe, now, lease).map_err(DbError::from)
+        })
+        .await;
+        match renewed {
+            Ok(Some(until)) => {
+                email.lease_until = until;
+                Some(email)
+            }
+            Ok(None) => {
+                tracing::info!(
+                    delivery_id = id,
+                    attempt = attempts,
+                    "email taken over by another claim; not sent"
+                );
+                None
+            }
+            Err(e) => {
+                // Not sent now; it is claimed again once its lease runs out.
+                tracing::warn!(error = %e, delivery_id = id, "renewing a lease failed");
+                None
+            }
+        }
     }
 
     /// One attempt. Never panics: whatever goes wrong becomes a transient or a
@@ -92,17 +141,37 @@ impl Worker {
             Ok(message) => message,
             Err(error) => return Attempt::Permanent { error },
         };
-        match self.mailer.send(message).await {
+        // The send ends before the lease does (with a tenth of it to spare for the
+        // record and for clocks), so no other worker can take the email over while
+        // it is on its way. Running out is a timeout like any other.
+        let left = email.lease_until - self.clock.now().naive_utc() - self.lease / 10;
+        let budget = left.to_std().unwrap_or_default();
+        let sent = tokio::time::timeout(budget, self.mailer.send(message))
+            .await
+            .unwrap_or_else(|_| Err(SendError::Transient("timeout".into())));
+        match sent {
             Ok(()) => Attempt::Sent,
             Err(SendError::Permanent(error)) => Attempt::Permanent { error },
-            Err(SendError::Transient(error)) => {
-                let attempt = email.attempts.max(1) as u32 - 1;
-                let delay = delay_for(self.retry_base, self.retry_max, attempt);
-                let retry_at =
-                    self.clock.now() + chrono::Duration::from_std(delay).unwrap_or_default();
-                Attempt::Transient { error, retry_at }
+            Err(SendError::Session(error)) => {
+                let code = error.trim_start_matches("smtp ");
+                self.metrics
+                    .mail_session_errors
+                    .with_label_values(&[code])
+                    .inc();
+                tracing::error!(delivery_id = email.id, error = %error,
+                    "the mail server refused the session (authentication or TLS): check SMTP_URL; the email is retried");
+                self.retry(email, error)
             }
+            Err(SendError::Transient(error)) => self.retry(email, error),
         }
+    }
+
+    /// A transient failure, to be tried again after the backoff for this attempt.
+    fn retry(&self, email: &Claimed, error: String) -> Attempt {
+        let attempt = email.attempts.max(1) as u32 - 1;
+        let delay = delay_for(self.retry_base, self.retry_max, attempt);
+        let retry_at = self.clock.now() + chrono::Duration::from_std(delay).unwrap_or_default();
+        Attempt::Transient { error, retry_at }
     }
 
     fn compose(&self, email: &Claimed) -> Result<lettre::Message, String> {

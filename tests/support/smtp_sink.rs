@@ -1,6 +1,7 @@
 //! A real SMTP server for tests: it listens on 127.0.0.1, speaks plain ESMTP (no TLS,
 //! no AUTH), records every message it accepts, and can be told to refuse recipients,
-//! answer scripted failures at the end of DATA, or stop listening for a while.
+//! answer scripted failures at the end of DATA, stop listening for a while, answer
+//! slowly, stall (accept connections and never answer), or demand authentication.
 //!
 //! One tokio task per connection; pipelined commands work; buffered I/O throughout, so
 //! that a benchmark can push thousands of messages per second through it.
@@ -9,7 +10,7 @@
 use mail_parser::{HeaderValue, Message, MessageParser, MimeHeaders, PartType};
 use std::collections::{HashSet, VecDeque};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
@@ -224,6 +225,12 @@ struct Shared {
     accepted: AtomicUsize,
     connections: AtomicUsize,
     accepted_notify: Notify,
+    /// Milliseconds to wait before each reply.
+    reply_delay_ms: AtomicU64,
+    /// While set, nothing is answered: not the greeting, not a command.
+    stalled: AtomicBool,
+    /// While set, MAIL FROM is answered "530 Authentication required".
+    require_auth: AtomicBool,
 }
 
 impl Shared {
@@ -235,6 +242,17 @@ impl Shared {
     fn is_refused(&self, rcpt: &str) -> bool {
         let st = self.lock();
         !st.refused.is_empty() && st.refused.contains(&rcpt.to_ascii_lowercase())
+    }
+
+    /// Waits as told before a reply: while stalled, then the reply delay.
+    async fn before_reply(&self) {
+        while self.stalled.load(Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let delay = self.reply_delay_ms.load(Ordering::SeqCst);
+        if delay > 0 {
+            tokio::time::sleep(Duration::from_millis(delay)).await;
+        }
     }
 
     /// Counts the attempt and decides the reply; records the message when accepted.
@@ -296,6 +314,9 @@ impl SmtpSink {
             accepted: AtomicUsize::new(0),
             connections: AtomicUsize::new(0),
             accepted_notify: Notify::new(),
+            reply_delay_ms: AtomicU64::new(0),
+            stalled: AtomicBool::new(false),
+            require_auth: AtomicBool::new(false),
         });
         let (stop, stop_rx) = watch::channel(0u64);
         let accept = tokio::spawn(accept_loop(listener, shared.clone(), stop_rx));
@@ -394,6 +415,27 @@ impl SmtpSink {
 
     pub fn clear_refusals(&self) {
         self.shared.lock().refused.clear();
+    }
+
+    /// Every reply (the greeting, each command, the end of DATA) comes `delay` late,
+    /// as from a slow mail server. Zero turns it off.
+    pub fn set_reply_delay(&self, delay: Duration) {
+        self.shared
+            .reply_delay_ms
+            .store(delay.as_millis() as u64, Ordering::SeqCst);
+    }
+
+    /// While stalled, the sink accepts connections and reads what it is sent, but
+    /// answers nothing, on new and open connections alike; replies held back go out
+    /// when it is un-stalled (to clients that may have given up).
+    pub fn set_stalled(&self, stalled: bool) {
+        self.shared.stalled.store(stalled, Ordering::SeqCst);
+    }
+
+    /// While set, every MAIL FROM is answered `530 5.7.0 Authentication required`, as
+    /// a server that demands AUTH does to a client that did not log in.
+    pub fn set_require_auth(&self, require: bool) {
+        self.shared.require_auth.store(require, Ordering::SeqCst);
     }
 
     /// DATA transactions that reached the end of DATA, accepted or not.
@@ -533,6 +575,7 @@ async fn serve(mut stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
     let (r, w) = stream.split();
     let mut reader = BufReader::with_capacity(64 * 1024, r);
     let mut writer = BufWriter::with_capacity(16 * 1024, w);
+    shared.before_reply().await;
     writer
         .write_all(b"220 127.0.0.1 ESMTP schoolsignal test sink\r\n")
         .await?;
@@ -551,6 +594,7 @@ async fn serve(mut stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
         if read_line(&mut reader, &mut line).await? == 0 {
             return Ok(());
         }
+        shared.before_reply().await;
         let cmd = trim_crlf(&line);
         let (verb, arg) = split_verb(cmd);
 
@@ -567,6 +611,11 @@ async fn serve(mut stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
             rcpt_to.clear();
             mail_from = None;
             match parse_path(arg, b"FROM:") {
+                Some(_) if shared.require_auth.load(Ordering::SeqCst) => {
+                    writer
+                        .write_all(b"530 5.7.0 Authentication required\r\n")
+                        .await?;
+                }
                 Some((path, params)) => {
                     if declared_size(params).is_some_and(|s| s > MAX_SIZE) {
                         writer
@@ -628,6 +677,7 @@ async fn serve(mut stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
                 return Ok(()); // the client went away mid-message
             };
             let rcpts = std::mem::take(&mut rcpt_to);
+            shared.before_reply().await;
             if too_big {
                 shared.attempts.fetch_add(1, Ordering::SeqCst);
                 writer
