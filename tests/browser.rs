@@ -122,10 +122,17 @@ impl Browser {
             "--disable-dev-shm-usage".into(),
             format!("--window-size={},{}", DESKTOP.0, DESKTOP.1),
             format!("--user-data-dir={}", profile.path().display()),
+            // A Dutch coordinator's browser: pages before any school is known (after
+            // signing out) follow Accept-Language.
+            "--lang=nl-NL".into(),
         ];
         let capabilities = json!({
             "browserName": "chrome",
-            "goog:chromeOptions": { "binary": CHROMIUM, "args": args },
+            "goog:chromeOptions": {
+                "binary": CHROMIUM,
+                "args": args,
+                "prefs": { "intl.accept_languages": "nl-NL,nl" },
+            },
         });
         let client = ClientBuilder::native()
             .capabilities(capabilities.as_object().unwrap().clone())
