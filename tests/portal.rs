@@ -690,8 +690,43 @@ async fn guessed_links_lock_out_the_client(backend: Backend) {
 }
 
 /// Races on PostgreSQL, where two requests really run at once on two connections.
+/// A test connection holds a row lock so that both requests have read the row
+/// before either writes, then lets them go: the race happens every run.
 mod postgres_races {
     use super::*;
+    use diesel::prelude::*;
+
+    /// Opens a transaction that runs `lock` (a `SELECT … FOR UPDATE`).
+    fn hold(url: &str, lock: &str) -> PgConnection {
+        let mut conn = PgConnection::establish(url).unwrap();
+        diesel::sql_query("BEGIN").execute(&mut conn).unwrap();
+        diesel::sql_query(lock).execute(&mut conn).unwrap();
+        conn
+    }
+
+    /// Waits until `n` statements on the portal's tables wait for a lock, then
+    /// commits `gate`, letting them go.
+    async fn release_when_waiting(url: &str, mut gate: PgConnection, n: i64) {
+        #[derive(QueryableByName)]
+        struct Waiting {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let mut watch = PgConnection::establish(url).unwrap();
+        let query = "SELECT COUNT(*) AS n FROM pg_stat_activity \
+                     WHERE datname = current_database() AND pid <> pg_backend_pid() \
+                     AND wait_event_type = 'Lock' \
+                     AND (query LIKE '%access_tokens%' OR query LIKE '%staff_accounts%')";
+        wait_for("both requests waiting", WAIT, || {
+            diesel::sql_query(query)
+                .get_result::<Waiting>(&mut watch)
+                .unwrap()
+                .n
+                >= n
+        })
+        .await;
+        diesel::sql_query("COMMIT").execute(&mut gate).unwrap();
+    }
 
     /// Two POSTs of the same link at once: exactly one session.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -702,9 +737,12 @@ mod postgres_races {
         let (_, _, page) = p.get(&path, None).await;
         let csrf = field(&page, "csrf");
         let form = [("csrf", csrf.as_str())];
-        let (a, b) = tokio::join!(
+        let url = p.app.db.url.clone();
+        let gate = hold(&url, "SELECT 1 FROM access_tokens FOR UPDATE");
+        let (a, b, ()) = tokio::join!(
             p.post(&path, None, Some(PUBLIC), &form),
-            p.post(&path, None, Some(PUBLIC), &form)
+            p.post(&path, None, Some(PUBLIC), &form),
+            release_when_waiting(&url, gate, 2)
         );
         let mut statuses = [a.0, b.0];
         statuses.sort();
@@ -758,9 +796,12 @@ mod postgres_races {
         let (csrf_a, csrf_b) = (field(&page_a, "csrf"), field(&page_b, "csrf"));
         let form_a = [("csrf", csrf_a.as_str()), ("code", code.as_str())];
         let form_b = [("csrf", csrf_b.as_str()), ("code", code.as_str())];
-        let (a, b) = tokio::join!(
+        let url = p.app.db.url.clone();
+        let gate = hold(&url, "SELECT 1 FROM staff_accounts FOR UPDATE");
+        let (a, b, ()) = tokio::join!(
             p.post("/totp", Some(&first), Some(PUBLIC), &form_a),
-            p.post("/totp", Some(&second), Some(PUBLIC), &form_b)
+            p.post("/totp", Some(&second), Some(PUBLIC), &form_b),
+            release_when_waiting(&url, gate, 2)
         );
         let mut statuses = [a.0, b.0];
         statuses.sort();
