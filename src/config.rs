@@ -491,6 +491,12 @@ mod tests {
         assert_eq!(e.var, "SCHOOLSIGNAL_NOW");
         let e = load(&[("SCHOOLSIGNAL_BSN_KEY", "short")]).unwrap_err();
         assert_eq!(e.var, "SCHOOLSIGNAL_BSN_KEY");
+        let e = load(&[("SCHOOLSIGNAL_TRUSTED_PROXIES", "10.0.0.0/99")]).unwrap_err();
+        assert_eq!(e.var, "SCHOOLSIGNAL_TRUSTED_PROXIES");
+        let c = load(&[("SCHOOLSIGNAL_TRUSTED_PROXIES", "10.0.0.0/8, ::1")]).unwrap();
+        assert!(c.trusted_proxies.contains("10.1.2.3".parse().unwrap()));
+        assert!(!c.trusted_proxies.contains("11.1.2.3".parse().unwrap()));
+        assert_eq!(load(&[]).unwrap().trusted_proxies, Default::default());
     }
 
     #[test]

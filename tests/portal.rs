@@ -935,6 +935,17 @@ async fn pages_in_the_school_language(backend: Backend) {
         assert_eq!(lang(&page), expected, "{accept:?}");
         assert!(page.contains(text), "{accept:?}");
     }
+    // A new link by email for an English school's coordinator is in English.
+    let (_, _, page) = p.get("/login", None).await;
+    let form = [("csrf", field(&page, "csrf")), ("email", en.to_string())];
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    assert_eq!(p.post("/login", None, Some(PUBLIC), &form).await.0, 200);
+    p.sink.wait_for(3, WAIT).await;
+    let mails = p.sink.received_for(en);
+    assert_eq!(mails.len(), 2);
+    let sign_in = mails[1].text_body();
+    assert!(sign_in.contains("valid for 15 minutes"), "{sign_in}");
+
     let unknown = format!("/n/{:064x}", 7);
     let (_, _, page) = p.get(&unknown, None).await;
     let form = [("csrf", field(&page, "csrf"))];

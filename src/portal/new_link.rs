@@ -76,18 +76,19 @@ pub async fn request(
     let issued = portal
         .db(move |conn| Ok(write_tx(conn, |conn| issue(conn, &address, now))?))
         .await?;
-    if let (Some((token, name)), Some(mail)) = (issued, portal.sign_in_mail.clone()) {
-        tokio::spawn(send(mail, email, name, token, now));
+    if let (Some((token, name, locale)), Some(mail)) = (issued, portal.sign_in_mail.clone()) {
+        tokio::spawn(send(mail, email, name, locale, token, now));
     }
     Ok(page(&portal, &req, true))
 }
 
-/// A token for a known address within its limit, with the recipient's name.
+/// A token for a known address within its limit, with the recipient's name and the
+/// language of their school, which the email is in.
 fn issue(
     conn: &mut DbConn,
     email: &str,
     now: DateTime<Utc>,
-) -> QueryResult<Option<(String, String)>> {
+) -> QueryResult<Option<(String, String, Locale)>> {
     let Some(name) = accounts::name_of(conn, email)? else {
         audit::record(
             conn,
@@ -120,13 +121,14 @@ fn issue(
         ))
         .execute(conn)?;
     audit::record(conn, email, action::LINK_REQUEST, None, "sent", now)?;
-    Ok(Some((token, name)))
+    Ok(Some((token, name, i18n::of_address(conn, email)?)))
 }
 
 async fn send(
     mail: Arc<SignInMail>,
     email: String,
     name: String,
+    locale: Locale,
     token: String,
     now: DateTime<Utc>,
 ) {
@@ -141,7 +143,7 @@ async fn send(
     let message_id = format!("<{}@{}>", uuid::Uuid::new_v4(), mail.from.email.domain());
     let built = mail
         .templates
-        .render(Kind::SignIn, Locale::Nl, &context)
+        .render(Kind::SignIn, locale, &context)
         .map_err(|_| "template".to_string())
         .and_then(|r| {
             // The builder's error can quote the address: only say which step failed.
