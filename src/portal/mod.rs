@@ -115,10 +115,14 @@ impl Portal {
         let (value, now) = (cookie.value().to_string(), self.clock.now());
         let found = self
             .db(move |conn| {
-                let Some(session) = session::find(conn, &value, now)? else {
+                let Some((session, locale)) = session::find_with_locale(conn, &value, now)? else {
                     return Ok(None);
                 };
-                let locale = i18n::of(conn, session.notice_id.as_deref(), &session.email)?;
+                // A session from a link to the list: the school of its address.
+                let locale = match locale.as_deref().and_then(Locale::parse) {
+                    Some(locale) => locale,
+                    None => i18n::of_address(conn, &session.email)?,
+                };
                 Ok(Some((session, locale)))
             })
             .await?;
