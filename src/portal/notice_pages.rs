@@ -214,10 +214,6 @@ pub async fn show(
     .await?;
     let locale = row.locale();
     super::set_locale(&req, locale);
-    let notice_id = row.id.clone();
-    let (notes, signals) = portal
-        .db(move |conn| Ok(super::notice_actions::history(conn, &notice_id, locale)?))
-        .await?;
     use super::notice_actions::{options, CATEGORIES, CLOSE_OUTCOMES};
     // A withdrawn notice shows only that it was withdrawn: nothing of the child.
     if row.withdrawn() {
@@ -233,6 +229,10 @@ pub async fn show(
             Pages::get().render("notice.html", locale, ctx),
         ));
     }
+    let notice_id = row.id.clone();
+    let (notes, signals) = portal
+        .db(move |conn| Ok(super::notice_actions::history(conn, &notice_id, locale)?))
+        .await?;
     let ctx = context! {
         title => i18n::t(locale, "title_notice"),
         id => row.id,
