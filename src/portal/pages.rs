@@ -41,7 +41,7 @@ impl Pages {
     /// Renders a page in `locale`: its strings come from that locale's catalogue
     /// (`t.key`), and `<html lang>` says which it is.
     pub fn render(&self, name: &str, locale: Locale, ctx: minijinja::Value) -> String {
-        let ctx = context! { lang => locale.as_str(), t => i18n::catalogue(locale), ..ctx };
+        let ctx = context! { lang => locale.as_str(), t => catalogue_value(locale), ..ctx };
         self.env
             .get_template(name)
             .and_then(|t| t.render(ctx))
@@ -58,6 +58,14 @@ impl Pages {
             context! { title, text, signed_in => false },
         )
     }
+}
+
+/// The catalogue as a template value, made once per locale (a clone is cheap).
+fn catalogue_value(locale: Locale) -> minijinja::Value {
+    static VALUES: OnceLock<[minijinja::Value; 2]> = OnceLock::new();
+    let values = VALUES
+        .get_or_init(|| Locale::ALL.map(|l| minijinja::Value::from_serialize(i18n::catalogue(l))));
+    values[usize::from(locale == Locale::En)].clone()
 }
 
 pub fn html(status: StatusCode, body: String) -> HttpResponse {
