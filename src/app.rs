@@ -119,6 +119,7 @@ impl Application {
             portal_wake,
         );
         portal.sign_in_mail = Some(sign_in_mail);
+        portal.trusted_proxies = config.trusted_proxies.clone();
         let portal = web::Data::new(portal);
         let server = HttpServer::new(move || {
             App::new()

@@ -168,7 +168,10 @@ fn admin(command: Command, config: &Config) -> anyhow::Result<()> {
         Command::Coordinators {
             command: CoordinatorsCommand::ResetTotp { email },
         } => {
-            if !crate::portal::accounts::reset_totp(conn, email.trim())? {
+            let known = crate::db::write_tx(conn, |conn| {
+                crate::portal::accounts::reset_totp(conn, email.trim())
+            })?;
+            if !known {
                 anyhow::bail!("no portal account for that address");
             }
             crate::portal::audit::record(conn, "operator", "reset_totp", None, "ok", now)?;

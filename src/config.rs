@@ -78,6 +78,8 @@ pub struct Config {
     pub smtp_url: Option<String>,
     pub public_url: String,
     pub bind: SocketAddr,
+    /// Proxies (IPs or CIDRs) whose `X-Forwarded-For` names the portal's client.
+    pub trusted_proxies: crate::portal::TrustedProxies,
     pub bsn_key: Vec<u8>,
     pub now: Option<DateTime<Utc>>,
     pub visit_window_days: i64,
@@ -215,6 +217,7 @@ const KNOWN: &[&str] = &[
     "SCHOOLSIGNAL_INTAKE_BATCH",
     "SCHOOLSIGNAL_PUBLIC_URL",
     "SCHOOLSIGNAL_BIND",
+    "SCHOOLSIGNAL_TRUSTED_PROXIES",
     "SCHOOLSIGNAL_BSN_KEY",
     "SCHOOLSIGNAL_NOW",
     "SCHOOLSIGNAL_VISIT_WINDOW_DAYS",
@@ -310,6 +313,10 @@ impl Config {
                 .clone()
                 .unwrap_or_else(|| "http://localhost:8080".into()),
             bind: parse(&get, "SCHOOLSIGNAL_BIND", "127.0.0.1:8080")?,
+            trusted_proxies: crate::portal::TrustedProxies::parse(
+                &get("SCHOOLSIGNAL_TRUSTED_PROXIES").unwrap_or_default(),
+            )
+            .map_err(|why| err("SCHOOLSIGNAL_TRUSTED_PROXIES", why))?,
             bsn_key: bsn_key
                 .clone()
                 .unwrap_or_else(|| DEV_BSN_KEY.into())
@@ -488,6 +495,12 @@ mod tests {
         assert_eq!(e.var, "SCHOOLSIGNAL_NOW");
         let e = load(&[("SCHOOLSIGNAL_BSN_KEY", "short")]).unwrap_err();
         assert_eq!(e.var, "SCHOOLSIGNAL_BSN_KEY");
+        let e = load(&[("SCHOOLSIGNAL_TRUSTED_PROXIES", "10.0.0.0/99")]).unwrap_err();
+        assert_eq!(e.var, "SCHOOLSIGNAL_TRUSTED_PROXIES");
+        let c = load(&[("SCHOOLSIGNAL_TRUSTED_PROXIES", "10.0.0.0/8, ::1")]).unwrap();
+        assert!(c.trusted_proxies.contains("10.1.2.3".parse().unwrap()));
+        assert!(!c.trusted_proxies.contains("11.1.2.3".parse().unwrap()));
+        assert_eq!(load(&[]).unwrap().trusted_proxies, Default::default());
     }
 
     #[test]

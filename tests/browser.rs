@@ -27,6 +27,10 @@ const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const DESKTOP: (u32, u32) = (1280, 900);
 const PHONE_WIDTH: u32 = 390;
 const COORDINATOR: &str = "zorg@regenboog.example.nl";
+/// What the test types: a note and a signal's description. The log canary looks
+/// for both.
+const NOTE: &str = "Rustig vandaag. <script>alert(1)</script>";
+const SIGNAL: &str = "Blauwe plek op de arm; vertelt zelf dat het een val was.";
 
 /// chromedriver, a child of this test in a process group of its own. Dropping it
 /// kills the whole group (chromedriver and the Chromium it started), also when the
@@ -118,10 +122,17 @@ impl Browser {
             "--disable-dev-shm-usage".into(),
             format!("--window-size={},{}", DESKTOP.0, DESKTOP.1),
             format!("--user-data-dir={}", profile.path().display()),
+            // A Dutch coordinator's browser: pages before any school is known (after
+            // signing out) follow Accept-Language.
+            "--lang=nl-NL".into(),
         ];
         let capabilities = json!({
             "browserName": "chrome",
-            "goog:chromeOptions": { "binary": CHROMIUM, "args": args },
+            "goog:chromeOptions": {
+                "binary": CHROMIUM,
+                "args": args,
+                "prefs": { "intl.accept_languages": "nl-NL,nl" },
+            },
         });
         let client = ClientBuilder::native()
             .capabilities(capabilities.as_object().unwrap().clone())
@@ -398,6 +409,28 @@ async fn browser_whole_path() {
     let logs = captured_logs();
     assert_no_personal_data(&logs, "event decided");
     assert_no_personal_data(&logs, "email attempt");
+    // Also dates of birth as the pages show them (dd-mm-yyyy), and what was typed.
+    let shown_dates: Vec<String> = personal_data()
+        .iter()
+        .filter_map(|v| chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d").ok())
+        .map(|d| d.format("%d-%m-%Y").to_string())
+        .collect();
+    assert!(
+        shown_dates.contains(&"12-04-2016".to_string()),
+        "Sanne's, as shown"
+    );
+    for text in shown_dates.iter().map(String::as_str).chain([
+        NOTE,
+        SIGNAL,
+        "Rustig vandaag",
+        "Blauwe plek",
+    ]) {
+        assert!(
+            !logs.contains(text),
+            "a typed or shown value of length {} in the logs",
+            text.len()
+        );
+    }
 
     browser.client.clone().close().await.unwrap();
     drop(driver);
@@ -410,7 +443,7 @@ async fn browser_whole_path() {
 /// `school_signal.v1` and the page says it was sent once the broker confirmed it.
 async fn note_is_escaped_and_signal_is_sent(b: &Browser, app: &TestApp, notice_id: &str) {
     // The note: markup in it is shown as text, never run.
-    let hostile = "Rustig vandaag. <script>alert(1)</script>";
+    let hostile = NOTE;
     let form = b
         .client
         .find(Locator::Css("form[action$='/notes']"))
@@ -443,7 +476,7 @@ async fn note_is_escaped_and_signal_is_sent(b: &Browser, app: &TestApp, notice_i
     b.screenshot("5-note").await;
 
     // The signal: bound before acting, so its message cannot go unseen.
-    let description = "Blauwe plek op de arm; vertelt zelf dat het een val was.";
+    let description = SIGNAL;
     let queue = app.broker.bind_outbound("school_signal.v1").await;
     let form = b
         .client

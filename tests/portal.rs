@@ -5,6 +5,7 @@ mod support;
 
 use reqwest::header::{HeaderMap, COOKIE, LOCATION, ORIGIN, SET_COOKIE};
 use reqwest::redirect::Policy;
+use schoolsignal::config::AmqpNames;
 use std::time::Duration;
 use support::smtp_sink::SmtpSink;
 use support::*;
@@ -22,12 +23,51 @@ struct Portal {
 
 impl Portal {
     async fn start(backend: Backend) -> Self {
+        Self::start_with(backend, &[]).await
+    }
+
+    /// With extra service variables.
+    async fn start_with(backend: Backend, more: &[(&str, String)]) -> Self {
         let sink = SmtpSink::start().await;
-        let extra = [
+        let mut extra = vec![
             ("SMTP_URL", format!("{}?tls=none", sink.url())),
             ("SCHOOLSIGNAL_PUBLIC_URL", PUBLIC.to_string()),
         ];
+        extra.extend(more.iter().cloned());
         let app = TestApp::spawn_with(backend, &extra).await;
+        Self::on(app, sink).await
+    }
+
+    /// A service that cannot reach the broker: it serves pages and takes events over
+    /// HTTP, but its relay cannot publish (and it never reports ready).
+    async fn start_without_broker(backend: Backend) -> Self {
+        capture_logs();
+        let sink = SmtpSink::start().await;
+        let db = TestDb::create(backend);
+        let pool = db.pool();
+        let api_key = seed(&pool);
+        let prefix = format!("t{}.", unique());
+        let broker = Broker::connect(&amqp_url(), AmqpNames::with_prefix(&prefix)).await;
+        let closed = format!("amqp://guest:guest@127.0.0.1:{}/%2f", free_port());
+        let extra = [
+            ("SMTP_URL", format!("{}?tls=none", sink.url())),
+            ("SCHOOLSIGNAL_PUBLIC_URL", PUBLIC.to_string()),
+            ("AMQP_URL", closed),
+        ];
+        let address = start_in_process(&db.url, &prefix, &extra).await;
+        let app = TestApp {
+            db,
+            pool,
+            address,
+            api_key,
+            broker,
+            http: reqwest::Client::new(),
+        };
+        Self::on(app, sink).await
+    }
+
+    /// Sends the siblings event and collects the two emails' links.
+    async fn on(app: TestApp, sink: SmtpSink) -> Self {
         let (status, _) = app.post_event(&example("valid-siblings.json")).await;
         assert_eq!(status, 202);
         let mails = sink.wait_for(2, WAIT).await;
@@ -58,9 +98,22 @@ impl Portal {
     }
 
     async fn get(&self, path: &str, cookie: Option<&str>) -> (u16, HeaderMap, String) {
+        self.get_with(path, cookie, &[]).await
+    }
+
+    /// A GET with extra request headers.
+    async fn get_with(
+        &self,
+        path: &str,
+        cookie: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> (u16, HeaderMap, String) {
         let mut request = self.http.get(self.url(path));
         if let Some(c) = cookie {
             request = request.header(COOKIE, c);
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
         }
         let r = request.send().await.unwrap();
         (
@@ -77,12 +130,27 @@ impl Portal {
         origin: Option<&str>,
         form: &[(&str, &str)],
     ) -> (u16, HeaderMap, String) {
+        self.post_with(path, cookie, origin, &[], form).await
+    }
+
+    /// A POST with extra request headers.
+    async fn post_with(
+        &self,
+        path: &str,
+        cookie: Option<&str>,
+        origin: Option<&str>,
+        headers: &[(&str, &str)],
+        form: &[(&str, &str)],
+    ) -> (u16, HeaderMap, String) {
         let mut request = self.http.post(self.url(path)).form(form);
         if let Some(c) = cookie {
             request = request.header(COOKIE, c);
         }
         if let Some(o) = origin {
             request = request.header(ORIGIN, o);
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
         }
         let r = request.send().await.unwrap();
         (
@@ -189,8 +257,57 @@ backend_tests!(
     link_to_acknowledgement,
     wrong_codes_lock_the_account,
     a_new_link_by_email,
-    guessed_links_lock_out_the_client
+    guessed_links_lock_out_the_client,
+    pages_in_the_school_language,
+    actions_are_checked_in_order,
+    a_signal_waits_while_the_broker_is_away,
+    new_links_expire_and_are_limited_per_address,
+    used_links_are_no_guesses,
+    every_route_sends_the_security_headers
 );
+
+/// Dates of birth as the pages show them (dd-mm-yyyy): the canary looks for these
+/// too, beside the ISO form in [`personal_data`].
+fn dates_as_shown() -> Vec<String> {
+    personal_data()
+        .iter()
+        .filter_map(|v| chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d").ok())
+        .map(|d| d.format("%d-%m-%Y").to_string())
+        .collect()
+}
+
+fn assert_logs_clean(texts: &[&str]) {
+    let logs = captured_logs();
+    assert_no_personal_data(&logs, "email attempt");
+    let dates = dates_as_shown();
+    assert!(dates.contains(&"30-09-2014".to_string()), "{dates:?}");
+    for text in dates
+        .iter()
+        .map(String::as_str)
+        .chain(texts.iter().copied())
+    {
+        assert!(
+            !logs.contains(text),
+            "a value of length {} in the logs",
+            text.len()
+        );
+    }
+}
+
+/// `<html lang="…">` of a page.
+fn lang(page: &str) -> String {
+    between(page, "<html lang=\"", "\"")
+}
+
+fn set_notice_status(pool: &schoolsignal::db::Pool, notice: &str, to: &str) {
+    use diesel::prelude::*;
+    use schoolsignal::db::schema::notices::dsl::*;
+    let mut conn = pool.get().unwrap();
+    diesel::update(notices.find(notice))
+        .set(status.eq(to))
+        .execute(&mut *conn)
+        .unwrap();
+}
 
 async fn link_to_acknowledgement(backend: Backend) {
     let p = Portal::start(backend).await;
@@ -376,11 +493,7 @@ async fn link_to_acknowledgement(backend: Backend) {
     assert_eq!(status, 200);
     let (status, _, _) = p.get("/notices", Some(&cookie)).await;
     assert_eq!(status, 401);
-    let logs = captured_logs();
-    assert_no_personal_data(&logs, "email attempt");
-    for text in ["gesprek gehad", "ruzie thuis", me] {
-        assert!(!logs.contains(text), "{text} in the logs");
-    }
+    assert_logs_clean(&["gesprek gehad", "ruzie thuis", me]);
     p.app.broker.cleanup().await;
 }
 
@@ -473,9 +586,19 @@ async fn a_new_link_by_email(backend: Backend) {
     let (_, _, page) = p.get(&format!("/n/{token}"), None).await;
     let link_csrf = field(&page, "csrf");
     let form = [("csrf", link_csrf.as_str())];
-    // Under `Referrer-Policy: no-referrer` a browser's own form says `Origin: null`.
+    // Under `Referrer-Policy: no-referrer` a browser's own form says `Origin: null`,
+    // and `Sec-Fetch-Site: same-origin`. `null` without that, or from another site,
+    // is refused.
     let path = format!("/n/{token}");
-    let (status, headers, _) = p.post(&path, None, Some("null"), &form).await;
+    let (status, _, _) = p.post(&path, None, Some("null"), &form).await;
+    assert_eq!(status, 403, "Origin: null alone");
+    for site in ["cross-site", "same-site", "none"] {
+        let fetch = [("sec-fetch-site", site)];
+        let (status, _, _) = p.post_with(&path, None, Some("null"), &fetch, &form).await;
+        assert_eq!(status, 403, "Origin: null from {site}");
+    }
+    let same = [("sec-fetch-site", "same-origin")];
+    let (status, headers, _) = p.post_with(&path, None, Some("null"), &same, &form).await;
     assert_eq!(status, 303);
     let (_, cookie, target) = p.enrol(&session_cookie(&headers)).await;
     assert_eq!(target, "/notices");
@@ -563,5 +686,678 @@ async fn guessed_links_lock_out_the_client(backend: Backend) {
     assert!(actions.contains(&("lockout".to_string(), "links".to_string())));
     let unknown = actions.iter().filter(|a| a.1 == "unknown_link").count();
     assert_eq!(unknown, 10);
+    p.app.broker.cleanup().await;
+}
+
+/// Races on PostgreSQL, where two requests really run at once on two connections.
+/// A test connection holds a row lock so that both requests have read the row
+/// before either writes, then lets them go: the race happens every run.
+mod postgres_races {
+    use super::*;
+    use diesel::prelude::*;
+
+    /// Opens a transaction that runs `lock` (a `SELECT … FOR UPDATE`).
+    fn hold(url: &str, lock: &str) -> PgConnection {
+        let mut conn = PgConnection::establish(url).unwrap();
+        diesel::sql_query("BEGIN").execute(&mut conn).unwrap();
+        diesel::sql_query(lock).execute(&mut conn).unwrap();
+        conn
+    }
+
+    /// Waits until `n` statements on the portal's tables wait for a lock, then
+    /// commits `gate`, letting them go.
+    async fn release_when_waiting(url: &str, mut gate: PgConnection, n: i64) {
+        #[derive(QueryableByName)]
+        struct Waiting {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let mut watch = PgConnection::establish(url).unwrap();
+        let query = "SELECT COUNT(*) AS n FROM pg_stat_activity \
+                     WHERE datname = current_database() AND pid <> pg_backend_pid() \
+                     AND wait_event_type = 'Lock' \
+                     AND (query LIKE '%access_tokens%' OR query LIKE '%staff_accounts%')";
+        wait_for("both requests waiting", WAIT, || {
+            diesel::sql_query(query)
+                .get_result::<Waiting>(&mut watch)
+                .unwrap()
+                .n
+                >= n
+        })
+        .await;
+        diesel::sql_query("COMMIT").execute(&mut gate).unwrap();
+    }
+
+    /// Two POSTs of the same link at once: exactly one session.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_link_posted_twice_at_once_works_once() {
+        let p = Portal::start(Backend::Postgres).await;
+        let token = p.token_for("zorg@regenboog.example.nl");
+        let path = format!("/n/{token}");
+        let (_, _, page) = p.get(&path, None).await;
+        let csrf = field(&page, "csrf");
+        let form = [("csrf", csrf.as_str())];
+        let url = p.app.db.url.clone();
+        let gate = hold(&url, "SELECT 1 FROM access_tokens FOR UPDATE");
+        let (a, b, ()) = tokio::join!(
+            p.post(&path, None, Some(PUBLIC), &form),
+            p.post(&path, None, Some(PUBLIC), &form),
+            release_when_waiting(&url, gate, 2)
+        );
+        let mut statuses = [a.0, b.0];
+        statuses.sort();
+        assert_eq!(statuses, [303, 410], "one redemption, one refusal");
+        let winner = if a.0 == 303 { &a.1 } else { &b.1 };
+        assert_eq!(winner[LOCATION], "/totp");
+        assert_eq!(count_rows(&p.app.pool, "sessions"), 1, "one session");
+        p.app.broker.cleanup().await;
+    }
+
+    /// One TOTP code sent by two sessions of the same account at once verifies one.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_code_verifies_once() {
+        let p = Portal::start(Backend::Postgres).await;
+        let me = "zorg@regenboog.example.nl";
+        let first = p.redeem(me).await;
+        // A second session of the same address, from a new link by email.
+        let (_, _, page) = p.get("/login", None).await;
+        let form = [("csrf", field(&page, "csrf")), ("email", me.to_string())];
+        let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        assert_eq!(p.post("/login", None, Some(PUBLIC), &form).await.0, 200);
+        p.sink.wait_for(3, WAIT).await;
+        let token = p
+            .sink
+            .received_for(me)
+            .iter()
+            .map(|m| token_in(&m.text_body()))
+            .find(|t| *t != p.token_for(me))
+            .expect("a new link");
+        let path = format!("/n/{token}");
+        let (_, _, page) = p.get(&path, None).await;
+        let (status, headers, _) = p
+            .post(
+                &path,
+                None,
+                Some(PUBLIC),
+                &[("csrf", &field(&page, "csrf"))],
+            )
+            .await;
+        assert_eq!(status, 303);
+        let second = session_cookie(&headers);
+
+        let (_, _, page_a) = p.get("/totp", Some(&first)).await;
+        let (_, _, page_b) = p.get("/totp", Some(&second)).await;
+        let secret = between(&page_a, "<code class=\"secret\">", "</code>");
+        assert_eq!(
+            secret,
+            between(&page_b, "<code class=\"secret\">", "</code>")
+        );
+        let code = code_now(&secret);
+        let (csrf_a, csrf_b) = (field(&page_a, "csrf"), field(&page_b, "csrf"));
+        let form_a = [("csrf", csrf_a.as_str()), ("code", code.as_str())];
+        let form_b = [("csrf", csrf_b.as_str()), ("code", code.as_str())];
+        let url = p.app.db.url.clone();
+        let gate = hold(&url, "SELECT 1 FROM staff_accounts FOR UPDATE");
+        let (a, b, ()) = tokio::join!(
+            p.post("/totp", Some(&first), Some(PUBLIC), &form_a),
+            p.post("/totp", Some(&second), Some(PUBLIC), &form_b),
+            release_when_waiting(&url, gate, 2)
+        );
+        let mut statuses = [a.0, b.0];
+        statuses.sort();
+        assert_eq!(statuses, [303, 422], "the code verifies one session only");
+        // And the loser cannot use it afterwards either.
+        let (loser, form) = if a.0 == 303 {
+            (&second, form_b)
+        } else {
+            (&first, form_a)
+        };
+        assert_eq!(
+            p.post("/totp", Some(loser), Some(PUBLIC), &form).await.0,
+            422
+        );
+        let verified: i64 = {
+            use diesel::prelude::*;
+            use schoolsignal::db::schema::sessions::dsl::*;
+            let mut conn = p.app.pool.get().unwrap();
+            sessions
+                .filter(verified_at.is_not_null())
+                .count()
+                .get_result(&mut *conn)
+                .unwrap()
+        };
+        assert_eq!(verified, 1);
+        p.app.broker.cleanup().await;
+    }
+}
+
+/// Every page in the language of the school it is about; before a school is known,
+/// the browser's preference.
+async fn pages_in_the_school_language(backend: Backend) {
+    let p = Portal::start(backend).await;
+    // Het Anker reads English (tests/fixtures/schools.csv), whatever the browser says.
+    let en = "zorg@anker.example.nl";
+    let token = p.token_for(en);
+    let dutch_browser = [("accept-language", "nl-NL,nl;q=0.9")];
+    let (status, _, page) = p
+        .get_with(&format!("/n/{token}"), None, &dutch_browser)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(lang(&page), "en");
+    assert!(page.contains("Open message") && !page.contains("Bericht openen"));
+    let cookie = p.redeem(en).await;
+    let (_, _, enrol) = p.get_with("/totp", Some(&cookie), &dutch_browser).await;
+    assert_eq!(lang(&enrol), "en");
+    assert!(enrol.contains("Set up the second step"));
+    let (_, cookie, target) = p.enrol(&cookie).await;
+    let (status, _, page) = p.get_with(&target, Some(&cookie), &dutch_browser).await;
+    assert_eq!(status, 200);
+    assert_eq!(lang(&page), "en");
+    for shown in [
+        "Noor Bakker",
+        "Date of birth",
+        "14-02-2019",
+        "Date of the police visit",
+        "Please act before",
+        "Step 1: Map the signs.",
+        "Step 2: Consult a colleague and, if needed, Veilig Thuis.",
+        "Step 3: Talk with the parent (and, if possible, the child).",
+        "Step 4: Weigh the violence.",
+        "Step 5: Decide: organise help and",
+        "Received — we will offer support today",
+        "Report a signal to Veilig Thuis",
+        "Changed behaviour",
+        "Sign out",
+    ] {
+        assert!(page.contains(shown), "{shown}");
+    }
+    for dutch in ["Geboortedatum", "Stap 3", "Uitloggen", "Veranderd gedrag"] {
+        assert!(!page.contains(dutch), "{dutch}");
+    }
+    let (_, _, list) = p.get("/notices", Some(&cookie)).await;
+    assert_eq!(lang(&list), "en");
+    assert!(list.contains("Messages") && list.contains("Open (1)"));
+    let (status, _, page) = p.get("/notices/no-such-notice", Some(&cookie)).await;
+    assert_eq!(status, 404);
+    assert_eq!(lang(&page), "en", "error pages too");
+    assert!(page.contains("Not found"));
+
+    // De Regenboog reads Dutch, also in an English browser.
+    let nl = "zorg@regenboog.example.nl";
+    let token = p.token_for(nl);
+    let english_browser = [("accept-language", "en-GB,en;q=0.9")];
+    let path = format!("/n/{token}");
+    let (_, _, page) = p.get_with(&path, None, &english_browser).await;
+    assert_eq!(lang(&page), "nl");
+    assert!(page.contains("Bericht openen"));
+    let cookie = p.redeem(nl).await;
+    let (_, cookie, target) = p.enrol(&cookie).await;
+    let (_, _, page) = p.get_with(&target, Some(&cookie), &english_browser).await;
+    assert_eq!(lang(&page), "nl");
+    for shown in [
+        "Daan Bakker",
+        "Geboortedatum",
+        "Stap 1: In kaart brengen van signalen.",
+        "Stap 2: Collegiale consultatie en zo nodig raadplegen van Veilig Thuis.",
+        "Stap 3: Gesprek met de ouder (en indien mogelijk het kind).",
+        "Stap 4: Wegen van het geweld.",
+        "Stap 5: Beslissen: hulp organiseren en",
+    ] {
+        assert!(page.contains(shown), "{shown}");
+    }
+    assert!(!page.contains("Date of birth"));
+    // Its used link is refused in Dutch, whatever the browser prefers.
+    let (_, _, link_page) = p.get(&path, None).await;
+    let form = [("csrf", field(&link_page, "csrf"))];
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (status, _, page) = p
+        .post_with(&path, None, Some(PUBLIC), &english_browser, &form)
+        .await;
+    assert_eq!(status, 410);
+    assert_eq!(lang(&page), "nl");
+    assert!(page.contains("Link werkt niet meer"));
+
+    // Before any school is known: English only when preferred over Dutch.
+    for (accept, expected, text) in [
+        (None, "nl", "Stuur mij een nieuwe link"),
+        (Some("en-GB,en;q=0.9,nl;q=0.8"), "en", "Send me a new link"),
+        (
+            Some("nl-NL,nl;q=0.9,en;q=0.8"),
+            "nl",
+            "Stuur mij een nieuwe link",
+        ),
+        (Some("de-DE,en;q=0.5"), "en", "Send me a new link"),
+        (Some("fr"), "nl", "Stuur mij een nieuwe link"),
+    ] {
+        let headers: Vec<(&str, &str)> =
+            accept.map(|a| ("accept-language", a)).into_iter().collect();
+        let (_, _, page) = p.get_with("/login", None, &headers).await;
+        assert_eq!(lang(&page), expected, "{accept:?}");
+        assert!(page.contains(text), "{accept:?}");
+    }
+    // A new link by email for an English school's coordinator is in English.
+    let (_, _, page) = p.get("/login", None).await;
+    let form = [("csrf", field(&page, "csrf")), ("email", en.to_string())];
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    assert_eq!(p.post("/login", None, Some(PUBLIC), &form).await.0, 200);
+    p.sink.wait_for(3, WAIT).await;
+    let mails = p.sink.received_for(en);
+    assert_eq!(mails.len(), 2);
+    let sign_in = mails[1].text_body();
+    assert!(sign_in.contains("valid for 15 minutes"), "{sign_in}");
+
+    let unknown = format!("/n/{:064x}", 7);
+    let (_, _, page) = p.get(&unknown, None).await;
+    let form = [("csrf", field(&page, "csrf"))];
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (status, _, page) = p
+        .post_with(&unknown, None, Some(PUBLIC), &english_browser, &form)
+        .await;
+    assert_eq!(status, 410);
+    assert_eq!(lang(&page), "en");
+    assert!(page.contains("The link no longer works"));
+    p.app.broker.cleanup().await;
+}
+
+/// Signed in (401), the form's token (403), my school's notice (404), not withdrawn
+/// (409), and only then the form's fields (422). Forms hold 4,000 characters of
+/// any script.
+async fn actions_are_checked_in_order(backend: Backend) {
+    let p = Portal::start(backend).await;
+    let (mine, _) = notice_of(&p.app.pool, "12AB00");
+    let (theirs, _) = notice_of(&p.app.pool, "34CD01");
+    let cookie = p.redeem("zorg@regenboog.example.nl").await;
+    let (_, cookie, _) = p.enrol(&cookie).await;
+    let (_, _, page) = p.get(&format!("/notices/{mine}"), Some(&cookie)).await;
+    let csrf = field(&page, "csrf");
+
+    // The notice page: the child, the dates, the due time and the guidance.
+    let due: chrono::NaiveDateTime = {
+        use diesel::prelude::*;
+        use schoolsignal::db::schema::notices::dsl::*;
+        let mut conn = p.app.pool.get().unwrap();
+        notices
+            .find(&mine)
+            .select(due_at)
+            .first::<Option<chrono::NaiveDateTime>>(&mut *conn)
+            .unwrap()
+            .expect("a due time")
+    };
+    let due = schoolsignal::delivery::templates::format_open_by(
+        due.and_utc(),
+        schoolsignal::delivery::templates::Locale::Nl,
+    );
+    for shown in [
+        "Daan Bakker",
+        "30-09-2014",
+        "groep 7",
+        "22-11-2026",
+        due.as_str(),
+        "Wat wordt er van u verwacht?",
+        "Stap 3: Gesprek met de ouder (en indien mogelijk het kind).",
+    ] {
+        assert!(page.contains(shown), "{shown}");
+    }
+
+    let invalid: [(&str, Vec<(&str, &str)>); 3] = [
+        ("notes", vec![("body", "  ")]),
+        (
+            "signals",
+            vec![
+                ("category", "bogus"),
+                ("urgency", "soon"),
+                ("description", ""),
+            ],
+        ),
+        ("close", vec![("outcome", "bogus")]),
+    ];
+    for (action, fields) in &invalid {
+        let mut form = vec![("csrf", csrf.as_str())];
+        form.extend(fields.iter().copied());
+        let theirs_path = format!("/notices/{theirs}/{action}");
+        let (status, _, _) = p
+            .post(&theirs_path, Some(&cookie), Some(PUBLIC), &form)
+            .await;
+        assert_eq!(
+            status, 404,
+            "{action}: another school's notice, invalid form"
+        );
+        let mine_path = format!("/notices/{mine}/{action}");
+        let (status, _, _) = p.post(&mine_path, None, Some(PUBLIC), &form).await;
+        assert_eq!(status, 401, "{action}: not signed in");
+        let (status, _, _) = p
+            .post(&mine_path, Some(&cookie), Some(PUBLIC), &form[1..])
+            .await;
+        assert_eq!(status, 403, "{action}: no CSRF token");
+        let (status, _, page) = p.post(&mine_path, Some(&cookie), Some(PUBLIC), &form).await;
+        assert_eq!(status, 422, "{action}: my notice, invalid form");
+        assert!(page.contains("Niet volledig"));
+    }
+
+    // 4,000 characters outside ASCII fit; 4,001 get the page's own refusal.
+    let path = format!("/notices/{mine}/notes");
+    let euros = "€".repeat(4000);
+    let form = [("csrf", csrf.as_str()), ("body", euros.as_str())];
+    let (status, _, _) = p.post(&path, Some(&cookie), Some(PUBLIC), &form).await;
+    assert_eq!(status, 303, "4,000 euro signs are a valid note");
+    let stored: Vec<Option<String>> = {
+        use diesel::prelude::*;
+        use schoolsignal::db::schema::notice_notes::dsl::*;
+        let mut conn = p.app.pool.get().unwrap();
+        notice_notes.select(body).load(&mut *conn).unwrap()
+    };
+    assert_eq!(stored, vec![Some(euros.clone())]);
+    let too_long = "€".repeat(4001);
+    let form = [("csrf", csrf.as_str()), ("body", too_long.as_str())];
+    let (status, _, page) = p.post(&path, Some(&cookie), Some(PUBLIC), &form).await;
+    assert_eq!(status, 422);
+    assert!(page.contains("Niet volledig") && page.contains("4.000"));
+    let huge = "ë".repeat(20_000);
+    let form = [("csrf", csrf.as_str()), ("body", huge.as_str())];
+    let (status, _, page) = p.post(&path, Some(&cookie), Some(PUBLIC), &form).await;
+    assert_eq!(status, 422, "beyond the form limit: the page's own refusal");
+    assert!(page.contains("Niet volledig"));
+    assert_eq!(count_rows(&p.app.pool, "notice_notes"), 1);
+
+    // A withdrawn notice takes no action, and shows only that it was withdrawn.
+    set_notice_status(&p.app.pool, &mine, "withdrawn");
+    let actions: [(&str, Vec<(&str, &str)>); 4] = [
+        ("acknowledge", vec![]),
+        ("notes", vec![("body", "nog een gesprek")]),
+        (
+            "signals",
+            vec![
+                ("category", "injury"),
+                ("urgency", "urgent"),
+                ("description", "blauwe plek"),
+            ],
+        ),
+        ("close", vec![("outcome", "other")]),
+    ];
+    for (action, fields) in &actions {
+        let mut form = vec![("csrf", csrf.as_str())];
+        form.extend(fields.iter().copied());
+        let path = format!("/notices/{mine}/{action}");
+        let (status, _, page) = p.post(&path, Some(&cookie), Some(PUBLIC), &form).await;
+        assert_eq!(status, 409, "{action} on a withdrawn notice");
+        assert_eq!(lang(&page), "nl");
+        assert!(page.contains("Dit bericht is ingetrokken"), "{action}");
+    }
+    let (ack, closed): (bool, bool) = {
+        use diesel::prelude::*;
+        use schoolsignal::db::schema::notices::dsl::*;
+        let mut conn = p.app.pool.get().unwrap();
+        notices
+            .find(&mine)
+            .select((acknowledged_at.is_not_null(), closed_at.is_not_null()))
+            .first(&mut *conn)
+            .unwrap()
+    };
+    assert_eq!((ack, closed), (false, false), "nothing written");
+    assert_eq!(count_rows(&p.app.pool, "notice_notes"), 1);
+    assert_eq!(count_rows(&p.app.pool, "school_signals"), 0);
+    let signals_queued: i64 = {
+        use diesel::prelude::*;
+        use schoolsignal::db::schema::outbox_messages::dsl::*;
+        let mut conn = p.app.pool.get().unwrap();
+        outbox_messages
+            .filter(message_type.eq("school_signal.v1"))
+            .count()
+            .get_result(&mut *conn)
+            .unwrap()
+    };
+    assert_eq!(signals_queued, 0, "no signal queued");
+    let (status, _, page) = p.get(&format!("/notices/{mine}"), Some(&cookie)).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("Dit bericht is ingetrokken"));
+    for hidden in [
+        "Daan",
+        "Bakker",
+        "30-09-2014",
+        "groep 7",
+        "22-11-2026",
+        "€€€",
+    ] {
+        assert!(
+            !page.contains(hidden),
+            "{hidden} on a withdrawn notice's page"
+        );
+    }
+    let refused = audit_actions(&p.app.pool)
+        .iter()
+        .filter(|(_, r)| r == "refused_withdrawn")
+        .count();
+    assert_eq!(refused, 4);
+    assert_logs_clean(&["nog een gesprek", "blauwe plek", &euros[..30]]);
+    p.app.broker.cleanup().await;
+}
+
+/// While the relay cannot reach the broker, a signal is stored and shown as
+/// waiting, and its outbox message is not published.
+async fn a_signal_waits_while_the_broker_is_away(backend: Backend) {
+    let p = Portal::start_without_broker(backend).await;
+    let (mine, _) = notice_of(&p.app.pool, "12AB00");
+    let cookie = p.redeem("zorg@regenboog.example.nl").await;
+    let (_, cookie, _) = p.enrol(&cookie).await;
+    let (_, _, page) = p.get(&format!("/notices/{mine}"), Some(&cookie)).await;
+    let form = [
+        ("csrf", field(&page, "csrf")),
+        ("category", "behaviour_change".to_string()),
+        ("urgency", "routine".to_string()),
+        ("description", "stil in de klas".to_string()),
+    ];
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let path = format!("/notices/{mine}/signals");
+    let (status, _, _) = p.post(&path, Some(&cookie), Some(PUBLIC), &form).await;
+    assert_eq!(status, 303);
+    let (_, _, page) = p.get(&format!("/notices/{mine}"), Some(&cookie)).await;
+    assert!(page.contains("Wacht op verzending"), "shown as waiting");
+    assert!(!page.contains("Verzonden aan Veilig Thuis"));
+    assert!(page.contains("stil in de klas"));
+    let published: Vec<(String, Option<chrono::NaiveDateTime>)> = {
+        use diesel::prelude::*;
+        use schoolsignal::db::schema::{outbox_messages as o, school_signals as s};
+        let mut conn = p.app.pool.get().unwrap();
+        s::table
+            .inner_join(o::table.on(o::message_id.eq(s::outbox_message_id)))
+            .select((o::message_type, o::published_at))
+            .load(&mut *conn)
+            .unwrap()
+    };
+    assert_eq!(published, vec![("school_signal.v1".to_string(), None)]);
+    p.app.broker.cleanup().await;
+}
+
+/// A new link works 15 minutes: refused after 16. At most 3 links per address in
+/// 15 minutes.
+async fn new_links_expire_and_are_limited_per_address(backend: Backend) {
+    let p = Portal::start(backend).await;
+    let me = "adjunct@regenboog.example.nl";
+    let (_, _, page) = p.get("/login", None).await;
+    let csrf = field(&page, "csrf");
+    for _ in 0..4 {
+        let form = [("csrf", csrf.as_str()), ("email", me)];
+        let (status, _, page) = p.post("/login", None, Some(PUBLIC), &form).await;
+        assert_eq!(status, 200);
+        assert!(page.contains("Als dit adres bij ons bekend is"));
+    }
+    let links: i64 = {
+        use diesel::prelude::*;
+        use schoolsignal::db::schema::access_tokens::dsl::*;
+        let mut conn = p.app.pool.get().unwrap();
+        access_tokens
+            .filter(recipient_email.eq(me))
+            .count()
+            .get_result(&mut *conn)
+            .unwrap()
+    };
+    assert_eq!(links, 3, "three links, the fourth request limited");
+    let actions = audit_actions(&p.app.pool);
+    let limited = ("link_request".to_string(), "limited".to_string());
+    assert_eq!(actions.iter().filter(|a| **a == limited).count(), 1);
+    p.sink.wait_for(5, WAIT).await;
+    let mails = p.sink.received_for(me);
+    assert_eq!(mails.len(), 3);
+
+    // 16 minutes later (a replica whose clock says so) the link is refused; at 14
+    // minutes it still works.
+    let token = token_in(&mails[0].text_body());
+    let path = format!("/n/{token}");
+    let at = |minutes: i64| {
+        (chrono::DateTime::parse_from_rfc3339(NOW).unwrap() + chrono::Duration::minutes(minutes))
+            .to_rfc3339()
+    };
+    let later = p
+        .app
+        .spawn_replica(&[
+            ("SCHOOLSIGNAL_NOW", at(16)),
+            ("SCHOOLSIGNAL_PUBLIC_URL", PUBLIC.into()),
+        ])
+        .await;
+    let soon = p
+        .app
+        .spawn_replica(&[
+            ("SCHOOLSIGNAL_NOW", at(14)),
+            ("SCHOOLSIGNAL_PUBLIC_URL", PUBLIC.into()),
+        ])
+        .await;
+    let (_, _, page) = p.get(&path, None).await;
+    let form = [("csrf", field(&page, "csrf"))];
+    let post_at = |base: &str| {
+        p.http
+            .post(format!("{base}{path}"))
+            .header(ORIGIN, PUBLIC)
+            .form(&form)
+            .send()
+    };
+    assert_eq!(
+        post_at(&later.address).await.unwrap().status(),
+        410,
+        "16 minutes"
+    );
+    assert_eq!(
+        post_at(&soon.address).await.unwrap().status(),
+        303,
+        "14 minutes"
+    );
+    let actions = audit_actions(&p.app.pool);
+    assert!(actions.contains(&("failed_sign_in".to_string(), "expired_link".to_string())));
+    p.app.broker.cleanup().await;
+}
+
+/// Used and expired links are real: refusing them counts no guess. Behind a trusted
+/// proxy, guesses count per forwarded client.
+async fn used_links_are_no_guesses(backend: Backend) {
+    let p = Portal::start_with(
+        backend,
+        &[("SCHOOLSIGNAL_TRUSTED_PROXIES", "127.0.0.1/32".to_string())],
+    )
+    .await;
+    p.redeem("zorg@regenboog.example.nl").await;
+    let used = format!("/n/{}", p.token_for("zorg@regenboog.example.nl"));
+    let (_, _, page) = p.get(&used, None).await;
+    let csrf = field(&page, "csrf");
+    for n in 1..=12 {
+        let (status, _, _) = p.post(&used, None, Some(PUBLIC), &[("csrf", &csrf)]).await;
+        assert_eq!(status, 410, "used link, attempt {n}");
+    }
+    // Ten guesses from one forwarded client lock that client out, not the others.
+    let guesser = [("x-forwarded-for", "203.0.113.66, 198.51.100.9")];
+    for n in 1..=10 {
+        let path = format!("/n/{n:064x}");
+        let (_, _, page) = p.get(&path, None).await;
+        let form = [("csrf", field(&page, "csrf"))];
+        let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let (status, _, _) = p
+            .post_with(&path, None, Some(PUBLIC), &guesser, &form)
+            .await;
+        assert_eq!(status, 410, "guess {n}");
+    }
+    let real = format!("/n/{}", p.token_for("zorg@anker.example.nl"));
+    let (_, _, page) = p.get(&real, None).await;
+    let form = [("csrf", field(&page, "csrf"))];
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (status, _, _) = p
+        .post_with(&real, None, Some(PUBLIC), &guesser, &form)
+        .await;
+    assert_eq!(status, 429, "the guessing client is locked out");
+    let other = [("x-forwarded-for", "198.51.100.10")];
+    let (status, _, _) = p.post_with(&real, None, Some(PUBLIC), &other, &form).await;
+    assert_eq!(status, 303, "another client behind the same proxy is not");
+    let actions = audit_actions(&p.app.pool);
+    let lockouts = actions.iter().filter(|(a, _)| a == "lockout").count();
+    assert_eq!(lockouts, 1, "only the guesses locked anyone out");
+    p.app.broker.cleanup().await;
+}
+
+/// The security headers on every portal route, pages and errors alike.
+async fn every_route_sends_the_security_headers(backend: Backend) {
+    let p = Portal::start(backend).await;
+    let (mine, _) = notice_of(&p.app.pool, "12AB00");
+    let token = p.token_for("zorg@regenboog.example.nl");
+    let cookie = p.redeem("zorg@regenboog.example.nl").await;
+    let (_, _, page) = p.get("/totp", Some(&cookie)).await;
+    let totp_csrf = field(&page, "csrf");
+    let (_, cookie, _) = p.enrol(&cookie).await;
+    let (_, _, page) = p.get(&format!("/notices/{mine}"), Some(&cookie)).await;
+    let csrf = field(&page, "csrf");
+    let check = |what: &str, headers: &HeaderMap| {
+        let csp = headers["content-security-policy"].to_str().unwrap();
+        assert!(csp.contains("frame-ancestors 'none'"), "{what}: {csp}");
+        assert!(csp.contains("default-src 'none'"), "{what}");
+        assert!(
+            !csp.contains("script-src") && !csp.contains("unsafe-inline"),
+            "{what}"
+        );
+        assert_eq!(headers["referrer-policy"], "no-referrer", "{what}");
+        assert_eq!(headers["cache-control"], "no-store", "{what}");
+        assert_eq!(headers["x-frame-options"], "DENY", "{what}");
+    };
+    for (path, c) in [
+        ("/", None),
+        ("/login", None),
+        ("/static/portal.css", None),
+        (&format!("/n/{token}") as &str, None),
+        ("/totp", None),
+        ("/totp", Some(cookie.as_str())),
+        ("/notices", None),
+        ("/notices", Some(cookie.as_str())),
+        (&format!("/notices/{mine}") as &str, Some(cookie.as_str())),
+        ("/notices/no-such-notice", Some(cookie.as_str())),
+    ] {
+        let (status, headers, _) = p.get(path, c).await;
+        check(&format!("GET {path} ({status})"), &headers);
+    }
+    let form = [("csrf", csrf.as_str()), ("body", "x"), ("outcome", "other")];
+    let code = [("csrf", totp_csrf.as_str()), ("code", "000000")];
+    for (path, c, form) in [
+        (format!("/n/{token}"), None, &form[..1]),
+        ("/totp".to_string(), Some(cookie.as_str()), &code[..]),
+        ("/login".to_string(), None, &form[..1]),
+        (
+            format!("/notices/{mine}/acknowledge"),
+            Some(cookie.as_str()),
+            &form[..],
+        ),
+        (
+            format!("/notices/{mine}/notes"),
+            Some(cookie.as_str()),
+            &form[..],
+        ),
+        (
+            format!("/notices/{mine}/signals"),
+            Some(cookie.as_str()),
+            &form[..],
+        ),
+        (
+            format!("/notices/{mine}/close"),
+            Some(cookie.as_str()),
+            &form[..],
+        ),
+        ("/logout".to_string(), Some(cookie.as_str()), &form[..]),
+    ] {
+        let (status, headers, _) = p.post(&path, c, Some(PUBLIC), form).await;
+        check(&format!("POST {path} ({status})"), &headers);
+    }
     p.app.broker.cleanup().await;
 }

@@ -256,7 +256,21 @@ async fn reset_totp_forgets_the_second_factor(backend: Backend) {
             ))
             .execute(&mut *conn)
             .unwrap();
+        // A live, verified session of that address, which the reset must end.
+        use schoolsignal::db::schema::sessions;
+        diesel::insert_into(sessions::table)
+            .values((
+                sessions::id_hash.eq("h"),
+                sessions::email.eq(address),
+                sessions::csrf_token.eq("c"),
+                sessions::created_at.eq(at),
+                sessions::last_seen_at.eq(at),
+                sessions::verified_at.eq(Some(at)),
+            ))
+            .execute(&mut *conn)
+            .unwrap();
     }
+    assert_eq!(count_rows(&pool, "sessions"), 1);
     let out = run(
         &db,
         &["coordinators", "reset-totp", "Zorg@Regenboog.example.nl"],
@@ -273,6 +287,7 @@ async fn reset_totp_forgets_the_second_factor(backend: Backend) {
             .unwrap()
     };
     assert_eq!((secret, enrolled), (None, None));
+    assert_eq!(count_rows(&pool, "sessions"), 0, "its sessions are gone");
     let out = run(&db, &["coordinators", "reset-totp", "nobody@example.org"]);
     assert!(!out.status.success());
     assert!(text(&out).contains("no portal account"), "{}", text(&out));

@@ -52,50 +52,67 @@ pub fn pending_secret(conn: &mut DbConn, account: &Account) -> QueryResult<Strin
 }
 
 /// Records an accepted code: the step is used up, failures are forgotten, and a
-/// first code completes the enrolment.
+/// first code completes the enrolment. Returns false, changing nothing, when this
+/// step (or a later one) was used already, also by a concurrent request: the update
+/// is conditional, so a code verifies once.
 pub fn accept_code(
     conn: &mut DbConn,
     account: &Account,
     step: u64,
     now: DateTime<Utc>,
-) -> QueryResult<()> {
-    diesel::update(sa::table.find(&account.email))
-        .set((
-            sa::totp_last_step.eq(step as i64),
-            sa::failed_attempts.eq(0),
-            sa::locked_until.eq(None::<NaiveDateTime>),
-            sa::totp_enrolled_at.eq(account.totp_enrolled_at.or(Some(ts(now)))),
-        ))
-        .execute(conn)?;
-    Ok(())
+) -> QueryResult<bool> {
+    let step = i64::try_from(step).unwrap_or(i64::MAX);
+    let changed = diesel::update(
+        sa::table
+            .find(&account.email)
+            .filter(sa::totp_last_step.lt(step)),
+    )
+    .set((
+        sa::totp_last_step.eq(step),
+        sa::failed_attempts.eq(0),
+        sa::locked_until.eq(None::<NaiveDateTime>),
+        sa::totp_enrolled_at.eq(account.totp_enrolled_at.or(Some(ts(now)))),
+    ))
+    .execute(conn)?;
+    Ok(changed == 1)
 }
 
 /// Counts a wrong code or link; returns true when this one locked the account.
-/// Call inside a write transaction, with `account` read in it.
+/// The count is incremented in SQL, so concurrent failures are all counted (the
+/// update holds the row until commit); call inside a write transaction.
 pub fn count_failure(
     conn: &mut DbConn,
     account: &Account,
     now: DateTime<Utc>,
 ) -> QueryResult<bool> {
-    let failures = account.failed_attempts + 1;
-    let locks = failures >= MAX_FAILURES;
     diesel::update(sa::table.find(&account.email))
-        .set((
-            sa::failed_attempts.eq(if locks { 0 } else { failures }),
-            sa::locked_until.eq(if locks {
-                Some(ts(now + LOCKOUT))
-            } else {
-                account.locked_until
-            }),
-        ))
+        .set(sa::failed_attempts.eq(sa::failed_attempts + 1))
         .execute(conn)?;
+    let failures: i32 = sa::table
+        .find(&account.email)
+        .select(sa::failed_attempts)
+        .first(conn)?;
+    let locks = failures >= MAX_FAILURES;
+    if locks {
+        diesel::update(sa::table.find(&account.email))
+            .set((
+                sa::failed_attempts.eq(0),
+                sa::locked_until.eq(Some(ts(now + LOCKOUT))),
+            ))
+            .execute(conn)?;
+    }
     Ok(locks)
 }
 
-/// Forgets the second factor (a lost phone): the next sign-in enrols again.
+/// Forgets the second factor (a lost phone) and ends the address's sessions: the
+/// next sign-in enrols again.
 /// Returns false when there is no such account.
 pub fn reset_totp(conn: &mut DbConn, email: &str) -> QueryResult<bool> {
-    let changed = diesel::update(sa::table.find(email.to_lowercase()))
+    let email = email.to_lowercase();
+    // Sessions signed in with the old factor end too: the phone may be in other hands.
+    use crate::db::schema::sessions;
+    diesel::delete(sessions::table.filter(sessions::email.eq(&email))).execute(conn)?;
+    let changed = diesel::update(sa::table.find(&email))
         .set((
             sa::totp_secret.eq(None::<String>),
             sa::totp_enrolled_at.eq(None::<NaiveDateTime>),
@@ -153,4 +170,14 @@ pub fn name_of(conn: &mut DbConn, email: &str) -> QueryResult<Option<String>> {
             d_name.unwrap_or_default()
         }
     }))
+}
+
+/// The locale of the first school (by BRIN) whose coordinator or deputy this is.
+pub fn locale_of(conn: &mut DbConn, email: &str) -> QueryResult<Option<String>> {
+    schools::table
+        .filter(staffed_by(email))
+        .order(schools::brin)
+        .select(schools::locale)
+        .first(conn)
+        .optional()
 }

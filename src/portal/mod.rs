@@ -5,6 +5,7 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod i18n;
 mod limiter;
 pub mod new_link;
 mod notice_actions;
@@ -16,14 +17,22 @@ pub mod totp;
 
 use crate::clock::SharedClock;
 use crate::db::{self, DbConn, DbError, Pool};
+use actix_web::dev::{Service, ServiceResponse};
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
-use actix_web::{middleware::DefaultHeaders, web, HttpRequest, HttpResponse, ResponseError};
+use actix_web::{
+    middleware::DefaultHeaders, web, HttpMessage, HttpRequest, HttpResponse, ResponseError,
+};
+use i18n::Locale;
 use limiter::Limiter;
 use session::{CookiePolicy, Session};
 
-pub use limiter::client_ip;
+pub use limiter::{client_ip, TrustedProxies};
 pub use pages::Pages;
+
+/// The most a portal form may hold. A 4,000-character text in non-ASCII letters
+/// percent-encodes to up to 36 KB, beyond actix's default of 16 KiB.
+pub const FORM_LIMIT: usize = 64 * 1024;
 
 /// What every portal handler shares.
 pub struct Portal {
@@ -44,6 +53,8 @@ pub struct Portal {
     /// Where signals to Veilig Thuis are published, and how the relay is woken.
     pub outbound_exchange: String,
     pub relay_wake: std::sync::Arc<tokio::sync::Notify>,
+    /// Proxies whose `X-Forwarded-For` names the client; none by default.
+    pub trusted_proxies: TrustedProxies,
 }
 
 impl Portal {
@@ -71,7 +82,13 @@ impl Portal {
             sign_in_mail: None,
             outbound_exchange,
             relay_wake,
+            trusted_proxies: TrustedProxies::default(),
         }
+    }
+
+    /// The client address the limiters count by.
+    fn client(&self, req: &HttpRequest) -> String {
+        client_ip(req, &self.trusted_proxies)
     }
 
     /// The CSRF token of a link page: tied to the link, checkable without a session.
@@ -89,14 +106,30 @@ impl Portal {
         outcome
     }
 
-    /// The session of this request, if any and still live.
+    /// The session of this request, if any and still live. Its pages are in the
+    /// locale of the school its link was for.
     async fn session(&self, req: &HttpRequest) -> Result<Option<Session>, PortalError> {
         let Some(cookie) = req.cookie(self.cookies.name()) else {
             return Ok(None);
         };
         let (value, now) = (cookie.value().to_string(), self.clock.now());
-        self.db(move |conn| Ok(session::find(conn, &value, now)?))
-            .await
+        let found = self
+            .db(move |conn| {
+                let Some((session, locale)) = session::find_with_locale(conn, &value, now)? else {
+                    return Ok(None);
+                };
+                // A session from a link to the list: the school of its address.
+                let locale = match locale.as_deref().and_then(Locale::parse) {
+                    Some(locale) => locale,
+                    None => i18n::of_address(conn, &session.email)?,
+                };
+                Ok(Some((session, locale)))
+            })
+            .await?;
+        Ok(found.map(|(session, locale)| {
+            set_locale(req, locale);
+            session
+        }))
     }
 
     /// A signed-in session with its second factor done, or the page that says so.
@@ -109,11 +142,20 @@ impl Portal {
 
     /// Refuses a form POST from a foreign origin, as defence in depth: the CSRF token
     /// is the real check. Our own pages send `Referrer-Policy: no-referrer`, under
-    /// which browsers send `Origin: null` with a same-site form; `null` and a missing
-    /// `Origin` (not a browser's cross-site request) therefore pass.
+    /// which browsers send `Origin: null` with a same-origin form; they also send
+    /// `Sec-Fetch-Site: same-origin` then, so `null` passes only with that. A missing
+    /// `Origin` (not a browser's cross-site request) passes.
     fn same_origin(&self, req: &HttpRequest) -> Result<(), PortalError> {
-        match req.headers().get(header::ORIGIN).map(|o| o.as_bytes()) {
-            None | Some(b"null") => Ok(()),
+        let headers = req.headers();
+        match headers.get(header::ORIGIN).map(|o| o.as_bytes()) {
+            None => Ok(()),
+            Some(b"null")
+                if headers
+                    .get("sec-fetch-site")
+                    .is_some_and(|v| v.as_bytes() == b"same-origin") =>
+            {
+                Ok(())
+            }
             Some(origin) if origin == self.origin.as_bytes() => Ok(()),
             Some(_) => Err(PortalError::Forbidden),
         }
@@ -145,6 +187,8 @@ pub enum PortalError {
     Locked,
     #[error("the form is not filled in right")]
     Invalid,
+    #[error("the notice was withdrawn")]
+    Withdrawn,
     #[error("database unavailable: {0}")]
     Db(#[from] DbError),
 }
@@ -164,25 +208,60 @@ impl ResponseError for PortalError {
             PortalError::SignInRequired => StatusCode::UNAUTHORIZED,
             PortalError::Locked => StatusCode::TOO_MANY_REQUESTS,
             PortalError::Invalid => StatusCode::UNPROCESSABLE_ENTITY,
+            PortalError::Withdrawn => StatusCode::CONFLICT,
             PortalError::Db(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
+    /// Dutch; [`localize_errors`] renders it again in the request's locale.
     fn error_response(&self) -> HttpResponse {
-        let (title, text) = match self {
-            PortalError::NotFound => ("Niet gevonden", "Deze pagina bestaat niet of is niet voor u bestemd."),
-            PortalError::Forbidden => ("Niet toegestaan", "Dit formulier is verlopen of kwam niet van deze site. Ga terug, laad de pagina opnieuw en probeer het nog eens."),
-            PortalError::BadLink => ("Link werkt niet meer", "Deze link is al gebruikt of verlopen. Vraag hieronder een nieuwe link aan."),
-            PortalError::SignInRequired => ("Inloggen nodig", "Uw sessie is verlopen. Vraag hieronder een nieuwe link aan."),
-            PortalError::Locked => ("Even geduld", "Te veel pogingen. Probeer het over een kwartier opnieuw."),
-            PortalError::Invalid => ("Niet volledig", "Vul alle velden in; een tekst mag hoogstens 4.000 tekens hebben. Ga terug om het formulier aan te vullen."),
-            PortalError::Db(_) => ("Tijdelijk niet beschikbaar", "Probeer het over een paar minuten opnieuw."),
-        };
         if let PortalError::Db(e) = self {
             tracing::warn!(error = %e, "portal request failed on the database");
         }
-        pages::html(self.status_code(), Pages::get().message(title, text))
+        self.page(Locale::Nl)
     }
+}
+
+impl PortalError {
+    /// The page for this error: a plain message and no detail.
+    fn page(&self, locale: Locale) -> HttpResponse {
+        let key = match self {
+            PortalError::NotFound => "error_not_found",
+            PortalError::Forbidden => "error_forbidden",
+            PortalError::BadLink => "error_bad_link",
+            PortalError::SignInRequired => "error_sign_in",
+            PortalError::Locked => "error_locked",
+            PortalError::Invalid => "error_invalid",
+            PortalError::Withdrawn => "error_withdrawn",
+            PortalError::Db(_) => "error_db",
+        };
+        let title = i18n::t(locale, &format!("{key}_title"));
+        let text = i18n::t(locale, key);
+        pages::html(
+            self.status_code(),
+            Pages::get().message(locale, title, text),
+        )
+    }
+}
+
+/// The locale a page is in, once a handler knows the school it is about.
+#[derive(Debug, Clone, Copy)]
+struct PageLocale(Locale);
+
+fn set_locale(req: &HttpRequest, locale: Locale) {
+    req.extensions_mut().insert(PageLocale(locale));
+}
+
+/// The locale of this request's page: its school's, else the browser's preference.
+fn locale(req: &HttpRequest) -> Locale {
+    if let Some(PageLocale(locale)) = req.extensions().get::<PageLocale>() {
+        return *locale;
+    }
+    i18n::from_accept_language(
+        req.headers()
+            .get(header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok()),
+    )
 }
 
 /// The security headers every portal response carries.
@@ -200,8 +279,17 @@ fn security_headers() -> DefaultHeaders {
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
+    let forms = web::FormConfig::default()
+        .limit(FORM_LIMIT)
+        .error_handler(|_, _| PortalError::Invalid.into());
     cfg.service(
         web::scope("")
+            .app_data(forms)
+            // Inside the headers, so the pages it renders carry them too.
+            .wrap_fn(|req, srv| {
+                let response = srv.call(req);
+                async move { Ok(localize_errors(response.await?)) }
+            })
             .wrap(security_headers())
             .route("/static/portal.css", web::get().to(stylesheet))
             .route("/n/{token}", web::get().to(sign_in::link_page))
@@ -225,6 +313,19 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             )
             .route("/", web::get().to(notice_pages::home)),
     );
+}
+
+/// Renders an error page again in the locale the handler chose (or the browser's).
+fn localize_errors(response: ServiceResponse) -> ServiceResponse {
+    let page = response
+        .response()
+        .error()
+        .and_then(|e| e.as_error::<PortalError>())
+        .map(|e| e.page(locale(response.request())));
+    match page {
+        Some(page) => response.into_response(page),
+        None => response,
+    }
 }
 
 async fn stylesheet() -> HttpResponse {

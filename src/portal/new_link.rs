@@ -3,13 +3,14 @@
 //! known, and requests are limited per client and per address.
 
 use super::audit::{self, action};
+use super::i18n;
 use super::pages::{html, Pages};
 use super::{accounts, session, Portal, PortalError};
 use crate::db::schema::access_tokens;
 use crate::db::{ts, write_tx, DbConn};
 use crate::delivery::queue::token_hash;
 use crate::delivery::templates::{Kind, Locale, MailContext, Templates};
-use crate::delivery::transport::Mailer;
+use crate::delivery::transport::{Mailer, SendError};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Duration, Utc};
@@ -39,14 +40,20 @@ pub struct LoginForm {
     email: String,
 }
 
-fn page(portal: &Portal, sent: bool) -> HttpResponse {
+/// Before any school is known, the page is in the browser's preferred language.
+fn page(portal: &Portal, req: &HttpRequest, sent: bool) -> HttpResponse {
+    let locale = super::locale(req);
     let csrf = portal.link_csrf("login");
-    let ctx = context! { title => "Nieuwe link aanvragen", csrf, sent, signed_in => false };
-    html(StatusCode::OK, Pages::get().render("login.html", ctx))
+    let title = i18n::t(locale, "title_login");
+    let ctx = context! { title, csrf, sent, signed_in => false };
+    html(
+        StatusCode::OK,
+        Pages::get().render("login.html", locale, ctx),
+    )
 }
 
-pub async fn form(portal: web::Data<Portal>) -> HttpResponse {
-    page(&portal, false)
+pub async fn form(portal: web::Data<Portal>, req: HttpRequest) -> HttpResponse {
+    page(&portal, &req, false)
 }
 
 pub async fn request(
@@ -58,28 +65,30 @@ pub async fn request(
     if !session::same_secret(&portal.link_csrf("login"), &form.csrf) {
         return Err(PortalError::Forbidden);
     }
-    if portal.requests.blocked(&req) {
+    let client = portal.client(&req);
+    if portal.requests.blocked(&client) {
         return Err(PortalError::Locked);
     }
-    portal.requests.fail(&req);
+    portal.requests.fail(&client);
     let email = form.email.trim().to_lowercase();
     let now = portal.clock.now();
     let address = email.clone();
     let issued = portal
         .db(move |conn| Ok(write_tx(conn, |conn| issue(conn, &address, now))?))
         .await?;
-    if let (Some((token, name)), Some(mail)) = (issued, portal.sign_in_mail.clone()) {
-        tokio::spawn(send(mail, email, name, token, now));
+    if let (Some((token, name, locale)), Some(mail)) = (issued, portal.sign_in_mail.clone()) {
+        tokio::spawn(send(mail, email, name, locale, token, now));
     }
-    Ok(page(&portal, true))
+    Ok(page(&portal, &req, true))
 }
 
-/// A token for a known address within its limit, with the recipient's name.
+/// A token for a known address within its limit, with the recipient's name and the
+/// language of their school, which the email is in.
 fn issue(
     conn: &mut DbConn,
     email: &str,
     now: DateTime<Utc>,
-) -> QueryResult<Option<(String, String)>> {
+) -> QueryResult<Option<(String, String, Locale)>> {
     let Some(name) = accounts::name_of(conn, email)? else {
         audit::record(
             conn,
@@ -112,13 +121,14 @@ fn issue(
         ))
         .execute(conn)?;
     audit::record(conn, email, action::LINK_REQUEST, None, "sent", now)?;
-    Ok(Some((token, name)))
+    Ok(Some((token, name, i18n::of_address(conn, email)?)))
 }
 
 async fn send(
     mail: Arc<SignInMail>,
     email: String,
     name: String,
+    locale: Locale,
     token: String,
     now: DateTime<Utc>,
 ) {
@@ -133,18 +143,19 @@ async fn send(
     let message_id = format!("<{}@{}>", uuid::Uuid::new_v4(), mail.from.email.domain());
     let built = mail
         .templates
-        .render(Kind::SignIn, Locale::Nl, &context)
+        .render(Kind::SignIn, locale, &context)
         .map_err(|_| "template".to_string())
         .and_then(|r| {
+            // The builder's error can quote the address: only say which step failed.
             crate::delivery::message::build(&mail.from, &name, &email, &message_id, r)
-                .map_err(|e| e.to_string())
+                .map_err(|_| "message".to_string())
         });
     let outcome = match built {
-        Ok(message) => mail
-            .mailer
-            .send(message)
-            .await
-            .map_err(|e| format!("{e:?}")),
+        // Only the reply code or the kind of failure, which the mailer has classified
+        // already: never the server's reply text, which can echo the address.
+        Ok(message) => mail.mailer.send(message).await.map_err(|e| match e {
+            SendError::Transient(kind) | SendError::Permanent(kind) => kind,
+        }),
         Err(e) => Err(e),
     };
     match outcome {

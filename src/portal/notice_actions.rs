@@ -3,7 +3,9 @@
 //! which leaves through the outbox like every other message.
 
 use super::audit::action;
+use super::i18n::{self, Locale};
 use super::notice_pages::{local, on_my_notice, Act};
+use super::session::Session;
 use super::{see_other, Portal, PortalError};
 use crate::contract::outbound::{rfc3339, SchoolRef};
 use crate::db::schema::{notice_notes, notices, outbox_messages, school_signals, schools};
@@ -14,25 +16,31 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
-/// Signal categories (contract section 3), with their Dutch labels.
-pub const CATEGORIES: &[(&str, &str)] = &[
-    ("behaviour_change", "Veranderd gedrag"),
-    ("injury", "Letsel"),
-    ("absence", "Afwezigheid"),
-    ("disclosure", "Het kind vertelt iets"),
-    ("hygiene_or_neglect", "Verzorging of verwaarlozing"),
-    ("other", "Anders"),
+/// Signal categories (contract section 3); their labels are `category_<code>` in
+/// the catalogue.
+pub const CATEGORIES: &[&str] = &[
+    "behaviour_change",
+    "injury",
+    "absence",
+    "disclosure",
+    "hygiene_or_neglect",
+    "other",
 ];
 
-pub const CLOSE_OUTCOMES: &[(&str, &str)] = &[
-    ("support_offered", "Steun geboden, geen zorgen meer"),
-    (
-        "referred",
-        "Doorverwezen (intern begeleider, wijkteam of Veilig Thuis)",
-    ),
-    ("ongoing", "Loopt via de reguliere zorgstructuur"),
-    ("other", "Anders"),
-];
+/// Outcomes of closing; labels `outcome_<code>`.
+pub const CLOSE_OUTCOMES: &[&str] = &["support_offered", "referred", "ongoing", "other"];
+
+/// `(code, label)` pairs for a form's options, in `locale`.
+pub fn options(
+    codes: &[&'static str],
+    prefix: &str,
+    locale: Locale,
+) -> Vec<(&'static str, &'static str)> {
+    codes
+        .iter()
+        .map(|code| (*code, i18n::t(locale, &format!("{prefix}_{code}"))))
+        .collect()
+}
 
 /// The most a note or a signal's description may hold (contract section 3).
 pub const MAX_TEXT: usize = 4000;
@@ -76,26 +84,46 @@ fn text(value: &str) -> Result<String, PortalError> {
     Ok(value.to_string())
 }
 
-/// Runs `act` on my notice unless it is withdrawn or purged, then shows the notice.
+/// What an action would do, once the form is read; or why the form is refused.
+type Build = Box<dyn FnOnce(&Session) -> Result<Act, PortalError> + Send>;
+
+/// Runs an action on my notice, then shows the notice. The checks come in this
+/// order: signed in (401), the form's token and origin (403), my school's notice
+/// (404), not withdrawn or purged (409, nothing written), and only then the form's
+/// fields (422), so that an invalid form tells nothing about a notice that is not
+/// mine.
 async fn act_on(
     portal: &Portal,
     req: &HttpRequest,
     id: &str,
     csrf: &str,
     action: &'static str,
-    act: Act,
+    build: Build,
 ) -> Result<HttpResponse, PortalError> {
     let session = portal.verified(req).await?;
     portal.csrf(req, &session, csrf)?;
+    let act = build(&session);
     let guarded: Act = Box::new(move |conn, row, now| {
         if row.withdrawn() || row.purged_at.is_some() {
-            return Ok("refused_withdrawn");
+            return Ok(REFUSED_WITHDRAWN);
         }
-        act(conn, row, now)
+        match act {
+            Ok(act) => act(conn, row, now),
+            Err(_) => Ok(INVALID),
+        }
     });
-    let row = on_my_notice(portal, &session, id, action, guarded).await?;
-    Ok(see_other(&format!("/notices/{}", row.id)))
+    let (row, result) = on_my_notice(portal, &session, id, action, guarded).await?;
+    super::set_locale(req, row.locale());
+    match result {
+        REFUSED_WITHDRAWN => Err(PortalError::Withdrawn),
+        INVALID => Err(PortalError::Invalid),
+        _ => Ok(see_other(&format!("/notices/{}", row.id))),
+    }
 }
+
+/// Audit results of a refused action.
+const REFUSED_WITHDRAWN: &str = "refused_withdrawn";
+const INVALID: &str = "invalid";
 
 /// "Received — we will offer support today".
 pub async fn acknowledge(
@@ -104,13 +132,15 @@ pub async fn acknowledge(
     id: web::Path<String>,
     form: web::Form<super::CsrfForm>,
 ) -> Result<HttpResponse, PortalError> {
-    let act: Act = Box::new(|conn, row, now| {
-        if row.acknowledged_at.is_none() {
-            acknowledge_in(conn, &row.id, now)?;
-        }
-        Ok("ok")
+    let build: Build = Box::new(|_| {
+        Ok(Box::new(|conn, row, now| {
+            if row.acknowledged_at.is_none() {
+                acknowledge_in(conn, &row.id, now)?;
+            }
+            Ok("ok")
+        }))
     });
-    act_on(&portal, &req, &id, &form.csrf, action::ACKNOWLEDGE, act).await
+    act_on(&portal, &req, &id, &form.csrf, action::ACKNOWLEDGE, build).await
 }
 
 fn acknowledge_in(conn: &mut DbConn, id: &str, now: DateTime<Utc>) -> QueryResult<()> {
@@ -133,20 +163,23 @@ pub async fn note(
     id: web::Path<String>,
     form: web::Form<TextForm>,
 ) -> Result<HttpResponse, PortalError> {
-    let body = text(&form.body)?;
-    let author = portal.verified(&req).await?.email;
-    let act: Act = Box::new(move |conn, row, now| {
-        diesel::insert_into(notice_notes::table)
-            .values((
-                notice_notes::notice_id.eq(&row.id),
-                notice_notes::author.eq(&author),
-                notice_notes::body.eq(Some(&body)),
-                notice_notes::created_at.eq(ts(now)),
-            ))
-            .execute(conn)?;
-        Ok("ok")
+    let TextForm { csrf, body } = form.into_inner();
+    let build: Build = Box::new(move |session| {
+        let body = text(&body)?;
+        let author = session.email.clone();
+        Ok(Box::new(move |conn, row, now| {
+            diesel::insert_into(notice_notes::table)
+                .values((
+                    notice_notes::notice_id.eq(&row.id),
+                    notice_notes::author.eq(&author),
+                    notice_notes::body.eq(Some(&body)),
+                    notice_notes::created_at.eq(ts(now)),
+                ))
+                .execute(conn)?;
+            Ok("ok")
+        }))
     });
-    act_on(&portal, &req, &id, &form.csrf, action::NOTE, act).await
+    act_on(&portal, &req, &id, &csrf, action::NOTE, build).await
 }
 
 /// Closing also acknowledges: a closed notice is never escalated.
@@ -156,26 +189,29 @@ pub async fn close(
     id: web::Path<String>,
     form: web::Form<CloseForm>,
 ) -> Result<HttpResponse, PortalError> {
-    let outcome = CLOSE_OUTCOMES
-        .iter()
-        .map(|(code, _)| *code)
-        .find(|code| *code == form.outcome)
-        .ok_or(PortalError::Invalid)?;
-    let act: Act = Box::new(move |conn, row, now| {
-        if row.closed_at.is_some() {
-            return Ok("already_closed");
-        }
-        acknowledge_in(conn, &row.id, now)?;
-        diesel::update(notices::table.find(&row.id))
-            .set((
-                notices::closed_at.eq(Some(ts(now))),
-                notices::close_outcome.eq(Some(outcome)),
-                notices::updated_at.eq(ts(now)),
-            ))
-            .execute(conn)?;
-        Ok("ok")
+    let CloseForm { csrf, outcome } = form.into_inner();
+    let build: Build = Box::new(move |_| {
+        let outcome = CLOSE_OUTCOMES
+            .iter()
+            .copied()
+            .find(|code| *code == outcome)
+            .ok_or(PortalError::Invalid)?;
+        Ok(Box::new(move |conn, row, now| {
+            if row.closed_at.is_some() {
+                return Ok("already_closed");
+            }
+            acknowledge_in(conn, &row.id, now)?;
+            diesel::update(notices::table.find(&row.id))
+                .set((
+                    notices::closed_at.eq(Some(ts(now))),
+                    notices::close_outcome.eq(Some(outcome)),
+                    notices::updated_at.eq(ts(now)),
+                ))
+                .execute(conn)?;
+            Ok("ok")
+        }))
     });
-    act_on(&portal, &req, &id, &form.csrf, action::CLOSE, act).await
+    act_on(&portal, &req, &id, &csrf, action::CLOSE, build).await
 }
 
 #[derive(Debug, Serialize)]
@@ -215,60 +251,68 @@ pub async fn signal(
     id: web::Path<String>,
     form: web::Form<SignalForm>,
 ) -> Result<HttpResponse, PortalError> {
-    let category = CATEGORIES
-        .iter()
-        .map(|(code, _)| *code)
-        .find(|code| *code == form.category)
-        .ok_or(PortalError::Invalid)?;
-    let urgency = ["routine", "urgent"]
-        .into_iter()
-        .find(|u| *u == form.urgency)
-        .ok_or(PortalError::Invalid)?;
-    let description = text(&form.description)?;
-    let reporter = portal.verified(&req).await?.email;
+    let SignalForm {
+        csrf,
+        category,
+        urgency,
+        description,
+    } = form.into_inner();
     let exchange = portal.outbound_exchange.clone();
-    let act: Act = Box::new(move |conn, row, now| {
-        let signal = SchoolSignal {
-            schema: SIGNAL_SCHEMA,
-            signal_id: uuid::Uuid::new_v4().to_string(),
-            notice_id: row.id.clone(),
-            incident_id: row.incident_id.clone(),
-            child_index: row.child_index,
-            child: Child {
-                given_name: row.given_name.clone().unwrap_or_default(),
-                family_name: row.family_name.clone().unwrap_or_default(),
-                date_of_birth: row.date_of_birth.map(|d| d.to_string()).unwrap_or_default(),
-            },
-            school: SchoolRef {
-                brin: row.school_brin.clone(),
-                name: row.school_name.clone(),
-            },
-            category,
-            urgency,
-            description,
-            reported_at: rfc3339(now),
-            reporter: Reporter {
-                name: reporter_name(conn, &row.school_brin, &reporter)?,
-                email: reporter.clone(),
-            },
-        };
-        let message = NewMessage::new(&exchange, SIGNAL_SCHEMA, SIGNAL_SCHEMA, &signal, now);
-        diesel::insert_into(school_signals::table)
-            .values((
-                school_signals::signal_id.eq(&signal.signal_id),
-                school_signals::notice_id.eq(&row.id),
-                school_signals::category.eq(category),
-                school_signals::urgency.eq(urgency),
-                school_signals::description.eq(Some(&signal.description)),
-                school_signals::reporter_email.eq(&reporter),
-                school_signals::reported_at.eq(ts(now)),
-                school_signals::outbox_message_id.eq(&message.message_id),
-            ))
-            .execute(conn)?;
-        outbox::enqueue(conn, &[message])?;
-        Ok("ok")
+    let build: Build = Box::new(move |session| {
+        let category = CATEGORIES
+            .iter()
+            .copied()
+            .find(|code| *code == category)
+            .ok_or(PortalError::Invalid)?;
+        let urgency = ["routine", "urgent"]
+            .into_iter()
+            .find(|u| *u == urgency)
+            .ok_or(PortalError::Invalid)?;
+        let description = text(&description)?;
+        let reporter = session.email.clone();
+        Ok(Box::new(move |conn, row, now| {
+            let signal = SchoolSignal {
+                schema: SIGNAL_SCHEMA,
+                signal_id: uuid::Uuid::new_v4().to_string(),
+                notice_id: row.id.clone(),
+                incident_id: row.incident_id.clone(),
+                child_index: row.child_index,
+                child: Child {
+                    given_name: row.given_name.clone().unwrap_or_default(),
+                    family_name: row.family_name.clone().unwrap_or_default(),
+                    date_of_birth: row.date_of_birth.map(|d| d.to_string()).unwrap_or_default(),
+                },
+                school: SchoolRef {
+                    brin: row.school_brin.clone(),
+                    name: row.school_name.clone(),
+                },
+                category,
+                urgency,
+                description,
+                reported_at: rfc3339(now),
+                reporter: Reporter {
+                    name: reporter_name(conn, &row.school_brin, &reporter)?,
+                    email: reporter.clone(),
+                },
+            };
+            let message = NewMessage::new(&exchange, SIGNAL_SCHEMA, SIGNAL_SCHEMA, &signal, now);
+            diesel::insert_into(school_signals::table)
+                .values((
+                    school_signals::signal_id.eq(&signal.signal_id),
+                    school_signals::notice_id.eq(&row.id),
+                    school_signals::category.eq(category),
+                    school_signals::urgency.eq(urgency),
+                    school_signals::description.eq(Some(&signal.description)),
+                    school_signals::reporter_email.eq(&reporter),
+                    school_signals::reported_at.eq(ts(now)),
+                    school_signals::outbox_message_id.eq(&message.message_id),
+                ))
+                .execute(conn)?;
+            outbox::enqueue(conn, &[message])?;
+            Ok("ok")
+        }))
     });
-    let response = act_on(&portal, &req, &id, &form.csrf, action::SIGNAL, act).await?;
+    let response = act_on(&portal, &req, &id, &csrf, action::SIGNAL, build).await?;
     portal.relay_wake.notify_one();
     Ok(response)
 }
@@ -312,6 +356,7 @@ pub struct SignalView {
 pub fn history(
     conn: &mut DbConn,
     notice_id: &str,
+    locale: Locale,
 ) -> QueryResult<(Vec<NoteView>, Vec<SignalView>)> {
     let notes: Vec<(NaiveDateTime, String, Option<String>)> = notice_notes::table
         .filter(notice_notes::notice_id.eq(notice_id))
@@ -346,32 +391,37 @@ pub fn history(
         ))
         .load(conn)?;
     let label = |code: &str| {
-        CATEGORIES
-            .iter()
-            .find(|(c, _)| *c == code)
-            .map_or(code.to_string(), |(_, l)| l.to_string())
+        if CATEGORIES.contains(&code) {
+            i18n::t(locale, &format!("category_{code}")).to_string()
+        } else {
+            code.to_string()
+        }
     };
+    let removed = i18n::t(locale, "removed");
     Ok((
         notes
             .into_iter()
             .map(|(at, author, body)| NoteView {
-                when: local(at),
+                when: local(at, locale),
                 author,
-                body: body.unwrap_or_else(|| "(verwijderd)".into()),
+                body: body.unwrap_or_else(|| removed.into()),
             })
             .collect(),
         signals
             .into_iter()
             .map(
                 |(at, category, urgency, description, published)| SignalView {
-                    when: local(at),
+                    when: local(at, locale),
                     category: label(&category),
-                    urgency: if urgency == "urgent" {
-                        "Spoed"
-                    } else {
-                        "Regulier"
-                    },
-                    description: description.unwrap_or_else(|| "(verwijderd)".into()),
+                    urgency: i18n::t(
+                        locale,
+                        if urgency == "urgent" {
+                            "urgency_urgent"
+                        } else {
+                            "urgency_routine"
+                        },
+                    ),
+                    description: description.unwrap_or_else(|| removed.into()),
                     sent: published.is_some(),
                 },
             )

@@ -2,6 +2,7 @@
 //! every route, whether or not it exists.
 
 use super::audit::{self, action};
+use super::i18n;
 use super::pages::{html, Pages};
 use super::session::Session;
 use super::{accounts, see_other, Portal, PortalError};
@@ -39,6 +40,8 @@ pub(super) struct Row {
     pub closed_at: Option<NaiveDateTime>,
     pub created_at: NaiveDateTime,
     pub purged_at: Option<NaiveDateTime>,
+    /// The school's locale, which pages about this notice are in.
+    pub school_locale: String,
 }
 
 impl Row {
@@ -46,28 +49,33 @@ impl Row {
         self.status == status::WITHDRAWN
     }
 
-    fn child_name(&self) -> String {
+    pub fn locale(&self) -> Locale {
+        Locale::parse(&self.school_locale).unwrap_or_default()
+    }
+
+    fn child_name(&self, locale: Locale) -> String {
         match (&self.given_name, &self.family_name) {
             (Some(given), Some(family)) => format!("{given} {family}"),
-            _ => "(gegevens verwijderd)".into(),
+            _ => i18n::t(locale, "data_removed").into(),
         }
     }
 
+    /// The catalogue key of the notice's state.
     fn state(&self) -> &'static str {
         if self.withdrawn() {
-            "Ingetrokken"
+            "state_withdrawn"
         } else if self.closed_at.is_some() {
-            "Afgesloten"
+            "state_closed"
         } else if self.acknowledged_at.is_some() {
-            "Ontvangst bevestigd"
+            "state_acknowledged"
         } else {
-            "Open"
+            "state_open"
         }
     }
 }
 
-pub(super) fn local(t: NaiveDateTime) -> String {
-    format_open_by(t.and_utc(), Locale::Nl)
+pub(super) fn local(t: NaiveDateTime, locale: Locale) -> String {
+    format_open_by(t.and_utc(), locale)
 }
 
 /// The notices of `email`'s schools, newest first; one notice when `id` is given.
@@ -95,6 +103,7 @@ pub(super) fn mine(conn: &mut DbConn, email: &str, id: Option<&str>) -> QueryRes
             notices::closed_at,
             notices::created_at,
             notices::purged_at,
+            schools::locale,
         ))
         .into_boxed();
     if let Some(id) = id {
@@ -122,31 +131,40 @@ pub async fn list(
     req: HttpRequest,
 ) -> Result<HttpResponse, PortalError> {
     let session = portal.verified(&req).await?;
+    let locale = super::locale(&req);
     let email = session.email.clone();
     let rows = portal.db(move |conn| Ok(mine(conn, &email, None)?)).await?;
-    let groups: Vec<Group> = ["Open", "Ontvangst bevestigd", "Afgesloten", "Ingetrokken"]
-        .into_iter()
-        .map(|title| Group {
-            title,
-            notices: rows
-                .iter()
-                .filter(|r| r.state() == title)
-                .map(|r| Item {
-                    id: r.id.clone(),
-                    label: if r.withdrawn() {
-                        "Ingetrokken bericht".into()
-                    } else {
-                        r.child_name()
-                    },
-                    school: r.school_name.clone(),
-                    when: local(r.created_at),
-                })
-                .collect(),
-        })
-        .collect();
-    let ctx =
-        context! { title => "Berichten", groups, csrf => session.csrf_token, signed_in => true };
-    Ok(html(StatusCode::OK, Pages::get().render("list.html", ctx)))
+    let groups: Vec<Group> = [
+        "state_open",
+        "state_acknowledged",
+        "state_closed",
+        "state_withdrawn",
+    ]
+    .into_iter()
+    .map(|state| Group {
+        title: i18n::t(locale, state),
+        notices: rows
+            .iter()
+            .filter(|r| r.state() == state)
+            .map(|r| Item {
+                id: r.id.clone(),
+                label: if r.withdrawn() {
+                    i18n::t(locale, "withdrawn_label").into()
+                } else {
+                    r.child_name(locale)
+                },
+                school: r.school_name.clone(),
+                when: local(r.created_at, locale),
+            })
+            .collect(),
+    })
+    .collect();
+    let title = i18n::t(locale, "title_list");
+    let ctx = context! { title, groups, csrf => session.csrf_token, signed_in => true };
+    Ok(html(
+        StatusCode::OK,
+        Pages::get().render("list.html", locale, ctx),
+    ))
 }
 
 /// What an action did, for the audit log's result column.
@@ -154,14 +172,15 @@ pub(super) type Act =
     Box<dyn FnOnce(&mut DbConn, &Row, DateTime<Utc>) -> QueryResult<&'static str> + Send>;
 
 /// Runs `act` on one notice of my own schools, in one transaction with its audit
-/// row; any other notice is a 404, audited too.
+/// row; any other notice is a 404, audited too. Returns the notice and what `act`
+/// said.
 pub(super) async fn on_my_notice(
     portal: &Portal,
     session: &Session,
     id: &str,
     action: &'static str,
     act: Act,
-) -> Result<Row, PortalError> {
+) -> Result<(Row, &'static str), PortalError> {
     let (email, id, now) = (session.email.clone(), id.to_string(), portal.clock.now());
     portal
         .db(move |conn| {
@@ -172,7 +191,7 @@ pub(super) async fn on_my_notice(
                 };
                 let result = act(conn, &row, now)?;
                 audit::record(conn, &email, action, Some(&id), result, now)?;
-                Ok::<_, diesel::result::Error>(Some(row))
+                Ok::<_, diesel::result::Error>(Some((row, result)))
             })?;
             outcome.ok_or(PortalError::NotFound)
         })
@@ -185,7 +204,7 @@ pub async fn show(
     id: web::Path<String>,
 ) -> Result<HttpResponse, PortalError> {
     let session = portal.verified(&req).await?;
-    let row = on_my_notice(
+    let (row, _) = on_my_notice(
         &portal,
         &session,
         &id,
@@ -193,32 +212,49 @@ pub async fn show(
         Box::new(|_, _, _| Ok("ok")),
     )
     .await?;
+    let locale = row.locale();
+    super::set_locale(&req, locale);
+    use super::notice_actions::{options, CATEGORIES, CLOSE_OUTCOMES};
+    // A withdrawn notice shows only that it was withdrawn: nothing of the child.
+    if row.withdrawn() {
+        let ctx = context! {
+            title => i18n::t(locale, "title_withdrawn"),
+            id => row.id,
+            withdrawn => true,
+            csrf => session.csrf_token,
+            signed_in => true,
+        };
+        return Ok(html(
+            StatusCode::OK,
+            Pages::get().render("notice.html", locale, ctx),
+        ));
+    }
     let notice_id = row.id.clone();
     let (notes, signals) = portal
-        .db(move |conn| Ok(super::notice_actions::history(conn, &notice_id)?))
+        .db(move |conn| Ok(super::notice_actions::history(conn, &notice_id, locale)?))
         .await?;
     let ctx = context! {
-        title => if row.withdrawn() { "Bericht ingetrokken" } else { "Vertrouwelijk bericht" },
+        title => i18n::t(locale, "title_notice"),
         id => row.id,
-        withdrawn => row.withdrawn(),
-        child_name => row.child_name(),
+        withdrawn => false,
+        child_name => row.child_name(locale),
         date_of_birth => row.date_of_birth.map(|d| d.format("%d-%m-%Y").to_string()).unwrap_or_default(),
         group => row.group.clone().unwrap_or_default(),
         visit_date => row.visited_at.and_utc().with_timezone(&chrono_tz::Europe::Amsterdam).format("%d-%m-%Y").to_string(),
-        due => row.due_at.map(local).unwrap_or_default(),
+        due => row.due_at.map(|t| local(t, locale)).unwrap_or_default(),
         school => row.school_name.clone(),
-        status => row.state(),
-        acknowledged => row.acknowledged_at.map(local),
+        status => i18n::t(locale, row.state()),
+        acknowledged => row.acknowledged_at.map(|t| local(t, locale)),
         closed => row.closed_at.is_some(),
         notes,
         signals,
-        categories => super::notice_actions::CATEGORIES,
-        outcomes => super::notice_actions::CLOSE_OUTCOMES,
+        categories => options(CATEGORIES, "category", locale),
+        outcomes => options(CLOSE_OUTCOMES, "outcome", locale),
         csrf => session.csrf_token,
         signed_in => true,
     };
     Ok(html(
         StatusCode::OK,
-        Pages::get().render("notice.html", ctx),
+        Pages::get().render("notice.html", locale, ctx),
     ))
 }

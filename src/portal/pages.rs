@@ -1,6 +1,7 @@
 //! The portal's HTML, from templates compiled into the binary. Every value is
 //! escaped; the only raw markup is the QR code's SVG, which the server makes.
 
+use super::i18n::{self, Locale};
 use actix_web::http::{header, StatusCode};
 use actix_web::HttpResponse;
 use minijinja::{context, Environment};
@@ -37,7 +38,10 @@ impl Pages {
         })
     }
 
-    pub fn render(&self, name: &str, ctx: minijinja::Value) -> String {
+    /// Renders a page in `locale`: its strings come from that locale's catalogue
+    /// (`t.key`), and `<html lang>` says which it is.
+    pub fn render(&self, name: &str, locale: Locale, ctx: minijinja::Value) -> String {
+        let ctx = context! { lang => locale.as_str(), t => catalogue_value(locale), ..ctx };
         self.env
             .get_template(name)
             .and_then(|t| t.render(ctx))
@@ -47,9 +51,21 @@ impl Pages {
             })
     }
 
-    pub fn message(&self, title: &str, text: &str) -> String {
-        self.render("message.html", context! { title, text, signed_in => false })
+    pub fn message(&self, locale: Locale, title: &str, text: &str) -> String {
+        self.render(
+            "message.html",
+            locale,
+            context! { title, text, signed_in => false },
+        )
     }
+}
+
+/// The catalogue as a template value, made once per locale (a clone is cheap).
+fn catalogue_value(locale: Locale) -> minijinja::Value {
+    static VALUES: OnceLock<[minijinja::Value; 2]> = OnceLock::new();
+    let values = VALUES
+        .get_or_init(|| Locale::ALL.map(|l| minijinja::Value::from_serialize(i18n::catalogue(l))));
+    values[usize::from(locale == Locale::En)].clone()
 }
 
 pub fn html(status: StatusCode, body: String) -> HttpResponse {
@@ -65,23 +81,31 @@ mod tests {
     #[test]
     fn every_page_renders() {
         let pages = Pages::get();
-        for (name, _) in TEMPLATES.iter().filter(|(n, _)| *n != "base.html") {
-            let ctx = context! {
-                title => "t", text => "x", token => "ab", csrf => "c", signed_in => true,
-                qr => "<svg></svg>", secret => "S", error => "e", groups => Vec::<()>::new(),
-                id => "n", withdrawn => false, child_name => "c", date_of_birth => "d",
-                group => "g", visit_date => "v", due => "d", school => "s", status => "o",
-                acknowledged => (), closed => false, notes => Vec::<()>::new(),
-                sent => true, signals => Vec::<()>::new(), categories => [("a", "b")], outcomes => [("a", "b")],
-            };
-            let html = pages.env.get_template(name).unwrap().render(ctx);
-            assert!(html.is_ok(), "{name}: {html:?}");
+        for locale in Locale::ALL {
+            for (name, _) in TEMPLATES.iter().filter(|(n, _)| *n != "base.html") {
+                let ctx = context! {
+                    title => "t", text => "x", token => "ab", csrf => "c", signed_in => true,
+                    qr => "<svg></svg>", secret => "S", error => "e", groups => Vec::<()>::new(),
+                    id => "n", withdrawn => false, child_name => "c", date_of_birth => "d",
+                    group => "g", visit_date => "v", due => "d", school => "s", status => "o",
+                    acknowledged => (), closed => false, notes => Vec::<()>::new(),
+                    sent => true, signals => Vec::<()>::new(), categories => [("a", "b")], outcomes => [("a", "b")],
+                    lang => locale.as_str(), t => i18n::catalogue(locale),
+                };
+                let html = pages.env.get_template(name).unwrap().render(ctx);
+                assert!(html.is_ok(), "{name}: {html:?}");
+                let html = html.unwrap();
+                assert!(
+                    html.contains(&format!("<html lang=\"{}\">", locale.as_str())),
+                    "{name}"
+                );
+            }
         }
     }
 
     #[test]
     fn values_are_escaped() {
-        let page = Pages::get().message("<script>x</script>", "a & b");
+        let page = Pages::get().message(Locale::Nl, "<script>x</script>", "a & b");
         assert!(page.contains("&lt;script&gt;x&lt;"), "{page}");
         assert!(!page.contains("<script>"));
         assert!(page.contains("lang=\"nl\""));

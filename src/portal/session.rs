@@ -1,7 +1,7 @@
 //! Server-side sessions: the cookie holds a random id, the database its hash. A
 //! session starts when a link is redeemed and is verified once the second factor is.
 
-use crate::db::schema::sessions;
+use crate::db::schema::{notices, schools, sessions};
 use crate::db::{ts, DbConn};
 use actix_web::cookie::{Cookie, SameSite};
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
@@ -105,9 +105,25 @@ pub fn start(
 
 /// The live session for a cookie value, touched; an expired one is ended.
 pub fn find(conn: &mut DbConn, cookie: &str, now: DateTime<Utc>) -> QueryResult<Option<Session>> {
+    Ok(find_with_locale(conn, cookie, now)?.map(|(session, _)| session))
+}
+
+/// Like [`find`], with the locale of the school of the session's notice (None for a
+/// session without one), read in the same query.
+pub fn find_with_locale(
+    conn: &mut DbConn,
+    cookie: &str,
+    now: DateTime<Utc>,
+) -> QueryResult<Option<(Session, Option<String>)>> {
     let id_hash = hash(cookie);
-    let found: Option<Session> = sessions::table.find(&id_hash).first(conn).optional()?;
-    let Some(session) = found else {
+    let found: Option<(Session, Option<String>)> = sessions::table
+        .left_join(notices::table.on(sessions::notice_id.eq(notices::id.nullable())))
+        .left_join(schools::table.on(schools::brin.eq(notices::school_brin)))
+        .filter(sessions::id_hash.eq(&id_hash))
+        .select((sessions::all_columns, schools::locale.nullable()))
+        .first(conn)
+        .optional()?;
+    let Some((session, locale)) = found else {
         return Ok(None);
     };
     let now_ts = ts(now);
@@ -122,7 +138,7 @@ pub fn find(conn: &mut DbConn, cookie: &str, now: DateTime<Utc>) -> QueryResult<
             .set(sessions::last_seen_at.eq(now_ts))
             .execute(conn)?;
     }
-    Ok(Some(session))
+    Ok(Some((session, locale)))
 }
 
 pub fn mark_verified(conn: &mut DbConn, id_hash: &str, now: DateTime<Utc>) -> QueryResult<()> {

@@ -2,6 +2,7 @@
 
 use super::accounts::{self, Account};
 use super::audit::{self, action};
+use super::i18n::{self, Locale};
 use super::pages::{html, Pages};
 use super::session::{self, Session};
 use super::{see_other, totp, CsrfForm, Portal, PortalError};
@@ -14,19 +15,49 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use minijinja::context;
 
-/// GET shows a button and changes nothing: mail scanners follow links.
-pub async fn link_page(portal: web::Data<Portal>, token: web::Path<String>) -> HttpResponse {
+/// GET shows a button and changes nothing: mail scanners follow links. The page is
+/// in the locale of the link's school.
+pub async fn link_page(
+    portal: web::Data<Portal>,
+    req: HttpRequest,
+    token: web::Path<String>,
+) -> Result<HttpResponse, PortalError> {
+    let locale = link_locale(&portal, &req, &token).await?;
     let csrf = portal.link_csrf(&token);
     let page = Pages::get().render(
         "link.html",
-        context! { title => "Vertrouwelijk bericht", token => token.as_str(), csrf, signed_in => false },
+        locale,
+        context! { title => i18n::t(locale, "title_link"), token => token.as_str(), csrf, signed_in => false },
     );
-    html(StatusCode::OK, page)
+    Ok(html(StatusCode::OK, page))
+}
+
+/// The locale of a link's school, also for this request's error pages; the
+/// browser's for an unknown link.
+async fn link_locale(
+    portal: &Portal,
+    req: &HttpRequest,
+    token: &str,
+) -> Result<Locale, PortalError> {
+    let hash = token_hash(token);
+    match portal
+        .db(move |conn| Ok(i18n::of_link(conn, &hash)?))
+        .await?
+    {
+        Some(locale) => {
+            super::set_locale(req, locale);
+            Ok(locale)
+        }
+        None => Ok(super::locale(req)),
+    }
 }
 
 enum Redeemed {
     Session(String),
+    /// A real link, used or expired: refused, but no guess.
     Refused,
+    /// No such link: a guess, which the per-client limit counts.
+    Unknown,
     Locked,
 }
 
@@ -38,11 +69,13 @@ pub async fn redeem(
     token: web::Path<String>,
     form: web::Form<CsrfForm>,
 ) -> Result<HttpResponse, PortalError> {
+    link_locale(&portal, &req, &token).await?;
     portal.same_origin(&req)?;
     if !session::same_secret(&portal.link_csrf(&token), &form.csrf) {
         return Err(PortalError::Forbidden);
     }
-    if portal.limiter.blocked(&req) {
+    let client = portal.client(&req);
+    if portal.limiter.blocked(&client) {
         return Err(PortalError::Locked);
     }
     let (hash, now) = (token_hash(&token), portal.clock.now());
@@ -55,9 +88,10 @@ pub async fn redeem(
             .insert_header(("Location", "/totp"))
             .finish()),
         Redeemed::Locked => Err(PortalError::Locked),
-        Redeemed::Refused => {
-            if portal.limiter.fail(&req) {
-                let (ip, now) = (super::client_ip(&req), portal.clock.now());
+        Redeemed::Refused => Err(PortalError::BadLink),
+        Redeemed::Unknown => {
+            if portal.limiter.fail(&client) {
+                let (ip, now) = (client, portal.clock.now());
                 portal
                     .db(move |conn| {
                         Ok(audit::record(
@@ -97,7 +131,7 @@ fn redeem_in_tx(conn: &mut DbConn, hash: &str, now: DateTime<Utc>) -> QueryResul
             "unknown_link",
             now,
         )?;
-        return Ok(Redeemed::Refused);
+        return Ok(Redeemed::Unknown);
     };
     let email = email.to_lowercase();
     let notice = notice_id.as_deref();
@@ -117,9 +151,26 @@ fn redeem_in_tx(conn: &mut DbConn, hash: &str, now: DateTime<Utc>) -> QueryResul
         audit::record(conn, &email, action::FAILED_SIGN_IN, notice, "locked", now)?;
         return Ok(Redeemed::Locked);
     }
-    diesel::update(access_tokens::table.find(hash))
-        .set(access_tokens::used_at.eq(Some(ts(now))))
-        .execute(conn)?;
+    // Conditional, so that of two concurrent redemptions exactly one changes the
+    // row: the other waits for the first's commit, then finds it used.
+    let claimed = diesel::update(
+        access_tokens::table
+            .find(hash)
+            .filter(access_tokens::used_at.is_null()),
+    )
+    .set(access_tokens::used_at.eq(Some(ts(now))))
+    .execute(conn)?;
+    if claimed != 1 {
+        audit::record(
+            conn,
+            &email,
+            action::FAILED_SIGN_IN,
+            notice,
+            "used_link",
+            now,
+        )?;
+        return Ok(Redeemed::Refused);
+    }
     // A link to a notice whose data was purged still signs in, to the list.
     let purged: bool = match notice {
         Some(id) => notices::table
@@ -152,20 +203,23 @@ pub async fn second_factor_page(
     }
     Ok(html(
         StatusCode::OK,
-        code_page(&portal, &session, account, None).await?,
+        code_page(&portal, super::locale(&req), &session, account, None).await?,
     ))
 }
 
 async fn code_page(
     portal: &Portal,
+    locale: Locale,
     session: &Session,
     account: Account,
     error: Option<&str>,
 ) -> Result<String, PortalError> {
     let csrf = session.csrf_token.as_str();
+    let error = error.map(|key| i18n::t(locale, key));
     if account.totp_enrolled_at.is_some() {
-        let ctx = context! { title => "Inloggen", csrf, error, signed_in => false };
-        return Ok(Pages::get().render("code.html", ctx));
+        let ctx =
+            context! { title => i18n::t(locale, "title_code"), csrf, error, signed_in => false };
+        return Ok(Pages::get().render("code.html", locale, ctx));
     }
     let secret = portal
         .db(move |conn| Ok(accounts::pending_secret(conn, &account)?))
@@ -178,9 +232,9 @@ async fn code_page(
         .map(|c| String::from_utf8_lossy(c).into_owned())
         .collect::<Vec<_>>()
         .join(" ");
-    let ctx =
-        context! { title => "Tweede stap instellen", qr, secret, csrf, error, signed_in => false };
-    Ok(Pages::get().render("enrol.html", ctx))
+    let title = i18n::t(locale, "title_enrol");
+    let ctx = context! { title, qr, secret, csrf, error, signed_in => false };
+    Ok(Pages::get().render("enrol.html", locale, ctx))
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -226,10 +280,8 @@ pub async fn second_factor(
                 .finish())
         }
         Checked::Wrong(account) => {
-            let error = Some(
-                "Deze code klopt niet. Probeer het opnieuw met de code die nu in de app staat.",
-            );
-            let page = code_page(&portal, &session, account, error).await?;
+            let locale = super::locale(&req);
+            let page = code_page(&portal, locale, &session, account, Some("wrong_code")).await?;
             Ok(html(StatusCode::UNPROCESSABLE_ENTITY, page))
         }
         Checked::Locked => Err(PortalError::Locked),
@@ -273,7 +325,19 @@ fn check_code(
         let account = accounts::ensure(conn, email, now)?;
         return Ok(Checked::Wrong(account));
     };
-    accounts::accept_code(conn, &account, step, now)?;
+    if !accounts::accept_code(conn, &account, step, now)? {
+        // Another request used this step first: a code verifies once.
+        audit::record(
+            conn,
+            email,
+            action::FAILED_SIGN_IN,
+            notice,
+            "code_used",
+            now,
+        )?;
+        let account = accounts::ensure(conn, email, now)?;
+        return Ok(Checked::Wrong(account));
+    }
     session::end(conn, &session.id_hash)?;
     let cookie = session::start(conn, email, notice, now)?;
     session::mark_verified(conn, &session::hash(&cookie), now)?;
@@ -298,7 +362,12 @@ pub async fn logout(
             Ok(())
         })
         .await?;
-    let page = Pages::get().message("Uitgelogd", "U bent uitgelogd. U kunt dit venster sluiten.");
+    let locale = super::locale(&req);
+    let page = Pages::get().message(
+        locale,
+        i18n::t(locale, "title_logged_out"),
+        i18n::t(locale, "logged_out"),
+    );
     let mut response = html(StatusCode::OK, page);
     let _ = response.add_cookie(&portal.cookies.removal());
     Ok(response)
