@@ -33,6 +33,18 @@ pub enum SendError {
     Session(String),
 }
 
+impl SendError {
+    /// The reply code or the kind of failure, already classified: never the server's
+    /// reply text, which can echo the address.
+    pub fn into_kind(self) -> String {
+        match self {
+            SendError::Transient(kind) | SendError::Permanent(kind) | SendError::Session(kind) => {
+                kind
+            }
+        }
+    }
+}
+
 /// 5xx replies that say nothing about the recipient or the message (RFC 5321,
 /// RFC 4954, RFC 3207): command syntax or support (500–504), "does not accept
 /// mail" (521), authentication or encryption required or failed (530, 534, 535,

@@ -151,11 +151,11 @@ async fn send(
                 .map_err(|_| "message".to_string())
         });
     let outcome = match built {
-        // Only the reply code or the kind of failure, which the mailer has classified
-        // already: never the server's reply text, which can echo the address.
-        Ok(message) => mail.mailer.send(message).await.map_err(|e| match e {
-            SendError::Transient(kind) | SendError::Permanent(kind) => kind,
-        }),
+        Ok(message) => mail
+            .mailer
+            .send(message)
+            .await
+            .map_err(SendError::into_kind),
         Err(e) => Err(e),
     };
     match outcome {
