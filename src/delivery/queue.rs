@@ -245,15 +245,24 @@ pub fn renew(
     lease: Duration,
 ) -> QueryResult<Option<NaiveDateTime>> {
     let until = ts(now + lease);
-    let changed = diesel::update(
-        d::table
-            .find(email.id)
-            .filter(d::state.eq(state::PENDING))
-            .filter(d::attempts.eq(email.attempts)),
-    )
-    .set(d::lease_until.eq(Some(until)))
-    .execute(conn)?;
+    let changed = diesel::update(held(email.id, email.attempts))
+        .set(d::lease_until.eq(Some(until)))
+        .execute(conn)?;
     Ok((changed == 1).then_some(until))
+}
+
+/// One email, while the claim that gave it `attempts` holds it: still pending, and
+/// not claimed again since. Every result and renewal is written through this guard.
+type Held = diesel::dsl::Filter<
+    diesel::dsl::Filter<diesel::dsl::Find<d::table, i64>, diesel::dsl::Eq<d::state, &'static str>>,
+    diesel::dsl::Eq<d::attempts, i32>,
+>;
+
+fn held(id: i64, attempts: i32) -> Held {
+    d::table
+        .find(id)
+        .filter(d::state.eq(state::PENDING))
+        .filter(d::attempts.eq(attempts))
 }
 
 /// The claimed email, or its id when it is to be cancelled instead.
@@ -563,18 +572,13 @@ fn retry_later(
     error: &str,
     retry_at: NaiveDateTime,
 ) -> QueryResult<bool> {
-    let changed = diesel::update(
-        d::table
-            .find(email.id)
-            .filter(d::state.eq(state::PENDING))
-            .filter(d::attempts.eq(email.attempts)),
-    )
-    .set((
-        d::next_attempt_at.eq(retry_at),
-        d::lease_until.eq(None::<NaiveDateTime>),
-        d::last_error.eq(Some(error)),
-    ))
-    .execute(conn)?;
+    let changed = diesel::update(held(email.id, email.attempts))
+        .set((
+            d::next_attempt_at.eq(retry_at),
+            d::lease_until.eq(None::<NaiveDateTime>),
+            d::last_error.eq(Some(error)),
+        ))
+        .execute(conn)?;
     Ok(changed == 1)
 }
 
@@ -586,19 +590,14 @@ fn finish_claimed(
     error: &str,
     now: DateTime<Utc>,
 ) -> QueryResult<bool> {
-    let changed = diesel::update(
-        d::table
-            .find(email.id)
-            .filter(d::state.eq(state::PENDING))
-            .filter(d::attempts.eq(email.attempts)),
-    )
-    .set((
-        d::state.eq(final_state),
-        d::finished_at.eq(Some(ts(now))),
-        d::lease_until.eq(None::<NaiveDateTime>),
-        d::last_error.eq(Some(error)),
-    ))
-    .execute(conn)?;
+    let changed = diesel::update(held(email.id, email.attempts))
+        .set((
+            d::state.eq(final_state),
+            d::finished_at.eq(Some(ts(now))),
+            d::lease_until.eq(None::<NaiveDateTime>),
+            d::last_error.eq(Some(error)),
+        ))
+        .execute(conn)?;
     Ok(changed == 1)
 }
 
