@@ -308,9 +308,15 @@ pub struct Broker {
 
 impl Broker {
     pub async fn connect(url: &str, names: AmqpNames) -> Self {
-        let conn = Connection::connect(url, ConnectionProperties::default())
-            .await
-            .expect("RabbitMQ must run");
+        // Bounded: a broker that accepts connections and never answers fails the
+        // test instead of hanging the run.
+        let conn = tokio::time::timeout(
+            Duration::from_secs(30),
+            Connection::connect(url, ConnectionProperties::default()),
+        )
+        .await
+        .expect("RabbitMQ did not answer within 30 s")
+        .expect("RabbitMQ must run");
         let channel = conn.create_channel().await.unwrap();
         channel
             .confirm_select(ConfirmSelectOptions::default())
