@@ -135,8 +135,11 @@ impl ManageConnection for Manager {
             .map_err(r2d2::Error::QueryError)
     }
 
-    fn has_broken(&self, _conn: &mut DbConn) -> bool {
-        false
+    /// Asked when a connection goes back to the pool. diesel marks a connection whose
+    /// server went away (a restart, a failover, a terminated backend) as broken after
+    /// the query that found out, so the pool drops it instead of handing it out again.
+    fn has_broken(&self, conn: &mut DbConn) -> bool {
+        diesel::r2d2::R2D2Connection::is_broken(conn)
     }
 }
 
@@ -152,9 +155,9 @@ pub fn pool(url: &DbUrl, size: u32) -> Pool {
         .max_size(size)
         .min_idle(Some(0))
         .connection_timeout(Duration::from_secs(5))
-        // A connection the server closed (a restart, a failover) never heals; testing
-        // at check-out drops it instead of handing it out again and again.
-        .test_on_check_out(true)
+        // No round trip per check-out: a broken connection is dropped when it comes
+        // back (`has_broken`), and the work that hit it is retried.
+        .test_on_check_out(false)
         .build_unchecked(Manager { url: url.clone() })
 }
 
