@@ -5,7 +5,6 @@ mod support;
 
 use reqwest::header::{HeaderMap, COOKIE, LOCATION, ORIGIN, SET_COOKIE};
 use reqwest::redirect::Policy;
-use schoolsignal::config::AmqpNames;
 use std::time::Duration;
 use support::smtp_sink::SmtpSink;
 use support::*;
@@ -41,28 +40,14 @@ impl Portal {
     /// A service that cannot reach the broker: it serves pages and takes events over
     /// HTTP, but its relay cannot publish (and it never reports ready).
     async fn start_without_broker(backend: Backend) -> Self {
-        capture_logs();
         let sink = SmtpSink::start().await;
-        let db = TestDb::create(backend);
-        let pool = db.pool();
-        let api_key = seed(&pool);
-        let prefix = format!("t{}.", unique());
-        let broker = Broker::connect(&amqp_url(), AmqpNames::with_prefix(&prefix)).await;
         let closed = format!("amqp://guest:guest@127.0.0.1:{}/%2f", free_port());
         let extra = [
             ("SMTP_URL", format!("{}?tls=none", sink.url())),
             ("SCHOOLSIGNAL_PUBLIC_URL", PUBLIC.to_string()),
             ("AMQP_URL", closed),
         ];
-        let address = start_in_process(&db.url, &prefix, &extra).await;
-        let app = TestApp {
-            db,
-            pool,
-            address,
-            api_key,
-            broker,
-            http: reqwest::Client::new(),
-        };
+        let app = TestApp::start_with(backend, &extra).await;
         Self::on(app, sink).await
     }
 

@@ -772,6 +772,14 @@ impl TestApp {
     /// Like [`TestApp::spawn`], with extra environment variables for the service
     /// (e.g. `SMTP_URL`).
     pub async fn spawn_with(backend: Backend, extra: &[(&str, String)]) -> Self {
+        let app = Self::start_with(backend, extra).await;
+        app.wait_ready().await;
+        app
+    }
+
+    /// Like [`TestApp::spawn_with`], without waiting until it is ready (a service
+    /// that cannot reach its broker never is).
+    pub async fn start_with(backend: Backend, extra: &[(&str, String)]) -> Self {
         capture_logs();
         let db = TestDb::create(backend);
         let pool = db.pool();
@@ -780,16 +788,14 @@ impl TestApp {
         // The intake queue exists before the service starts.
         let broker = Broker::connect(&amqp_url(), AmqpNames::with_prefix(&prefix)).await;
         let address = start_in_process(&db.url, &prefix, extra).await;
-        let app = Self {
+        Self {
             db,
             pool,
             address,
             api_key,
             broker,
             http: reqwest::Client::new(),
-        };
-        app.wait_ready().await;
-        app
+        }
     }
 
     /// The prefix of this app's AMQP names.
