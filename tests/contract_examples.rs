@@ -136,15 +136,10 @@ async fn contract_examples_over_amqp(backend: Backend) {
 
     // A redelivered valid event has no second effect.
     app.broker.publish(&example("valid-basic.json")).await;
-    let deadline = std::time::Instant::now() + WAIT;
-    while app
-        .metric("schoolsignal_events_total{result=\"duplicate\"}")
-        .await
-        < 1.0
-    {
-        assert!(std::time::Instant::now() < deadline, "redelivery not seen");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_for_metric("the redelivery to be counted", WAIT, 1.0, || {
+        app.metric("schoolsignal_events_total{result=\"duplicate\"}")
+    })
+    .await;
     assert_eq!(app.broker.message_count(&names.queue).await, 0);
     assert_eq!(count_rows(&app.pool, "decisions"), total as i64);
 

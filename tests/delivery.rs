@@ -489,11 +489,10 @@ async fn a_transient_failure_is_retried(backend: Backend) {
         count_deliveries(&app.pool, "notice", "coordinator", "sent") == 1
     })
     .await;
-    let deadline = std::time::Instant::now() + WAIT;
-    while app.metric("schoolsignal_delivery_retries_total").await < 2.0 {
-        assert!(std::time::Instant::now() < deadline, "retries not counted");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_for_metric("the retries to be counted", WAIT, 2.0, || {
+        app.metric("schoolsignal_delivery_retries_total")
+    })
+    .await;
     tokio::time::sleep(SETTLE).await;
 
     assert_eq!(sink.received().len(), 1, "exactly one email in the end");
@@ -608,18 +607,10 @@ async fn an_undeliverable_notice_is_escalated(backend: Backend) {
         assert_eq!(who, expected, "{}", n.school_brin);
         assert_eq!(n.status, "pending_delivery");
     }
-    let deadline = std::time::Instant::now() + WAIT;
-    while app
-        .metric("schoolsignal_escalations_total{level=\"undeliverable\"}")
-        .await
-        < 3.0
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "escalations not counted"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_for_metric("the escalations to be counted", WAIT, 3.0, || {
+        app.metric("schoolsignal_escalations_total{level=\"undeliverable\"}")
+    })
+    .await;
     app.broker.cleanup().await;
 }
 
@@ -1067,18 +1058,10 @@ async fn a_stalled_server_times_out_and_the_email_is_retried(backend: Backend) {
     let row = tried_and_pending(&app.pool, "coordinator").await;
     assert_eq!(row.3.as_deref(), Some("timeout"));
     assert!(sink.received().is_empty());
-    let deadline = std::time::Instant::now() + WAIT;
-    while app
-        .metric("schoolsignal_oldest_pending_delivery_seconds")
-        .await
-        < 1.0
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the waiting email's age is not shown"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait_for_metric("the waiting email's age to be shown", WAIT, 1.0, || {
+        app.metric("schoolsignal_oldest_pending_delivery_seconds")
+    })
+    .await;
     assert_eq!(
         app.metric("schoolsignal_event_to_email_seconds_count")
             .await,

@@ -98,18 +98,10 @@ async fn duplicates_and_redelivery(backend: Backend) {
 
     let second = ServiceProcess::start(&s.env, &format!("redelivery2-{}", unique()));
     second.wait_ready(LONG).await;
-    let deadline = std::time::Instant::now() + LONG;
-    while second
-        .metric("schoolsignal_events_total{result=\"duplicate\"}")
-        .await
-        < 3.0
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the redeliveries were not seen"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_for_metric("the redeliveries to be counted", LONG, 3.0, || {
+        second.metric("schoolsignal_events_total{result=\"duplicate\"}")
+    })
+    .await;
     eventually("outbox drained", LONG, || unpublished(&s.pool) == 0).await;
     assert_eq!(count_rows(&s.pool, "decisions"), 1);
     assert_eq!(count_rows(&s.pool, "notices"), 1);

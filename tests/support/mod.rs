@@ -703,6 +703,20 @@ impl ServiceProcess {
     }
 }
 
+/// Polls a metric (`read` fetches its current value) until it reaches `at_least`;
+/// fails the test after `timeout`, saying `what` was not seen.
+pub async fn wait_for_metric<F, Fut>(what: &str, timeout: Duration, at_least: f64, mut read: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = f64>,
+{
+    let deadline = Instant::now() + timeout;
+    while read().await < at_least {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Polls `f` (a database check) until it is true.
 pub async fn eventually(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
     wait_for(what, timeout, &mut f).await
