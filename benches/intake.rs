@@ -186,7 +186,10 @@ async fn setup(backend: Backend, extra_env: &[(&str, String)]) -> Setup {
 async fn intake(backend: Backend, n: usize) -> f64 {
     let s = setup(backend, &[]).await;
     // Saturation: publish as fast as the broker confirms; measures throughput.
+    let pid = s.service.child.id();
+    let before = Cpu::sample(pid);
     let full = measure_intake(&s, 0, n, None).await;
+    let cpu = Cpu::sample(pid).since(before);
     settle(&s).await;
     // Paced at 1,000 events per second: measures latency below saturation.
     let paced = measure_intake(&s, n, n / 2, Some(1000.0)).await;
@@ -203,8 +206,98 @@ async fn intake(backend: Backend, n: usize) -> f64 {
             rss
         );
     }
+    println!("{:<10} {}", "", cpu.per_thousand(n, full_rate));
     s.broker.cleanup().await;
     full_rate
+}
+
+/// CPU seconds used so far by each party sharing the machine in a run. The per-event
+/// cost it gives varies far less from machine to machine, and day to day, than a rate.
+#[derive(Clone, Copy)]
+struct Cpu {
+    service: f64,
+    postgres: f64,
+    rabbitmq: f64,
+    bench: f64,
+}
+
+impl Cpu {
+    /// Reads `/proc`: the service process, every PostgreSQL process (with the time of
+    /// backends that exited, which the postmaster collects), every RabbitMQ node, and
+    /// this process (publisher and commit watcher).
+    fn sample(service: u32) -> Cpu {
+        let mut cpu = Cpu {
+            service: 0.0,
+            postgres: 0.0,
+            rabbitmq: 0.0,
+            bench: 0.0,
+        };
+        let me = std::process::id();
+        for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|s| s.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            let Some((comm, seconds)) = process_cpu(pid) else {
+                continue;
+            };
+            match comm.as_str() {
+                _ if pid == service => cpu.service += seconds,
+                _ if pid == me => cpu.bench += seconds,
+                "postgres" => cpu.postgres += seconds,
+                "beam.smp" => cpu.rabbitmq += seconds,
+                _ => {}
+            }
+        }
+        cpu
+    }
+
+    fn since(self, before: Cpu) -> Cpu {
+        Cpu {
+            service: self.service - before.service,
+            postgres: self.postgres - before.postgres,
+            rabbitmq: self.rabbitmq - before.rabbitmq,
+            bench: self.bench - before.bench,
+        }
+    }
+
+    /// One line: CPU milliseconds per 1,000 events for each party, their sum, and the
+    /// share of the machine's cores they kept busy at `rate`.
+    fn per_thousand(self, events: usize, rate: f64) -> String {
+        let per = |s: f64| s * 1000.0 * 1000.0 / events as f64;
+        let total = self.service + self.postgres + self.rabbitmq + self.bench;
+        let busy = per(total) / 1000.0 * rate / 1000.0 / num_cpus() as f64;
+        format!(
+            "CPU ms per 1,000 events: service {:.0}, PostgreSQL {:.0}, RabbitMQ {:.0}, benchmark {:.0}; total {:.0}, {:.0}% of {} cores",
+            per(self.service),
+            per(self.postgres),
+            per(self.rabbitmq),
+            per(self.bench),
+            per(total),
+            busy * 100.0,
+            num_cpus()
+        )
+    }
+}
+
+/// A process's name and the CPU seconds it and its collected children used, from
+/// `/proc/PID/stat` (fields 14 to 17, in clock ticks of 1/100 s on Linux).
+fn process_cpu(pid: u32) -> Option<(String, f64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let open = stat.find('(')?;
+    let close = stat.rfind(')')?;
+    let comm = stat[open + 1..close].to_string();
+    // Counted from field 3, the first after the name.
+    let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+    let ticks: u64 = fields
+        .get(11..15)?
+        .iter()
+        .filter_map(|f| f.parse::<u64>().ok())
+        .sum();
+    Some((comm, ticks as f64 / 100.0))
 }
 
 struct Figures {
