@@ -1,6 +1,6 @@
 //! Wires the stages together. `Application::build` binds the configured address
 //! (port 0 in tests) and starts the consumer, the email worker, the follow-up of
-//! notices and the relay.
+//! notices and the relay. A stop (SIGTERM, SIGINT) lets each finish the work in hand.
 
 use crate::api::{self, AppState};
 use crate::clock::SharedClock;
@@ -26,12 +26,22 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// How long a stop waits for the work in hand. An email on its way takes at most the
+/// whole-send timeout (`SCHOOLSIGNAL_MAIL_TIMEOUT_SECONDS`, 30 s by default).
+const STOP_GRACE: Duration = Duration::from_secs(45);
 
 pub struct Application {
     port: u16,
     server: Server,
     pub pool: Pool,
     pub metrics: Arc<Metrics>,
+    stop: CancellationToken,
+    /// The stages that finish their work in hand on a stop: the consumer, the email
+    /// worker and the relay.
+    stages: Vec<JoinHandle<()>>,
 }
 
 impl Application {
@@ -48,6 +58,7 @@ impl Application {
         let mail_wake = Arc::new(Notify::new());
         let policy = delivery_policy(&config, &metrics)?;
         let broker_connected = Arc::new(AtomicBool::new(false));
+        let stop = CancellationToken::new();
         let intake = Arc::new(Intake {
             pool: pool.clone(),
             clock: clock.clone(),
@@ -64,12 +75,14 @@ impl Application {
             intake.clone(),
             &config,
             broker_connected.clone(),
+            stop.clone(),
         ));
-        tokio::spawn(consumer.run());
+        let mut stages = vec![tokio::spawn(consumer.run())];
         let worker = mail_worker(&config, &pool, &clock, &metrics, &policy)?;
         let worker = Arc::new(Worker {
             wake: mail_wake.clone(),
             relay_wake: wake.clone(),
+            stop: stop.clone(),
             ..worker
         });
         let sign_in_mail = Arc::new(SignInMail {
@@ -78,7 +91,7 @@ impl Application {
             from: worker.from.clone(),
             public_url: worker.public_url.clone(),
         });
-        tokio::spawn(worker.run());
+        stages.push(tokio::spawn(worker.run()));
         tokio::spawn(
             Arc::new(FollowUp {
                 pool: pool.clone(),
@@ -98,7 +111,8 @@ impl Application {
             .run(),
         );
         let portal_wake = wake.clone();
-        tokio::spawn(relay(&config, &pool, clock.clone(), &metrics, wake).run());
+        let relay = relay(&config, &pool, clock.clone(), &metrics, wake, &stop);
+        stages.push(tokio::spawn(relay.run()));
 
         let listener = TcpListener::bind(config.bind).map_err(|e| {
             anyhow::anyhow!("SCHOOLSIGNAL_BIND: cannot listen on {}: {e}", config.bind)
@@ -129,6 +143,8 @@ impl Application {
                 .configure(crate::portal::routes)
         })
         .workers(2)
+        // Signals are the caller's: they cancel `stop`, which stops the stages too.
+        .disable_signals()
         .listen(listener)?
         .run();
         tracing::info!(port, backend = url.backend_name(), "schoolsignal listening");
@@ -137,6 +153,8 @@ impl Application {
             server,
             pool,
             metrics,
+            stop,
+            stages,
         })
     }
 
@@ -144,8 +162,63 @@ impl Application {
         self.port
     }
 
+    /// Cancelling this token stops the service as [`Application::run_until_stopped`]
+    /// describes.
+    pub fn stopper(&self) -> CancellationToken {
+        self.stop.clone()
+    }
+
+    /// Serves until stopped. A stop takes no new work and finishes what is in hand,
+    /// for up to [`STOP_GRACE`]: HTTP requests in progress are answered; the consumer
+    /// commits and acks its batch and hands the messages it prefetched back to the
+    /// broker; the email worker finishes and records the emails on their way and
+    /// releases the ones it claimed but did not start, so another replica sends them
+    /// at once instead of after their lease; the relay settles its batch.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let http = self.server.handle();
+        let mut serving = tokio::spawn(self.server);
+        let served = tokio::select! {
+            result = &mut serving => Some(result),
+            _ = self.stop.cancelled() => None,
+        };
+        tracing::info!("stopping: finishing the work in hand");
+        self.stop.cancel();
+        let finished = async {
+            http.stop(true).await;
+            for stage in self.stages {
+                let _ = stage.await;
+            }
+        };
+        if tokio::time::timeout(STOP_GRACE, finished).await.is_err() {
+            tracing::warn!(
+                grace_seconds = STOP_GRACE.as_secs(),
+                "stopped before all work in hand was finished"
+            );
+        } else {
+            tracing::info!("stopped");
+        }
+        match served {
+            // The server ended by itself, which only an error makes it do.
+            Some(result) => result.unwrap_or_else(|e| Err(std::io::Error::other(e))),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Resolves on SIGTERM (what Kubernetes sends) or SIGINT (Ctrl-C).
+pub async fn stop_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(term) => term,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops the service");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
     }
 }
 
@@ -155,6 +228,7 @@ fn relay(
     clock: SharedClock,
     metrics: &Arc<Metrics>,
     wake: Arc<Notify>,
+    stop: &CancellationToken,
 ) -> Arc<Relay> {
     Arc::new(Relay {
         pool: pool.clone(),
@@ -163,6 +237,7 @@ fn relay(
         amqp_url: config.amqp_url.clone(),
         exchanges: vec![config.amqp.outbound_exchange.clone()],
         wake,
+        stop: stop.clone(),
     })
 }
 
@@ -220,6 +295,7 @@ fn mail_worker(
         retry_max: mail.retry_max,
         wake: Arc::new(Notify::new()),
         relay_wake: Arc::new(Notify::new()),
+        stop: CancellationToken::new(),
     })
 }
 

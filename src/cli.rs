@@ -111,11 +111,21 @@ fn serve(config: Config) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(async {
+    let served = runtime.block_on(async {
         let app = Application::build(config).await?;
+        let stop = app.stopper();
+        tokio::spawn(async move {
+            crate::app::stop_signal().await;
+            stop.cancel();
+        });
         app.run_until_stopped().await?;
         Ok(())
-    })
+    });
+    // Database work still blocking a thread (a query hung on an outage) must not hold
+    // the exit: its messages are unacked, so they are redelivered, and an event it did
+    // commit is then recognised as seen.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(5));
+    served
 }
 
 /// The operator commands: open one connection, migrate, do the one thing.

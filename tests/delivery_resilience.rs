@@ -87,7 +87,11 @@ fn copies(sink: &SmtpSink) -> HashMap<String, usize> {
     seen
 }
 
-backend_tests!(hard_kill_while_sending_500, hard_kill_with_one_send_slot);
+backend_tests!(
+    hard_kill_while_sending_500,
+    hard_kill_with_one_send_slot,
+    sigterm_finishes_the_work_in_hand
+);
 
 async fn hard_kill_while_sending_500(backend: Backend) {
     hard_kill_while_sending(backend, CONCURRENCY).await
@@ -150,6 +154,59 @@ async fn hard_kill_while_sending(backend: Backend, slots: usize) {
         "{repeated} duplicates: more than the {slots} slots in flight per kill"
     );
     assert_no_personal_data(&survivor.logs(), "email attempt");
+    s.broker.cleanup().await;
+}
+
+/// SIGTERM while 1,000 emails go out, then a second process. The first finishes what
+/// it holds: it exits cleanly, holds no email any more, and recorded every email the
+/// server accepted. The lease is 10 minutes, so the second process can send the emails
+/// the first claimed but did not start, well within the wait below, only because they
+/// were given back. Every event is decided once and every email arrives exactly once:
+/// unlike a kill, a stop repeats nothing.
+async fn sigterm_finishes_the_work_in_hand(backend: Backend) {
+    let mut s = setup(backend).await;
+    s.env
+        .push(("SCHOOLSIGNAL_MAIL_LEASE_SECONDS".into(), "600".into()));
+    // Each SMTP reply waits, so that sends are on their way when the signal comes.
+    s.sink.set_reply_delay(Duration::from_millis(20));
+    let bodies: Vec<Vec<u8>> = (0..1000).map(|n| generated_event(n, "TERM").1).collect();
+    s.broker.publish_many(&bodies).await;
+    let name = format!("sigterm-{}", unique());
+    let mut first = ServiceProcess::start(&s.env, &name);
+    eventually("emails going out", LONG, || s.sink.accepted_count() >= 20).await;
+    let status = first.terminate(Duration::from_secs(90));
+    assert!(status.success(), "exit on SIGTERM: {status}");
+    let held = count_rows(&s.pool, "deliveries WHERE lease_until IS NOT NULL");
+    assert_eq!(
+        held, 0,
+        "a stopped worker gives back every email it claimed"
+    );
+    assert_eq!(
+        sent_count(&s.pool) as usize,
+        s.sink.accepted_count(),
+        "every email the server accepted is recorded as sent"
+    );
+    let stopped_at = s.sink.accepted_count();
+
+    let mut second = ServiceProcess::start(&s.env, &name);
+    eventually("every email sent", LONG, || sent_count(&s.pool) == 1000).await;
+    assert_eq!(count_rows(&s.pool, "inbox_events"), 1000);
+    assert_eq!(
+        count_rows(&s.pool, "decisions"),
+        1000,
+        "one decision per event"
+    );
+    assert_eq!(s.broker.message_count(&s.broker.names.queue).await, 0);
+    let copies = copies(&s.sink);
+    let arrived: HashSet<String> = copies.keys().cloned().collect();
+    assert_eq!(arrived, queued_message_ids(&s.pool), "no email lost");
+    let repeated: Vec<_> = copies.values().filter(|n| **n > 1).collect();
+    assert!(repeated.is_empty(), "{} emails sent twice", repeated.len());
+    eprintln!("{backend:?}: stopped with {stopped_at} of 1000 emails sent");
+
+    let status = second.terminate(Duration::from_secs(90));
+    assert!(status.success(), "exit on SIGTERM when idle: {status}");
+    assert_no_personal_data(&(first.logs() + &second.logs()), "stopping");
     s.broker.cleanup().await;
 }
 

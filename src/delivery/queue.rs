@@ -251,6 +251,27 @@ pub fn renew(
     Ok((changed == 1).then_some(until))
 }
 
+/// Gives back emails a claim holds but did not start to send (the worker is
+/// stopping), so that another worker takes them at once instead of when their lease
+/// runs out. Their links were never sent, so they go. The attempt number stays spent:
+/// no number is given to two claims. Returns how many were given back.
+pub fn release(conn: &mut DbConn, emails: &[Claimed]) -> QueryResult<usize> {
+    write_tx(conn, |conn| {
+        let mut released = 0;
+        for email in emails {
+            released += diesel::update(held(email.id, email.attempts))
+                .set(d::lease_until.eq(None::<NaiveDateTime>))
+                .execute(conn)?;
+        }
+        let unsent: Vec<String> = emails
+            .iter()
+            .filter_map(|e| e.token.as_deref().map(token_hash))
+            .collect();
+        delete_tokens(conn, &unsent)?;
+        Ok(released)
+    })
+}
+
 /// One email, while the claim that gave it `attempts` holds it: still pending, and
 /// not claimed again since. Every result and renewal is written through this guard.
 type Held = diesel::dsl::Filter<
@@ -487,7 +508,11 @@ fn forget_undelivered_tokens(conn: &mut DbConn, done: &[Finished]) -> QueryResul
         })
         .filter_map(|f| f.email.token.as_deref().map(token_hash))
         .collect();
-    for chunk in refused.chunks(CHUNK) {
+    delete_tokens(conn, &refused)
+}
+
+fn delete_tokens(conn: &mut DbConn, hashes: &[String]) -> QueryResult<()> {
+    for chunk in hashes.chunks(CHUNK) {
         diesel::delete(access_tokens::table.filter(access_tokens::token_hash.eq_any(chunk)))
             .execute(conn)?;
     }

@@ -1,5 +1,6 @@
 //! The email worker: claims due emails, sends them concurrently, and records each
-//! result as soon as the server has answered.
+//! result as soon as the server has answered. On a stop it finishes and records the
+//! emails on their way, and gives back the ones it claimed but did not start.
 
 use super::message;
 use super::queue::{self, kind, state, Attempt, Claimed, Finished, Policy};
@@ -14,6 +15,7 @@ use lettre::message::Mailbox;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, Notify};
+use tokio_util::sync::CancellationToken;
 
 pub struct Worker {
     pub pool: Pool,
@@ -34,6 +36,7 @@ pub struct Worker {
     pub wake: Arc<Notify>,
     /// Woken after an escalation was queued.
     pub relay_wake: Arc<Notify>,
+    pub stop: CancellationToken,
 }
 
 /// A finished attempt on its way to be recorded, and whom to tell once it is.
@@ -45,35 +48,78 @@ const POLL: Duration = Duration::from_secs(1);
 impl Worker {
     pub async fn run(self: Arc<Self>) {
         let (done_tx, done_rx) = mpsc::unbounded_channel();
-        tokio::spawn(self.clone().record(done_rx));
+        let recorder = tokio::spawn(self.clone().record(done_rx));
         let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(10));
-        loop {
-            match self.claim().await {
+        while !self.stop.is_cancelled() {
+            let wait = match self.claim().await {
                 Ok(batch) if batch.is_empty() => {
                     backoff.reset();
-                    let _ = tokio::time::timeout(POLL, self.wake.notified()).await;
+                    POLL
                 }
                 Ok(batch) => {
                     backoff.reset();
-                    // Each send waits until its result is committed before its slot
-                    // takes the next email, so a crash can repeat at most one email
-                    // per slot: the one whose mark was not yet committed.
-                    let sends = futures_util::stream::iter(batch).map(|email| async {
-                        let Some(email) = self.hold(email).await else {
-                            return;
-                        };
-                        let attempt = self.send(&email).await;
-                        let (recorded_tx, recorded) = oneshot::channel();
-                        if done_tx.send((email, attempt, recorded_tx)).is_ok() {
-                            let _ = recorded.await;
-                        }
-                    });
-                    sends.buffer_unordered(self.concurrency).count().await;
+                    let unstarted = self.send_all(batch, &done_tx).await;
+                    self.release(unstarted).await;
+                    continue;
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "claiming emails failed; retrying");
-                    tokio::time::sleep(backoff.next_delay()).await;
+                    backoff.next_delay()
                 }
+            };
+            tokio::select! {
+                _ = tokio::time::timeout(wait, self.wake.notified()) => {}
+                _ = self.stop.cancelled() => {}
+            }
+        }
+        // The recorder ends once the results on their way are recorded.
+        drop(done_tx);
+        let _ = recorder.await;
+        tracing::info!("email worker stopped");
+    }
+
+    /// Sends a claimed batch. Each send waits until its result is committed before
+    /// its slot takes the next email, so a crash can repeat at most one email per
+    /// slot: the one whose mark was not yet committed. Returns the emails not started
+    /// because the worker is stopping.
+    async fn send_all(
+        &self,
+        batch: Vec<Claimed>,
+        done_tx: &mpsc::UnboundedSender<Done>,
+    ) -> Vec<Claimed> {
+        futures_util::stream::iter(batch)
+            .map(|email| async {
+                if self.stop.is_cancelled() {
+                    return Some(email);
+                }
+                let email = self.hold(email).await?;
+                let attempt = self.send(&email).await;
+                let (recorded_tx, recorded) = oneshot::channel();
+                if done_tx.send((email, attempt, recorded_tx)).is_ok() {
+                    let _ = recorded.await;
+                }
+                None
+            })
+            .buffer_unordered(self.concurrency)
+            .filter_map(std::future::ready)
+            .collect()
+            .await
+    }
+
+    /// Gives back emails claimed but not started. Should that fail, their lease runs
+    /// out and another worker takes them then.
+    async fn release(&self, unstarted: Vec<Claimed>) {
+        if unstarted.is_empty() {
+            return;
+        }
+        let released = db::run(&self.pool, move |conn| {
+            queue::release(conn, &unstarted).map_err(DbError::from)
+        })
+        .await;
+        match released {
+            Ok(n) => tracing::info!(emails = n, "stopping: claimed emails given back"),
+            Err(e) => {
+                tracing::warn!(error = %e, "giving back claimed emails failed; their lease will run out")
             }
         }
     }

@@ -1,7 +1,8 @@
 //! The AMQP consumer: batches deliveries, decides them in one transaction, and acks
 //! only after the commit. Rejected messages are republished to the dead-letter
 //! exchange with the header `x-schoolsignal-reason` before their ack, because a plain
-//! `basic_reject` cannot add a header.
+//! `basic_reject` cannot add a header. On a stop it finishes its batch, then closes
+//! its channel, which hands the messages it prefetched back to the broker at once.
 
 use super::Intake;
 use crate::broker;
@@ -16,10 +17,11 @@ use lapin::options::{
     ConfirmSelectOptions,
 };
 use lapin::types::{AMQPValue, FieldTable};
-use lapin::{BasicProperties, Channel};
+use lapin::{BasicProperties, Channel, Connection, Consumer as Deliveries};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 
 pub const REASON_HEADER: &str = "x-schoolsignal-reason";
 
@@ -43,10 +45,25 @@ pub struct Consumer {
     pub connected: Arc<AtomicBool>,
     pub fault_abort_after_commits: Option<u64>,
     commits: AtomicU64,
+    stop: CancellationToken,
+}
+
+/// A consuming session: the intake channel, the confirming channel for dead letters,
+/// and the stream of deliveries.
+struct Session {
+    conn: Connection,
+    channel: Channel,
+    dead: Channel,
+    deliveries: Deliveries,
 }
 
 impl Consumer {
-    pub fn new(intake: Arc<Intake>, config: &Config, connected: Arc<AtomicBool>) -> Self {
+    pub fn new(
+        intake: Arc<Intake>,
+        config: &Config,
+        connected: Arc<AtomicBool>,
+        stop: CancellationToken,
+    ) -> Self {
         Self {
             intake,
             url: config.amqp_url.clone(),
@@ -57,22 +74,24 @@ impl Consumer {
             connected,
             fault_abort_after_commits: config.fault_abort_after_commits,
             commits: AtomicU64::new(0),
+            stop,
         }
     }
 
-    /// Consumes for ever: connects, declares the topology, and after any failure
+    /// Consumes until stopped: connects, declares the topology, and after any failure
     /// reconnects with backoff. Unacked messages return to the queue when a
     /// connection drops, so nothing is lost.
     pub async fn run(self: Arc<Self>) {
         let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(10));
-        loop {
+        while !self.stop.is_cancelled() {
             let result = self.session(&mut backoff).await;
             self.set_connected(false);
             if let Err(e) = result {
                 tracing::warn!(error = %e, "intake consumer disconnected; reconnecting");
             }
-            tokio::time::sleep(backoff.next_delay()).await;
+            let _ = tokio::time::timeout(backoff.next_delay(), self.stop.cancelled()).await;
         }
+        tracing::info!("intake consumer stopped");
     }
 
     fn set_connected(&self, up: bool) {
@@ -81,6 +100,44 @@ impl Consumer {
     }
 
     async fn session(&self, backoff: &mut Backoff) -> Result<(), ConsumerError> {
+        let mut session = tokio::select! {
+            session = self.open() => session?,
+            _ = self.stop.cancelled() => return Ok(()),
+        };
+        self.set_connected(true);
+        backoff.reset();
+        tracing::info!(queue = %self.names.queue, "intake consumer connected");
+        loop {
+            let first = tokio::select! {
+                biased;
+                _ = self.stop.cancelled() => break,
+                next = session.deliveries.next() => next.ok_or(ConsumerError::Cancelled)??,
+            };
+            let mut batch = vec![first];
+            // Take what is already buffered, without waiting, up to the batch size.
+            while batch.len() < self.batch_max {
+                match session.deliveries.next().now_or_never() {
+                    Some(Some(d)) => batch.push(d?),
+                    Some(None) => return Err(ConsumerError::Cancelled),
+                    None => break,
+                }
+            }
+            self.handle(&session.dead, batch).await?;
+        }
+        // Stopping: the broker gives the prefetched, unacked messages to another
+        // consumer as soon as the channel closes, rather than when the process ends.
+        session
+            .channel
+            .close(200, "schoolsignal stopping".into())
+            .await?;
+        session
+            .conn
+            .close(200, "schoolsignal stopping".into())
+            .await?;
+        Ok(())
+    }
+
+    async fn open(&self) -> Result<Session, ConsumerError> {
         let conn = broker::connect(&self.url).await?;
         let channel = conn.create_channel().await?;
         broker::declare_intake(&channel, &self.names, self.delivery_limit).await?;
@@ -89,7 +146,7 @@ impl Consumer {
             .await?;
         let dead = conn.create_channel().await?;
         dead.confirm_select(ConfirmSelectOptions::default()).await?;
-        let mut deliveries = channel
+        let deliveries = channel
             .basic_consume(
                 self.names.queue.as_str().into(),
                 format!("schoolsignal-{}", uuid::Uuid::new_v4()).into(),
@@ -97,22 +154,12 @@ impl Consumer {
                 FieldTable::default(),
             )
             .await?;
-        self.set_connected(true);
-        backoff.reset();
-        tracing::info!(queue = %self.names.queue, "intake consumer connected");
-        loop {
-            let first = deliveries.next().await.ok_or(ConsumerError::Cancelled)??;
-            let mut batch = vec![first];
-            // Take what is already buffered, without waiting, up to the batch size.
-            while batch.len() < self.batch_max {
-                match deliveries.next().now_or_never() {
-                    Some(Some(d)) => batch.push(d?),
-                    Some(None) => return Err(ConsumerError::Cancelled),
-                    None => break,
-                }
-            }
-            self.handle(&dead, batch).await?;
-        }
+        Ok(Session {
+            conn,
+            channel,
+            dead,
+            deliveries,
+        })
     }
 
     async fn handle(&self, dead: &Channel, batch: Vec<Delivery>) -> Result<(), ConsumerError> {

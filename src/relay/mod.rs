@@ -1,6 +1,6 @@
 //! The outbound relay: drains the outbox to RabbitMQ with publisher confirms.
 //! A row is marked published only after the broker confirmed it, so a broker outage
-//! delays messages but loses none.
+//! delays messages but loses none. On a stop it settles its batch and takes no other.
 
 pub mod outbox;
 
@@ -16,6 +16,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
 
 const BATCH: i64 = 500;
 const LEASE_SECONDS: i64 = 60;
@@ -36,30 +37,28 @@ pub struct Relay {
     pub amqp_url: String,
     pub exchanges: Vec<String>,
     pub wake: Arc<Notify>,
+    pub stop: CancellationToken,
 }
 
 impl Relay {
     pub async fn run(self: Arc<Self>) {
         let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(10));
-        loop {
+        while !self.stop.is_cancelled() {
             if let Err(e) = self.session(&mut backoff).await {
                 tracing::warn!(error = %e, "outbox relay interrupted; retrying");
             }
-            tokio::time::sleep(backoff.next_delay()).await;
+            let _ = tokio::time::timeout(backoff.next_delay(), self.stop.cancelled()).await;
         }
+        tracing::info!("outbox relay stopped");
     }
 
     async fn session(&self, backoff: &mut Backoff) -> Result<(), RelayError> {
-        let conn = broker::connect(&self.amqp_url).await?;
-        let channel = conn.create_channel().await?;
-        channel
-            .confirm_select(ConfirmSelectOptions::default())
-            .await?;
-        for exchange in &self.exchanges {
-            broker::declare_exchange(&channel, exchange).await?;
-        }
+        let (conn, channel) = tokio::select! {
+            opened = self.open() => opened?,
+            _ = self.stop.cancelled() => return Ok(()),
+        };
         tracing::info!("outbox relay connected");
-        loop {
+        while !self.stop.is_cancelled() {
             let now = self.clock.now();
             let batch = db::run(&self.pool, move |conn| {
                 Ok(outbox::claim(
@@ -72,7 +71,10 @@ impl Relay {
             .await?;
             if batch.is_empty() {
                 backoff.reset();
-                let _ = tokio::time::timeout(IDLE_POLL, self.wake.notified()).await;
+                tokio::select! {
+                    _ = tokio::time::timeout(IDLE_POLL, self.wake.notified()) => {}
+                    _ = self.stop.cancelled() => {}
+                }
                 continue;
             }
             let ids: Vec<i64> = batch.iter().map(|m| m.id).collect();
@@ -87,6 +89,20 @@ impl Relay {
                 }
             }
         }
+        conn.close(200, "schoolsignal stopping".into()).await?;
+        Ok(())
+    }
+
+    async fn open(&self) -> Result<(lapin::Connection, Channel), RelayError> {
+        let conn = broker::connect(&self.amqp_url).await?;
+        let channel = conn.create_channel().await?;
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await?;
+        for exchange in &self.exchanges {
+            broker::declare_exchange(&channel, exchange).await?;
+        }
+        Ok((conn, channel))
     }
 
     /// Marks confirmed rows published; schedules refused ones for a later try.
