@@ -70,6 +70,9 @@ impl Application {
             relay_wake: wake.clone(),
             delivery: policy.clone(),
             mail_wake: mail_wake.clone(),
+            abort_after_commits: config
+                .fault_abort_after_commits
+                .map(crate::intake::AbortAfterCommits::new),
         });
         let consumer = Arc::new(Consumer::new(
             intake.clone(),

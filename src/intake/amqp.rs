@@ -18,7 +18,7 @@ use lapin::options::{
 };
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, Connection, Consumer as Deliveries};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -43,8 +43,6 @@ pub struct Consumer {
     pub delivery_limit: u32,
     pub batch_max: usize,
     pub connected: Arc<AtomicBool>,
-    pub fault_abort_after_commits: Option<u64>,
-    commits: AtomicU64,
     stop: CancellationToken,
 }
 
@@ -72,8 +70,6 @@ impl Consumer {
             delivery_limit: config.amqp_delivery_limit,
             batch_max: config.intake_batch,
             connected,
-            fault_abort_after_commits: config.fault_abort_after_commits,
-            commits: AtomicU64::new(0),
             stop,
         }
     }
@@ -172,7 +168,6 @@ impl Consumer {
             }
         }
         let poisoned = self.decide(&mut valid, &mut rejected).await;
-        self.maybe_abort_for_test();
         for (i, rejection) in &rejected {
             if rejection.reason != Reason::EventIdConflict {
                 self.intake
@@ -216,7 +211,6 @@ impl Consumer {
             // One bad event must not hold the others back: decide them one by one.
             Err(_) => self.decide_singly(received).await,
         };
-        self.commits.fetch_add(1, Ordering::SeqCst);
         let mut poisoned = Vec::new();
         for (i, verdict) in index.into_iter().zip(verdicts) {
             match verdict {
@@ -253,18 +247,6 @@ impl Consumer {
             }
         }
         self.intake.validate(&d.data, "amqp")
-    }
-
-    /// Test aid (refused in production): abort between commit and ack.
-    fn maybe_abort_for_test(&self) {
-        if let Some(n) = self.fault_abort_after_commits {
-            if self.commits.load(Ordering::SeqCst) >= n {
-                tracing::warn!(
-                    "SCHOOLSIGNAL_FAULT_ABORT_AFTER_COMMITS reached; aborting before ack"
-                );
-                std::process::abort();
-            }
-        }
     }
 
     async fn dead_letter(

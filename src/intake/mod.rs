@@ -13,6 +13,7 @@ use crate::notices::decide::{self, Received, Rules, Verdict};
 use crate::registry::KeyedHasher;
 use crate::retry::Backoff;
 use crate::telemetry::Metrics;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -42,6 +43,32 @@ pub struct Intake {
     pub delivery: Policy,
     /// Woken after a commit that queued emails.
     pub mail_wake: Arc<Notify>,
+    /// Test aid, refused in production (`SCHOOLSIGNAL_FAULT_ABORT_AFTER_COMMITS`).
+    pub abort_after_commits: Option<AbortAfterCommits>,
+}
+
+/// Aborts the process right after the n-th intake commit: before the ack, and before
+/// the relay is woken, so that the tests can prove that a redelivery has no second
+/// effect, on the decisions or on the outcome messages.
+pub struct AbortAfterCommits {
+    after: u64,
+    commits: AtomicU64,
+}
+
+impl AbortAfterCommits {
+    pub fn new(after: u64) -> Self {
+        Self {
+            after,
+            commits: AtomicU64::new(0),
+        }
+    }
+
+    fn committed(&self) {
+        if self.commits.fetch_add(1, Ordering::SeqCst) + 1 >= self.after {
+            tracing::warn!("SCHOOLSIGNAL_FAULT_ABORT_AFTER_COMMITS reached; aborting before ack");
+            std::process::abort();
+        }
+    }
 }
 
 impl Intake {
@@ -95,6 +122,9 @@ impl Intake {
         loop {
             let e = match self.try_accept(batch.clone()).await {
                 Ok(verdicts) => {
+                    if let Some(fault) = &self.abort_after_commits {
+                        fault.committed();
+                    }
                     self.after_commit(&batch, &verdicts);
                     return Ok(verdicts);
                 }
