@@ -207,6 +207,7 @@ async fn intake(backend: Backend, n: usize) -> f64 {
         );
     }
     println!("{:<10} {}", "", cpu.per_thousand(n, full_rate));
+    drop(s.service);
     s.broker.cleanup().await;
     full_rate
 }
@@ -430,6 +431,7 @@ async fn end_to_end(backend: Backend, n: usize, mail_concurrency: Option<&str>) 
             rss
         );
     }
+    drop(s.service);
     s.broker.cleanup().await;
     (full_rate, raw)
 }

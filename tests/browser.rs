@@ -434,7 +434,7 @@ async fn browser_whole_path() {
 
     browser.client.clone().close().await.unwrap();
     drop(driver);
-    app.broker.cleanup().await;
+    app.cleanup().await;
 }
 
 /// Step f: a note with markup in it (a textarea `body` posting to

@@ -144,7 +144,7 @@ async fn contract_examples_over_amqp(backend: Backend) {
     assert_eq!(count_rows(&app.pool, "decisions"), total as i64);
 
     assert_no_personal_data(&captured_logs(), "event decided");
-    app.broker.cleanup().await;
+    app.cleanup().await;
 }
 
 /// Notices: one per notified child, holding what the coordinator needs.
@@ -279,7 +279,7 @@ async fn amqp_edge_rejections(backend: Backend) {
         1,
         "the first version stands"
     );
-    app.broker.cleanup().await;
+    app.cleanup().await;
 }
 
 async fn contract_examples_over_http(backend: Backend) {
@@ -407,7 +407,7 @@ async fn contract_examples_over_http(backend: Backend) {
     assert!(text.contains("\nschoolsignal_outbox_depth "), "{text}");
 
     assert_no_personal_data(&captured_logs(), "event decided");
-    app.broker.cleanup().await;
+    app.cleanup().await;
 }
 
 backend_tests!(

@@ -411,7 +411,7 @@ async fn a_notice_arrives_as_one_email_with_a_link(backend: Backend) {
     assert_eq!(n.incident_id, "2026-GV-004211");
 
     assert_no_personal_data(&captured_logs(), "email attempt");
-    app.broker.cleanup().await;
+    app.cleanup().await;
 }
 
 /// Siblings at two schools and another child: three emails, in the school's own
@@ -473,7 +473,7 @@ async fn emails_reveal_nothing(backend: Backend) {
     }
 
     assert_no_personal_data(&captured_logs(), "email attempt");
-    app.broker.cleanup().await;
+    app.cleanup().await;
 }
 
 /// Two 451s, then success: one email, three attempts, two retries.
@@ -516,7 +516,7 @@ async fn a_transient_failure_is_retried(backend: Backend) {
     );
     // The refused attempts' links were never delivered: only the last one is kept.
     assert_eq!(count_rows(&app.pool, "access_tokens"), 1);
-    app.broker.cleanup().await;
+    app.cleanup().await;
 }
 
 /// The coordinator's server refuses the address for good: the deputy gets the notice.
@@ -564,7 +564,7 @@ async fn a_permanent_failure_falls_back_to_the_deputy(backend: Backend) {
         "the deputy's link is bound to the deputy's address"
     );
     assert_eq!(notice(&app.pool, &deputy.notice_id).status, "delivered");
-    app.broker.cleanup().await;
+    app.cleanup().await;
 }
 
 /// No one can be sent the notice: it is escalated as undeliverable, once, on a real
@@ -611,7 +611,7 @@ async fn an_undeliverable_notice_is_escalated(backend: Backend) {
         app.metric("schoolsignal_escalations_total{level=\"undeliverable\"}")
     })
     .await;
-    app.broker.cleanup().await;
+    app.cleanup().await;
 }
 
 /// The mail server is away while 20 notices come in; when it is back, each email
@@ -654,7 +654,7 @@ async fn emails_wait_out_a_mail_server_outage(backend: Backend) {
     assert_eq!(received, recorded);
     assert!(mails.iter().all(|m| m.rcpt_to == [REGENBOOG]));
     assert!(notices(&app.pool).iter().all(|n| n.status == "delivered"));
-    app.broker.cleanup().await;
+    app.cleanup().await;
 }
 
 /// No acknowledgement: an hour after the due time a reminder to the coordinator and
@@ -777,7 +777,7 @@ async fn reminders_then_an_escalation_as_time_passes(backend: Backend) {
         .is_empty());
     assert_eq!(sink.received().len(), 3, "the notice and two reminders");
     assert_eq!(deliveries(&app.pool).len(), 3);
-    app.broker.cleanup().await;
+    app.cleanup().await;
 }
 
 /// Withdrawn while the mail server is away: the email never leaves, and no "please
@@ -823,7 +823,7 @@ async fn a_withdrawal_cancels_an_unsent_email(backend: Backend) {
         1.0,
         "the cancelled email is counted"
     );
-    app.broker.cleanup().await;
+    app.cleanup().await;
 }
 
 /// Withdrawn after the email left: the coordinator is told to disregard it, in an
@@ -876,7 +876,7 @@ async fn a_withdrawal_after_sending_says_please_disregard(backend: Backend) {
     assert_eq!(notice(&app.pool, &notice_id).status, "withdrawn");
     assert_eq!(deliveries(&app.pool).len(), 2);
     assert_no_personal_data(&captured_logs(), "email attempt");
-    app.broker.cleanup().await;
+    app.cleanup().await;
 }
 
 // ---------- giving up, stalls, session refusals ----------
@@ -1002,7 +1002,7 @@ async fn a_failing_email_expires_after_a_last_attempt_and_falls_back(backend: Ba
         app.broker.take(&queue, 1, SETTLE).await.is_empty(),
         "the deputy got it: no escalation"
     );
-    app.broker.cleanup().await;
+    app.cleanup().await;
 }
 
 /// Both the coordinator's and the deputy's emails get 4xx until each expires: the
@@ -1042,7 +1042,7 @@ async fn when_both_emails_expire_the_notice_is_escalated(backend: Backend) {
             .await,
         1.0
     );
-    app.broker.cleanup().await;
+    app.cleanup().await;
 }
 
 /// The server accepts connections and answers nothing: the send times out, which is
@@ -1090,7 +1090,7 @@ async fn a_stalled_server_times_out_and_the_email_is_retried(backend: Backend) {
         0.0
     );
     assert!(app.metric("schoolsignal_delivery_retries_total").await >= 1.0);
-    app.broker.cleanup().await;
+    app.cleanup().await;
 }
 
 /// The server wants a login we do not give: `530` to MAIL FROM. That is the
@@ -1133,7 +1133,7 @@ async fn a_session_refusal_is_retried_not_permanent(backend: Backend) {
     .await;
     assert!(app.broker.take(&queue, 1, SETTLE).await.is_empty());
     assert!(sink.received_for(REGENBOOG_DEPUTY).is_empty());
-    app.broker.cleanup().await;
+    app.cleanup().await;
 }
 
 /// Without SMTP_URL the service says so at startup and writes each email as
@@ -1179,7 +1179,7 @@ async fn without_smtp_url_emails_are_written_as_files(backend: Backend) {
         "the startup warning"
     );
     let _ = std::fs::remove_dir_all(&dir);
-    app.broker.cleanup().await;
+    app.cleanup().await;
 }
 
 /// A worker's lease ran out while its send was under way; meanwhile the notice was
@@ -1254,7 +1254,7 @@ async fn a_send_that_outlived_its_claim_is_recorded_and_disregarded(backend: Bac
     assert_eq!(message_id(&mails[0]), withdrawal.message_id);
     assert!(token_in(&mails[0].text_body()).is_none());
     assert_discreet(&mails[0]);
-    app.broker.cleanup().await;
+    app.cleanup().await;
 }
 
 backend_tests!(

@@ -154,6 +154,7 @@ async fn hard_kill_while_sending(backend: Backend, slots: usize) {
         "{repeated} duplicates: more than the {slots} slots in flight per kill"
     );
     assert_no_personal_data(&survivor.logs(), "email attempt");
+    drop(survivor);
     s.broker.cleanup().await;
 }
 
@@ -207,6 +208,7 @@ async fn sigterm_finishes_the_work_in_hand(backend: Backend) {
     let status = second.terminate(Duration::from_secs(90));
     assert!(status.success(), "exit on SIGTERM when idle: {status}");
     assert_no_personal_data(&(first.logs() + &second.logs()), "stopping");
+    drop((first, second));
     s.broker.cleanup().await;
 }
 
@@ -241,6 +243,7 @@ async fn two_workers_send_each_email_once() {
     .await;
     eprintln!("sent per worker: {sent_by:?}");
     assert_eq!(sent_by.iter().sum::<f64>(), 400.0);
+    drop(workers);
     s.broker.cleanup().await;
 }
 
@@ -300,5 +303,6 @@ async fn a_slow_server_does_not_make_two_workers_send_twice() {
     let renewed_logs = first.logs() + &second.logs();
     eprintln!("emails left to the other worker: {taken_over}");
     assert_no_personal_data(&renewed_logs, "email attempt");
+    drop((first, second));
     s.broker.cleanup().await;
 }

@@ -479,7 +479,7 @@ async fn link_to_acknowledgement(backend: Backend) {
     let (status, _, _) = p.get("/notices", Some(&cookie)).await;
     assert_eq!(status, 401);
     assert_logs_clean(&["gesprek gehad", "ruzie thuis", me]);
-    p.app.broker.cleanup().await;
+    p.app.cleanup().await;
 }
 
 async fn wrong_codes_lock_the_account(backend: Backend) {
@@ -530,7 +530,7 @@ async fn wrong_codes_lock_the_account(backend: Backend) {
         401,
         "30 minutes idle"
     );
-    p.app.broker.cleanup().await;
+    p.app.cleanup().await;
 }
 
 async fn a_new_link_by_email(backend: Backend) {
@@ -647,7 +647,7 @@ async fn a_new_link_by_email(backend: Backend) {
     }
     let (status, _, _) = ask(me).await;
     assert_eq!(status, 429);
-    p.app.broker.cleanup().await;
+    p.app.cleanup().await;
 }
 
 async fn guessed_links_lock_out_the_client(backend: Backend) {
@@ -671,7 +671,7 @@ async fn guessed_links_lock_out_the_client(backend: Backend) {
     assert!(actions.contains(&("lockout".to_string(), "links".to_string())));
     let unknown = actions.iter().filter(|a| a.1 == "unknown_link").count();
     assert_eq!(unknown, 10);
-    p.app.broker.cleanup().await;
+    p.app.cleanup().await;
 }
 
 /// Races on PostgreSQL, where two requests really run at once on two connections.
@@ -735,7 +735,7 @@ mod postgres_races {
         let winner = if a.0 == 303 { &a.1 } else { &b.1 };
         assert_eq!(winner[LOCATION], "/totp");
         assert_eq!(count_rows(&p.app.pool, "sessions"), 1, "one session");
-        p.app.broker.cleanup().await;
+        p.app.cleanup().await;
     }
 
     /// One TOTP code sent by two sessions of the same account at once verifies one.
@@ -812,7 +812,7 @@ mod postgres_races {
                 .unwrap()
         };
         assert_eq!(verified, 1);
-        p.app.broker.cleanup().await;
+        p.app.cleanup().await;
     }
 }
 
@@ -941,7 +941,7 @@ async fn pages_in_the_school_language(backend: Backend) {
     assert_eq!(status, 410);
     assert_eq!(lang(&page), "en");
     assert!(page.contains("The link no longer works"));
-    p.app.broker.cleanup().await;
+    p.app.cleanup().await;
 }
 
 /// Signed in (401), the form's token (403), my school's notice (404), not withdrawn
@@ -1114,7 +1114,7 @@ async fn actions_are_checked_in_order(backend: Backend) {
         .count();
     assert_eq!(refused, 4);
     assert_logs_clean(&["nog een gesprek", "blauwe plek", &euros[..30]]);
-    p.app.broker.cleanup().await;
+    p.app.cleanup().await;
 }
 
 /// While the relay cannot reach the broker, a signal is stored and shown as
@@ -1150,7 +1150,7 @@ async fn a_signal_waits_while_the_broker_is_away(backend: Backend) {
             .unwrap()
     };
     assert_eq!(published, vec![("school_signal.v1".to_string(), None)]);
-    p.app.broker.cleanup().await;
+    p.app.cleanup().await;
 }
 
 /// A new link works 15 minutes: refused after 16. At most 3 links per address in
@@ -1227,7 +1227,7 @@ async fn new_links_expire_and_are_limited_per_address(backend: Backend) {
     );
     let actions = audit_actions(&p.app.pool);
     assert!(actions.contains(&("failed_sign_in".to_string(), "expired_link".to_string())));
-    p.app.broker.cleanup().await;
+    p.app.cleanup().await;
 }
 
 /// Used and expired links are real: refusing them counts no guess. Behind a trusted
@@ -1272,7 +1272,7 @@ async fn used_links_are_no_guesses(backend: Backend) {
     let actions = audit_actions(&p.app.pool);
     let lockouts = actions.iter().filter(|(a, _)| a == "lockout").count();
     assert_eq!(lockouts, 1, "only the guesses locked anyone out");
-    p.app.broker.cleanup().await;
+    p.app.cleanup().await;
 }
 
 /// The security headers on every portal route, pages and errors alike.
@@ -1344,5 +1344,5 @@ async fn every_route_sends_the_security_headers(backend: Backend) {
         let (status, headers, _) = p.post(&path, c, Some(PUBLIC), form).await;
         check(&format!("POST {path} ({status})"), &headers);
     }
-    p.app.broker.cleanup().await;
+    p.app.cleanup().await;
 }

@@ -110,6 +110,7 @@ async fn duplicates_and_redelivery(backend: Backend) {
     assert_eq!((total, ids.len()), (1, 1), "one outcome message");
     assert_eq!(s.broker.message_count(&s.broker.names.queue).await, 0);
     assert_no_personal_data(&(first.logs() + &second.logs()), "event seen before");
+    drop((first, second));
     s.broker.cleanup().await;
 }
 
@@ -157,6 +158,7 @@ async fn hard_kill_with_1000_in_flight(backend: Backend) {
     );
     assert_eq!(s.broker.message_count(&s.broker.names.dead_queue).await, 0);
     assert_no_personal_data(&second.logs(), "event decided");
+    drop((first, second));
     s.broker.cleanup().await;
 }
 
@@ -232,6 +234,7 @@ async fn three_replicas_on_postgres() {
     assert_eq!(s.broker.message_count(&s.broker.names.queue).await, 0);
     let logs: String = replicas.iter().map(|r| r.logs()).collect();
     assert_no_personal_data(&logs, "event decided");
+    drop(replicas);
     s.broker.cleanup().await;
 }
 
@@ -481,6 +484,7 @@ async fn database_connections_cut_on_postgres() {
     let (_, ids) = outcome_event_ids(&s.broker, 101).await;
     assert_eq!(ids.len(), 101, "every outcome published after the cut");
     assert_no_personal_data(&service.logs(), "event decided");
+    drop(service);
     s.broker.cleanup().await;
 }
 
@@ -532,7 +536,7 @@ async fn a_poison_event_does_not_block_the_queue(backend: Backend) {
     assert_eq!(count_rows(&app.pool, "inbox_events"), 29);
     assert_eq!(app.broker.message_count(&app.broker.names.queue).await, 0);
     assert_no_personal_data(&captured_logs(), "returned to the queue");
-    app.broker.cleanup().await;
+    app.cleanup().await;
 }
 
 backend_tests!(

@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
 
 /// The instant the contract examples are evaluated at.
 pub const NOW: &str = "2026-11-23T07:00:00+01:00";
@@ -414,7 +415,9 @@ impl Broker {
             .message_count()
     }
 
-    /// Removes what a test declared.
+    /// Removes what a test declared. Stop the test's services first (drop a
+    /// `ServiceProcess`; `TestApp::cleanup` stops its own): a running service would
+    /// declare its queues again and leave them behind.
     pub async fn cleanup(&self) {
         for q in [
             &self.names.queue,
@@ -475,6 +478,8 @@ pub struct TestApp {
     pub api_key: String,
     pub broker: Broker,
     pub http: reqwest::Client,
+    /// This app's service and its replicas, to stop before a cleanup.
+    services: Mutex<Vec<InProcess>>,
 }
 
 impl TestApp {
@@ -749,15 +754,41 @@ pub async fn eventually(what: &str, timeout: Duration, mut f: impl FnMut() -> bo
 /// `prefix`, with `extra` variables on top of [`service_env`] (an `extra` value
 /// replaces the default of the same name). Returns its base address. It runs until
 /// the test's runtime ends.
-pub async fn start_in_process(db_url: &str, prefix: &str, extra: &[(&str, String)]) -> String {
+/// A service running in this process: where it listens, and how to stop it.
+pub struct InProcess {
+    pub address: String,
+    stop: CancellationToken,
+    /// Cancelled once the service has stopped.
+    stopped: CancellationToken,
+}
+
+impl InProcess {
+    /// Stops the service and waits until it has: afterwards it declares nothing, so
+    /// a cleanup that follows is final.
+    pub async fn stop(&self) {
+        self.stop.cancel();
+        let _ = tokio::time::timeout(Duration::from_secs(60), self.stopped.cancelled()).await;
+    }
+}
+
+pub async fn start_in_process(db_url: &str, prefix: &str, extra: &[(&str, String)]) -> InProcess {
     let mut env = service_env(db_url, prefix, &amqp_url());
     env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.clone())));
     let app = schoolsignal::app::Application::build(config_from(&env))
         .await
         .unwrap();
     let address = format!("http://127.0.0.1:{}", app.port());
-    tokio::spawn(app.run_until_stopped());
-    address
+    let (stop, stopped) = (app.stopper(), CancellationToken::new());
+    let done = stopped.clone();
+    tokio::spawn(async move {
+        let _ = app.run_until_stopped().await;
+        done.cancel();
+    });
+    InProcess {
+        address,
+        stop,
+        stopped,
+    }
 }
 
 async fn wait_ready_at(http: &reqwest::Client, address: &str) {
@@ -822,15 +853,27 @@ impl TestApp {
         let prefix = format!("t{}.", unique());
         // The intake queue exists before the service starts.
         let broker = Broker::connect(&amqp_url(), AmqpNames::with_prefix(&prefix)).await;
-        let address = start_in_process(&db.url, &prefix, extra).await;
+        let service = start_in_process(&db.url, &prefix, extra).await;
         Self {
             db,
             pool,
-            address,
+            address: service.address.clone(),
             api_key,
             broker,
             http: reqwest::Client::new(),
+            services: Mutex::new(vec![service]),
         }
+    }
+
+    /// Stops this app and its replicas, then removes what the test declared on the
+    /// broker. Stopping first matters: a running service would declare its queues
+    /// again after they were deleted, and leave them behind.
+    pub async fn cleanup(&self) {
+        let services = std::mem::take(&mut *self.services.lock().unwrap());
+        for service in &services {
+            service.stop().await;
+        }
+        self.broker.cleanup().await;
     }
 
     /// The prefix of this app's AMQP names.
@@ -848,11 +891,12 @@ impl TestApp {
     /// `extra` variables (a later `SCHOOLSIGNAL_NOW` travels in time). It runs until
     /// the test ends, alongside this one.
     pub async fn spawn_replica(&self, extra: &[(&str, String)]) -> Replica {
-        let address = start_in_process(&self.db.url, &self.prefix(), extra).await;
+        let service = start_in_process(&self.db.url, &self.prefix(), extra).await;
         let replica = Replica {
-            address,
+            address: service.address.clone(),
             http: reqwest::Client::new(),
         };
+        self.services.lock().unwrap().push(service);
         wait_ready_at(&replica.http, &replica.address).await;
         replica
     }
