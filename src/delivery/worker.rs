@@ -36,6 +36,7 @@ pub struct Worker {
     pub wake: Arc<Notify>,
     /// Woken after an escalation was queued.
     pub relay_wake: Arc<Notify>,
+    /// Cancelled on a stop: claim no more, finish the emails on their way.
     pub stop: CancellationToken,
 }
 

@@ -37,6 +37,7 @@ pub struct Relay {
     pub amqp_url: String,
     pub exchanges: Vec<String>,
     pub wake: Arc<Notify>,
+    /// Cancelled on a stop: settle the batch in hand, claim no more.
     pub stop: CancellationToken,
 }
 
