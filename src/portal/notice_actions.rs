@@ -191,11 +191,7 @@ pub async fn close(
 ) -> Result<HttpResponse, PortalError> {
     let CloseForm { csrf, outcome } = form.into_inner();
     let build: Build = Box::new(move |_| {
-        let outcome = CLOSE_OUTCOMES
-            .iter()
-            .copied()
-            .find(|code| *code == outcome)
-            .ok_or(PortalError::Invalid)?;
+        let outcome = one_of(CLOSE_OUTCOMES, &outcome)?;
         Ok(Box::new(move |conn, row, now| {
             if row.closed_at.is_some() {
                 return Ok("already_closed");
@@ -259,15 +255,8 @@ pub async fn signal(
     } = form.into_inner();
     let exchange = portal.outbound_exchange.clone();
     let build: Build = Box::new(move |session| {
-        let category = CATEGORIES
-            .iter()
-            .copied()
-            .find(|code| *code == category)
-            .ok_or(PortalError::Invalid)?;
-        let urgency = ["routine", "urgent"]
-            .into_iter()
-            .find(|u| *u == urgency)
-            .ok_or(PortalError::Invalid)?;
+        let category = one_of(CATEGORIES, &category)?;
+        let urgency = one_of(&["routine", "urgent"], &urgency)?;
         let description = text(&description)?;
         let reporter = session.email.clone();
         Ok(Box::new(move |conn, row, now| {
@@ -427,4 +416,14 @@ pub fn history(
             )
             .collect(),
     ))
+}
+
+/// The code of `codes` that a form sent, as the static string stored and published:
+/// anything else is invalid.
+fn one_of(codes: &[&'static str], sent: &str) -> Result<&'static str, PortalError> {
+    codes
+        .iter()
+        .copied()
+        .find(|code| *code == sent)
+        .ok_or(PortalError::Invalid)
 }
