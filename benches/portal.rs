@@ -519,7 +519,7 @@ fn code_now(secret: &str) -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs();
-    schoolsignal::portal::totp::current_code(secret, unix).unwrap()
+    schoolsignal::access::totp::current_code(secret, unix).unwrap()
 }
 
 /// User plus system CPU time of a process, all threads, in seconds.

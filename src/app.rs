@@ -2,7 +2,8 @@
 //! (port 0 in tests) and starts the consumer, the email worker, the follow-up of
 //! notices and the relay. A stop (SIGTERM, SIGINT) lets each finish the work in hand.
 
-use crate::api::{self, AppState};
+use crate::broker::consumer::Consumer;
+use crate::broker::relay::Relay;
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::db::{self, DbUrl, Pool};
@@ -10,13 +11,13 @@ use crate::delivery::queue::{state, Policy};
 use crate::delivery::templates::Templates;
 use crate::delivery::transport::Mailer;
 use crate::delivery::worker::Worker;
-use crate::intake::{amqp::Consumer, Intake};
+use crate::http::api::{self, AppState};
+use crate::http::portal::new_link::SignInMail;
+use crate::http::portal::Portal;
+use crate::intake::Intake;
 use crate::notices::follow_up::FollowUp;
 use crate::notices::retention::{Retention, OPEN_RETENTION_DAYS};
-use crate::portal::new_link::SignInMail;
-use crate::portal::Portal;
 use crate::registry::KeyedHasher;
-use crate::relay::Relay;
 use crate::retry::Backoff;
 use crate::telemetry::Metrics;
 use actix_web::{dev::Server, web, App, HttpServer};
@@ -74,13 +75,13 @@ impl Application {
                 .fault_abort_after_commits
                 .map(crate::intake::AbortAfterCommits::new),
         });
-        let consumer = Arc::new(Consumer::new(
-            intake.clone(),
-            &config,
-            broker_connected.clone(),
-            stop.clone(),
-        ));
-        let mut stages = vec![tokio::spawn(consumer.run())];
+        // Every step that can fail comes before any stage starts: a process that
+        // cannot serve (its port taken, a broken template or SMTP_URL) must exit
+        // without having taken events from the queue or emails from the outbox.
+        let listener = TcpListener::bind(config.bind).map_err(|e| {
+            anyhow::anyhow!("SCHOOLSIGNAL_BIND: cannot listen on {}: {e}", config.bind)
+        })?;
+        let port = listener.local_addr()?.port();
         let worker = mail_worker(&config, &pool, &clock, &metrics, &policy)?;
         let worker = Arc::new(Worker {
             wake: mail_wake.clone(),
@@ -94,6 +95,13 @@ impl Application {
             from: worker.from.clone(),
             public_url: worker.public_url.clone(),
         });
+        let consumer = Arc::new(Consumer::new(
+            intake.clone(),
+            &config,
+            broker_connected.clone(),
+            stop.clone(),
+        ));
+        let mut stages = vec![tokio::spawn(consumer.run())];
         stages.push(tokio::spawn(worker.run()));
         tokio::spawn(
             Arc::new(FollowUp {
@@ -117,10 +125,6 @@ impl Application {
         let relay = relay(&config, &pool, clock.clone(), &metrics, wake, &stop);
         stages.push(tokio::spawn(relay.run()));
 
-        let listener = TcpListener::bind(config.bind).map_err(|e| {
-            anyhow::anyhow!("SCHOOLSIGNAL_BIND: cannot listen on {}: {e}", config.bind)
-        })?;
-        let port = listener.local_addr()?.port();
         let state = web::Data::new(AppState {
             pool: pool.clone(),
             intake,
@@ -143,7 +147,7 @@ impl Application {
                 .app_data(state.clone())
                 .app_data(portal.clone())
                 .configure(api::routes)
-                .configure(crate::portal::routes)
+                .configure(crate::http::portal::routes)
         })
         .workers(2)
         // Signals are the caller's: they cancel `stop`, which stops the stages too.

@@ -1,6 +1,6 @@
 //! The operator's command line. With no subcommand it runs the service.
 
-use crate::api::keys;
+use crate::access::api_keys as keys;
 use crate::app::Application;
 use crate::config::Config;
 use crate::contract::Bsn;
@@ -179,12 +179,12 @@ fn admin(command: Command, config: &Config) -> anyhow::Result<()> {
             command: CoordinatorsCommand::ResetTotp { email },
         } => {
             let known = crate::db::write_tx(conn, |conn| {
-                crate::portal::accounts::reset_totp(conn, email.trim())
+                crate::access::accounts::reset_totp(conn, email.trim())
             })?;
             if !known {
                 anyhow::bail!("no portal account for that address");
             }
-            crate::portal::audit::record(conn, "operator", "reset_totp", None, "ok", now)?;
+            crate::access::audit::record(conn, "operator", "reset_totp", None, "ok", now)?;
             println!("second factor reset: the next sign-in enrols again");
         }
     }

@@ -1,10 +1,17 @@
 //! schoolsignal: police home-visit events in, discreet school notices out.
 //!
-//! Stages, each in its own folder: `contract` (wire types and validation), `intake`
-//! (AMQP and HTTPS), `registry` (schools, enrollments, consent), `notices` (the
-//! decision), `relay` (outbound messages), `api` (HTTP surface), `db`.
+//! Imports run one way, from the bottom of this list to the top of it:
+//! - support: `config`, `contract`, `clock`, `retry`, `locale`, `telemetry`;
+//! - `db`: connections, pool, schema, migrations; `db::backend` is the one place that
+//!   differs per backend;
+//! - the domain: `registry`, `access`, `delivery`, `outbox`, then `notices`;
+//! - the transports: `intake` (validate and accept), `broker` (AMQP in and out),
+//!   `http` (the API and the portal);
+//! - `app` (the wiring), then `cli`.
+//!
+//! `tests/it/layering.rs` fails on an import that points back up.
 
-pub mod api;
+pub mod access;
 pub mod app;
 pub mod broker;
 pub mod cli;
@@ -13,10 +20,10 @@ pub mod config;
 pub mod contract;
 pub mod db;
 pub mod delivery;
+pub mod http;
 pub mod intake;
 pub mod notices;
-pub mod portal;
+pub mod outbox;
 pub mod registry;
-pub mod relay;
 pub mod retry;
 pub mod telemetry;

@@ -261,7 +261,7 @@ fn code_now(secret: &str) -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs();
-    schoolsignal::portal::totp::current_code(secret, unix).unwrap()
+    schoolsignal::access::totp::current_code(secret, unix).unwrap()
 }
 
 /// The notice of school `brin`: its id and whether it is acknowledged.

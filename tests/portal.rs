@@ -213,7 +213,7 @@ fn code_now(secret: &str) -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs();
-    schoolsignal::portal::totp::current_code(secret, unix).unwrap()
+    schoolsignal::access::totp::current_code(secret, unix).unwrap()
 }
 
 fn audit_actions(pool: &schoolsignal::db::Pool) -> Vec<(String, String)> {

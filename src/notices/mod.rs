@@ -11,7 +11,7 @@ use crate::contract::outbound::{
 use crate::db::schema::{notices, schools};
 use crate::db::{ts, DbConn, CHUNK};
 use crate::delivery::queue::{self, Policy};
-use crate::relay::outbox::{self, NewMessage};
+use crate::outbox::{self, NewMessage};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use diesel::prelude::*;
 

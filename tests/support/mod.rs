@@ -214,7 +214,7 @@ pub fn seed(pool: &Pool) -> String {
     .unwrap();
     let registry = std::fs::File::open(contracts_dir().join("registry-example.csv")).unwrap();
     enrollments::import(&mut conn, &KeyedHasher::new(BSN_KEY.as_bytes()), registry).unwrap();
-    schoolsignal::api::keys::create(&mut conn, "police-test", &["events:write".into()], now)
+    schoolsignal::access::api_keys::create(&mut conn, "police-test", &["events:write".into()], now)
         .unwrap()
 }
 

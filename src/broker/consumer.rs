@@ -4,10 +4,10 @@
 //! `basic_reject` cannot add a header. On a stop it finishes its batch, then closes
 //! its channel, which hands the messages it prefetched back to the broker at once.
 
-use super::Intake;
-use crate::broker;
+use super::topology as broker;
 use crate::config::{AmqpNames, Config};
 use crate::contract::{Reason, Rejection};
+use crate::intake::Intake;
 use crate::notices::decide::{Received, Verdict};
 use crate::retry::Backoff;
 use futures_util::{FutureExt, StreamExt};

@@ -2,15 +2,15 @@
 //! (append-only), close it with an outcome, and report a signal to Veilig Thuis,
 //! which leaves through the outbox like every other message.
 
-use super::audit::action;
 use super::i18n::{self, Locale};
 use super::notice_pages::{local, on_my_notice, Act};
-use super::session::Session;
 use super::{see_other, Portal, PortalError};
+use crate::access::audit::action;
+use crate::access::sessions::Session;
 use crate::contract::outbound::{rfc3339, SchoolRef};
 use crate::db::schema::{notice_notes, notices, outbox_messages, school_signals, schools};
 use crate::db::{ts, DbConn};
-use crate::relay::outbox::{self, NewMessage};
+use crate::outbox::{self, NewMessage};
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;

@@ -1,8 +1,6 @@
-//! Intake: AMQP and HTTPS both hand events to [`Intake`], which validates them and
-//! decides a whole batch in one transaction.
-
-pub mod amqp;
-pub mod http;
+//! Intake: whatever transport brought an event (the AMQP consumer in `broker`, or
+//! `POST /v1/events` in `http::api`), [`Intake`] validates it and decides a whole
+//! batch in one transaction.
 
 use crate::clock::SharedClock;
 use crate::contract::home_visit::{self, HomeVisit, Limits};

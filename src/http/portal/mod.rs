@@ -3,18 +3,16 @@
 //! a session, the second factor (TOTP) verifies it, and the coordinator then sees
 //! and acts on the notices of their own school.
 
-pub mod accounts;
-pub mod audit;
+mod cookies;
 pub mod i18n;
 mod limiter;
 pub mod new_link;
 mod notice_actions;
 mod notice_pages;
 mod pages;
-pub mod session;
 mod sign_in;
-pub mod totp;
 
+use crate::access::sessions::{self as session, Session};
 use crate::clock::SharedClock;
 use crate::db::{self, DbConn, DbError, Pool};
 use actix_web::dev::{Service, ServiceResponse};
@@ -23,9 +21,9 @@ use actix_web::http::StatusCode;
 use actix_web::{
     middleware::DefaultHeaders, web, HttpMessage, HttpRequest, HttpResponse, ResponseError,
 };
+use cookies::CookiePolicy;
 use i18n::Locale;
 use limiter::Limiter;
-use session::{CookiePolicy, Session};
 
 pub use limiter::{client_ip, TrustedProxies};
 pub use pages::Pages;

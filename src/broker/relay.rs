@@ -2,16 +2,14 @@
 //! A row is marked published only after the broker confirmed it, so a broker outage
 //! delays messages but loses none. On a stop it settles its batch and takes no other.
 
-pub mod outbox;
-
-use crate::broker;
+use super::topology as broker;
 use crate::clock::SharedClock;
 use crate::db::{self, DbError, Pool};
+use crate::outbox::{self, OutboxMessage};
 use crate::retry::{self, Backoff};
 use crate::telemetry::Metrics;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::{BasicProperties, Channel};
-use outbox::OutboxMessage;
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,11 +1,12 @@
 //! Signing in: the link from the email, then the second factor.
 
-use super::accounts::{self, Account};
-use super::audit::{self, action};
 use super::i18n::{self, Locale};
 use super::pages::{html, Pages};
-use super::session::{self, Session};
-use super::{see_other, totp, CsrfForm, Portal, PortalError};
+use super::{see_other, CsrfForm, Portal, PortalError};
+use crate::access::accounts::{self, Account};
+use crate::access::audit::{self, action};
+use crate::access::sessions::{self as session, Session};
+use crate::access::totp;
 use crate::db::schema::{access_tokens, notices};
 use crate::db::{ts, write_tx, DbConn};
 use crate::delivery::queue::token_hash;

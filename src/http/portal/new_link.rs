@@ -2,10 +2,11 @@
 //! of the address's notices. The answer is the same whether or not the address is
 //! known, and requests are limited per client and per address.
 
-use super::audit::{self, action};
 use super::i18n;
 use super::pages::{html, Pages};
-use super::{accounts, session, Portal, PortalError};
+use super::{Portal, PortalError};
+use crate::access::audit::{self, action};
+use crate::access::{accounts, sessions as session};
 use crate::db::schema::access_tokens;
 use crate::db::{ts, write_tx, DbConn};
 use crate::delivery::queue::token_hash;

@@ -1,6 +1,7 @@
 //! `POST /v1/events`: the same intake for police systems that cannot publish to AMQP.
 
-use crate::api::{keys, ApiError, AppState};
+use super::{ApiError, AppState};
+use crate::access::api_keys as keys;
 use crate::contract::{Reason, Rejection, MAX_BODY_BYTES};
 use crate::db;
 use crate::notices::decide::{ChildDecision, Verdict};

@@ -1,11 +1,12 @@
 //! The notices of the coordinator's own schools. Any other notice id is a 404 on
 //! every route, whether or not it exists.
 
-use super::audit::{self, action};
 use super::i18n;
 use super::pages::{html, Pages};
-use super::session::Session;
-use super::{accounts, see_other, Portal, PortalError};
+use super::{see_other, Portal, PortalError};
+use crate::access::accounts;
+use crate::access::audit::{self, action};
+use crate::access::sessions::Session;
 use crate::db::schema::{notices, schools};
 use crate::db::{write_tx, DbConn};
 use crate::delivery::templates::{format_open_by, Locale};

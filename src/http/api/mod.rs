@@ -1,6 +1,6 @@
 //! The HTTP surface: police intake, health, readiness and metrics.
 
-pub mod keys;
+pub mod events;
 
 use crate::db::{self, Pool};
 use crate::intake::Intake;
@@ -78,7 +78,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/metrics", web::get().to(metrics))
         .route(
             "/v1/events",
-            web::post().to(crate::intake::http::post_event),
+            web::post().to(crate::http::api::events::post_event),
         );
 }
 
@@ -107,7 +107,7 @@ async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     // Queue gauges are read at scrape time, so they are exact across replicas.
     let now = state.intake.clock.now();
     let read = db::run(&state.pool, move |c| {
-        let depth = crate::relay::outbox::depth(c)?;
+        let depth = crate::outbox::depth(c)?;
         let oldest = crate::delivery::queue::oldest_pending_age(c, now)?;
         Ok((depth, oldest))
     });

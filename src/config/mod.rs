@@ -79,7 +79,7 @@ pub struct Config {
     pub public_url: String,
     pub bind: SocketAddr,
     /// Proxies (IPs or CIDRs) whose `X-Forwarded-For` names the portal's client.
-    pub trusted_proxies: crate::portal::TrustedProxies,
+    pub trusted_proxies: crate::http::portal::TrustedProxies,
     pub bsn_key: Vec<u8>,
     pub now: Option<DateTime<Utc>>,
     pub visit_window_days: i64,
@@ -313,7 +313,7 @@ impl Config {
                 .clone()
                 .unwrap_or_else(|| "http://localhost:8080".into()),
             bind: parse(&get, "SCHOOLSIGNAL_BIND", "127.0.0.1:8080")?,
-            trusted_proxies: crate::portal::TrustedProxies::parse(
+            trusted_proxies: crate::http::portal::TrustedProxies::parse(
                 &get("SCHOOLSIGNAL_TRUSTED_PROXIES").unwrap_or_default(),
             )
             .map_err(|why| err("SCHOOLSIGNAL_TRUSTED_PROXIES", why))?,

@@ -309,7 +309,7 @@ pub fn of_notice(conn: &mut DbConn, notice_id: &str) -> QueryResult<Option<Local
 
 /// The locale of the (first) school whose coordinator or deputy `email` is.
 pub fn of_address(conn: &mut DbConn, email: &str) -> QueryResult<Locale> {
-    Ok(parse(super::accounts::locale_of(conn, email)?))
+    Ok(parse(crate::access::accounts::locale_of(conn, email)?))
 }
 
 /// The locale for a page about a session or link: the school of its notice, else of
