@@ -6,8 +6,11 @@ use crate::broker::consumer::Consumer;
 use crate::broker::relay::Relay;
 use crate::clock::SharedClock;
 use crate::config::Config;
+use crate::contract::outbound::EscalationLevel;
+use crate::contract::Reason;
 use crate::db::{self, DbUrl, Pool};
-use crate::delivery::queue::{state, Policy};
+use crate::delivery::kinds::State;
+use crate::delivery::queue::Policy;
 use crate::delivery::templates::Templates;
 use crate::delivery::transport::Mailer;
 use crate::delivery::worker::Worker;
@@ -16,7 +19,9 @@ use crate::http::portal::new_link::SignInMail;
 use crate::http::portal::Portal;
 use crate::intake::Intake;
 use crate::notices::follow_up::FollowUp;
+use crate::notices::lifecycle::Lifecycle;
 use crate::notices::retention::{Retention, OPEN_RETENTION_DAYS};
+use crate::notices::Outcome;
 use crate::registry::KeyedHasher;
 use crate::retry::Backoff;
 use crate::telemetry::Metrics;
@@ -54,10 +59,10 @@ impl Application {
         if config.now.is_some() {
             tracing::warn!(now = %clock.now(), "clock set by SCHOOLSIGNAL_NOW");
         }
-        let metrics = Arc::new(Metrics::new());
+        let metrics = Arc::new(metrics());
         let wake = Arc::new(Notify::new());
         let mail_wake = Arc::new(Notify::new());
-        let policy = delivery_policy(&config, &metrics)?;
+        let policy = delivery_policy(&config)?;
         let broker_connected = Arc::new(AtomicBool::new(false));
         let stop = CancellationToken::new();
         let intake = Arc::new(Intake {
@@ -103,12 +108,13 @@ impl Application {
         ));
         let mut stages = vec![tokio::spawn(consumer.run())];
         stages.push(tokio::spawn(worker.run()));
-        tokio::spawn(
+        stages.push(tokio::spawn(
             Arc::new(FollowUp {
                 pool: pool.clone(),
                 clock: clock.clone(),
                 metrics: metrics.clone(),
                 policy,
+                exchange: config.amqp.outbound_exchange.clone(),
                 reminder_after: chrono_duration(config.mail.reminder_after),
                 escalation_after: chrono_duration(config.mail.escalation_after),
                 interval: config.mail.follow_up_interval,
@@ -118,9 +124,10 @@ impl Application {
                 },
                 mail_wake,
                 relay_wake: wake.clone(),
+                stop: stop.clone(),
             })
             .run(),
-        );
+        ));
         let portal_wake = wake.clone();
         let relay = relay(&config, &pool, clock.clone(), &metrics, wake, &stop);
         stages.push(tokio::spawn(relay.run()));
@@ -255,15 +262,25 @@ fn chrono_duration(d: Duration) -> chrono::Duration {
     chrono::Duration::from_std(d).expect("configured durations are bounded")
 }
 
-fn delivery_policy(config: &Config, metrics: &Metrics) -> anyhow::Result<Policy> {
+fn delivery_policy(config: &Config) -> anyhow::Result<Policy> {
     let from: Mailbox = config.mail.from.parse()?;
     Ok(Policy {
         give_up_after: chrono_duration(config.mail.give_up_after),
         message_domain: from.email.domain().to_string(),
         link_valid_for: chrono_duration(config.mail.link_valid_for),
-        outbound_exchange: config.amqp.outbound_exchange.clone(),
-        cancelled: Some(metrics.deliveries.with_label_values(&[state::CANCELLED])),
     })
+}
+
+/// The service's metrics, with a zero series for every label the stages count by,
+/// so dashboards see them before the first event.
+fn metrics() -> Metrics {
+    let metrics = Metrics::new();
+    metrics.zero_series(&metrics.rejected, Reason::ALL.iter().map(|r| r.as_str()));
+    metrics.zero_series(&metrics.decisions, Outcome::ALL.iter().map(|o| o.as_str()));
+    metrics.zero_series(&metrics.deliveries, State::FINAL.iter().map(|s| s.as_str()));
+    let levels = EscalationLevel::ALL.iter().map(|l| l.as_str());
+    metrics.zero_series(&metrics.escalations, levels);
+    metrics
 }
 
 /// The email worker, with its wake-ups still to be connected. Loads the templates
@@ -294,6 +311,10 @@ fn mail_worker(
         mailer: Arc::new(mailer),
         templates: Arc::new(templates),
         policy: policy.clone(),
+        notices: Arc::new(Lifecycle {
+            policy: policy.clone(),
+            exchange: config.amqp.outbound_exchange.clone(),
+        }),
         from: mail.from.parse()?,
         public_url: config.public_url.trim_end_matches('/').to_string(),
         concurrency,

@@ -6,8 +6,9 @@ use crate::clock::SharedClock;
 use crate::contract::home_visit::{self, HomeVisit, Limits};
 use crate::contract::{Reason, Rejection, MAX_BODY_BYTES};
 use crate::db::{self, DbError, Pool};
+use crate::delivery::kinds::State;
 use crate::delivery::queue::Policy;
-use crate::notices::decide::{self, Received, Rules, Verdict};
+use crate::notices::decide::{self, Decided, Received, Rules, Verdict};
 use crate::registry::KeyedHasher;
 use crate::retry::Backoff;
 use crate::telemetry::Metrics;
@@ -119,12 +120,12 @@ impl Intake {
         let mut races = 0;
         loop {
             let e = match self.try_accept(batch.clone()).await {
-                Ok(verdicts) => {
+                Ok(decided) => {
                     if let Some(fault) = &self.abort_after_commits {
                         fault.committed();
                     }
-                    self.after_commit(&batch, &verdicts);
-                    return Ok(verdicts);
+                    self.after_commit(&batch, &decided);
+                    return Ok(decided.verdicts);
                 }
                 Err(e) => e,
             };
@@ -138,7 +139,7 @@ impl Intake {
         }
     }
 
-    async fn try_accept(&self, batch: Arc<Vec<Received>>) -> Result<Vec<Verdict>, DbError> {
+    async fn try_accept(&self, batch: Arc<Vec<Received>>) -> Result<Decided, DbError> {
         let hasher = self.hasher.clone();
         let school_age = self.school_age.clone();
         let exchange = self.outbound_exchange.clone();
@@ -158,9 +159,13 @@ impl Intake {
         .await
     }
 
-    fn after_commit(&self, batch: &[Received], verdicts: &[Verdict]) {
+    fn after_commit(&self, batch: &[Received], decided: &Decided) {
         let now = self.clock.now();
-        for (r, verdict) in batch.iter().zip(verdicts) {
+        self.metrics
+            .deliveries
+            .with_label_values(&[State::Cancelled.as_str()])
+            .inc_by(decided.cancelled_emails as u64);
+        for (r, verdict) in batch.iter().zip(&decided.verdicts) {
             let waited = (now - r.received_at).to_std().unwrap_or_default();
             self.metrics.commit_seconds.observe(waited.as_secs_f64());
             let event_id = r.event.event_id.to_string();

@@ -189,26 +189,20 @@ impl Metrics {
             ),
             registry: r,
         };
-        // Zero series for every label, so dashboards see them before the first event.
-        for r in crate::contract::Reason::ALL {
-            metrics.rejected.with_label_values(&[r.as_str()]);
-        }
-        for o in crate::notices::Outcome::ALL {
-            metrics.decisions.with_label_values(&[o.as_str()]);
-        }
-        for r in ["accepted", "duplicate", "rejected"] {
-            metrics.events.with_label_values(&[r]);
-        }
-        for s in crate::delivery::queue::state::FINAL {
-            metrics.deliveries.with_label_values(&[s]);
-        }
-        for l in [
-            crate::notices::Escalation::UNACKNOWLEDGED,
-            crate::notices::Escalation::UNDELIVERABLE,
-        ] {
-            metrics.escalations.with_label_values(&[l]);
-        }
+        metrics.zero_series(&metrics.events, ["accepted", "duplicate", "rejected"]);
         metrics
+    }
+
+    /// Creates the series of `labels` at zero, so dashboards see them before the
+    /// first event. The wiring names the labels: they belong to the stages.
+    pub fn zero_series<'a>(
+        &self,
+        metric: &IntCounterVec,
+        labels: impl IntoIterator<Item = &'a str>,
+    ) {
+        for label in labels {
+            metric.with_label_values(&[label]);
+        }
     }
 
     /// The Prometheus text format.

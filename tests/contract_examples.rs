@@ -454,8 +454,6 @@ async fn one_batch_is_decided_as_if_event_by_event(backend: Backend) {
         give_up_after: chrono::Duration::hours(24),
         message_domain: "example.org".into(),
         link_valid_for: chrono::Duration::days(7),
-        outbound_exchange: "schoolsignal.events".into(),
-        cancelled: None,
     };
     let rules = Rules {
         hasher: &hasher,
@@ -467,7 +465,8 @@ async fn one_batch_is_decided_as_if_event_by_event(backend: Backend) {
     let mut conn = pool.get().unwrap();
     let verdicts =
         schoolsignal::db::write_tx(&mut conn, |conn| decide::decide_batch(conn, &rules, &batch))
-            .unwrap();
+            .unwrap()
+            .verdicts;
 
     let made = |outcomes: &[schoolsignal::notices::Outcome]| -> Vec<ChildDecision> {
         let decision = |(i, o): (usize, &_)| ChildDecision {

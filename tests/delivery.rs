@@ -210,7 +210,7 @@ fn assert_well_formed(mail: &ReceivedMail) {
 
 /// A date of birth in the forms a person or a program might write it.
 fn date_forms(iso: &str) -> Vec<String> {
-    use schoolsignal::delivery::templates::{MONTHS_EN, MONTHS_NL};
+    use schoolsignal::locale::{MONTHS_EN, MONTHS_NL};
     let date = chrono::NaiveDate::parse_from_str(iso, "%Y-%m-%d").unwrap();
     let (y, m, d) = (date.year(), date.month(), date.day());
     let (nl, en) = (MONTHS_NL[m as usize - 1], MONTHS_EN[m as usize - 1]);
@@ -1187,6 +1187,7 @@ async fn without_smtp_url_emails_are_written_as_files(backend: Backend) {
 /// is recorded as sent, because it was, and the "please disregard" email follows.
 async fn a_send_that_outlived_its_claim_is_recorded_and_disregarded(backend: Backend) {
     use schoolsignal::delivery::queue::{self, Attempt, Finished, Policy};
+    use schoolsignal::notices::lifecycle::Lifecycle;
     let sink = SmtpSink::start().await;
     sink.pause().await;
     // The service tries once, then not again for an hour by its clock.
@@ -1203,13 +1204,15 @@ async fn a_send_that_outlived_its_claim_is_recorded_and_disregarded(backend: Bac
         give_up_after: chrono::Duration::hours(24),
         message_domain: "localhost".into(),
         link_valid_for: chrono::Duration::days(7),
-        outbound_exchange: app.broker.names.outbound_exchange.clone(),
-        cancelled: None,
+    };
+    let notices = Lifecycle {
+        policy: policy.clone(),
+        exchange: app.broker.names.outbound_exchange.clone(),
     };
     let t0 = utc(NOW) + chrono::Duration::hours(2);
     let lease = chrono::Duration::minutes(1);
     let mut conn = app.pool.get().unwrap();
-    let first = queue::claim(&mut conn, &policy, t0, lease, 10).unwrap();
+    let first = queue::claim(&mut conn, &notices, &policy, t0, lease, 10).unwrap();
     assert_eq!((first.claimed.len(), first.cancelled), (1, 0));
 
     // Withdrawn while that send is on its way; the lease runs out, and the next
@@ -1220,7 +1223,7 @@ async fn a_send_that_outlived_its_claim_is_recorded_and_disregarded(backend: Bac
         notice(&app.pool, &notice_id).status == "withdrawn"
     })
     .await;
-    let second = queue::claim(&mut conn, &policy, t0 + lease * 2, lease, 10).unwrap();
+    let second = queue::claim(&mut conn, &notices, &policy, t0 + lease * 2, lease, 10).unwrap();
     assert_eq!((second.claimed.len(), second.cancelled), (0, 1));
     assert_eq!(
         count_deliveries(&app.pool, "notice", "coordinator", "cancelled"),
@@ -1234,7 +1237,7 @@ async fn a_send_that_outlived_its_claim_is_recorded_and_disregarded(backend: Bac
         attempt: Attempt::Sent,
     }];
     // Recorded at the service's time, so that the service sends what follows.
-    let summary = queue::finish(&mut conn, &policy, &done, utc(NOW)).unwrap();
+    let summary = queue::finish(&mut conn, &notices, &policy, &done, utc(NOW)).unwrap();
     drop(conn);
     assert_eq!(summary.sent, 1);
     assert_eq!(

@@ -968,10 +968,7 @@ async fn actions_are_checked_in_order(backend: Backend) {
             .unwrap()
             .expect("a due time")
     };
-    let due = schoolsignal::delivery::templates::format_open_by(
-        due.and_utc(),
-        schoolsignal::delivery::templates::Locale::Nl,
-    );
+    let due = schoolsignal::locale::format_open_by(due.and_utc(), schoolsignal::locale::Locale::Nl);
     for shown in [
         "Daan Bakker",
         "30-09-2014",

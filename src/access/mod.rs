@@ -4,5 +4,6 @@
 pub mod accounts;
 pub mod api_keys;
 pub mod audit;
+pub mod links;
 pub mod sessions;
 pub mod totp;

@@ -1,11 +1,11 @@
 //! Server-side sessions: the cookie holds a random id, the database its hash. A
 //! session starts when a link is redeemed and is verified once the second factor is.
 
+use super::links::{random_secret, token_hash};
 use crate::db::schema::{notices, schools, sessions};
 use crate::db::{ts, DbConn};
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use diesel::prelude::*;
-use sha2::{Digest, Sha256};
 
 /// Idle and absolute lifetimes.
 pub const IDLE: Duration = Duration::minutes(30);
@@ -29,15 +29,9 @@ impl Session {
     }
 }
 
-pub fn random_token() -> String {
-    use rand::RngCore;
-    let mut bytes = [0u8; 32];
-    rand::rng().fill_bytes(&mut bytes);
-    hex::encode(bytes)
-}
-
+/// Session ids are stored the way link tokens are: as a hash.
 pub fn hash(value: &str) -> String {
-    hex::encode(Sha256::digest(value.as_bytes()))
+    token_hash(value)
 }
 
 /// Starts a session; returns the cookie value, which only the browser keeps.
@@ -47,12 +41,12 @@ pub fn start(
     notice_id: Option<&str>,
     now: DateTime<Utc>,
 ) -> QueryResult<String> {
-    let id = random_token();
+    let id = random_secret();
     diesel::insert_into(sessions::table)
         .values((
             sessions::id_hash.eq(hash(&id)),
             sessions::email.eq(email),
-            sessions::csrf_token.eq(random_token()),
+            sessions::csrf_token.eq(random_secret()),
             sessions::notice_id.eq(notice_id),
             sessions::created_at.eq(ts(now)),
             sessions::last_seen_at.eq(ts(now)),

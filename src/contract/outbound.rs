@@ -47,9 +47,30 @@ pub struct NoticeEscalated {
     pub incident_id: String,
     pub child_index: i32,
     pub school: SchoolRef,
-    pub level: &'static str,
+    pub level: EscalationLevel,
     pub due_at: Option<String>,
     pub escalated_at: String,
+}
+
+/// Why a notice went to Veilig Thuis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EscalationLevel {
+    /// Neither the coordinator nor the deputy acknowledged it in time.
+    Unacknowledged,
+    /// Its email could not be delivered to either of them.
+    Undeliverable,
+}
+
+impl EscalationLevel {
+    pub const ALL: [EscalationLevel; 2] = [Self::Unacknowledged, Self::Undeliverable];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Unacknowledged => "unacknowledged",
+            Self::Undeliverable => "undeliverable",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -1,10 +1,14 @@
 //! The database: one connection type over PostgreSQL and SQLite, a pool, and migrations.
 //!
-//! Domain code talks to [`DbConn`] through diesel's query builder. The few places that
-//! need backend-specific SQL use [`per_backend!`] and are marked `BACKEND-SPECIFIC`.
+//! Domain code talks to [`DbConn`] through diesel's query builder. Whatever differs
+//! per backend lives in [`backend`]: the only place that matches on the connection.
 
+pub mod backend;
 pub mod migrate;
 pub mod schema;
+mod text_enum;
+
+pub use text_enum::UnknownValue;
 
 use crate::config::ConfigError;
 use diesel::prelude::*;
@@ -15,42 +19,6 @@ use std::time::Duration;
 pub enum DbConn {
     Pg(PgConnection),
     Sqlite(SqliteConnection),
-}
-
-/// Runs the same block against the inner connection of either backend, for diesel
-/// features the multi-backend connection does not offer (upserts, row locks).
-#[macro_export]
-macro_rules! per_backend {
-    ($conn:ident => $body:expr) => {
-        match $conn {
-            $crate::db::DbConn::Pg($conn) => $body,
-            $crate::db::DbConn::Sqlite($conn) => $body,
-        }
-    };
-}
-
-/// Inserts `rows` into `table`, [`CHUNK`] rows per statement. Returns early with `?`.
-#[macro_export]
-macro_rules! insert_chunks {
-    ($conn:ident, $table:path, $rows:expr) => {
-        for chunk in $rows.chunks($crate::db::CHUNK) {
-            $crate::per_backend!($conn => diesel::insert_into($table).values(chunk).execute($conn))?;
-        }
-    };
-}
-
-/// Loads `query` with its rows locked, skipping rows another transaction holds.
-/// Returns early with `?`.
-#[macro_export]
-macro_rules! skip_locked {
-    ($conn:ident, $query:expr) => {
-        match $conn {
-            // BACKEND-SPECIFIC: replicas skip each other's rows instead of waiting.
-            $crate::db::DbConn::Pg(pg) => $query.for_update().skip_locked().load(pg)?,
-            // SQLite: the write transaction already makes this the only writer.
-            $crate::db::DbConn::Sqlite(_) => $query.load($conn)?,
-        }
-    };
 }
 
 /// Which backend a `DATABASE_URL` names. Chosen from the URL, never by trial, so a
@@ -111,18 +79,7 @@ impl ManageConnection for Manager {
             DbUrl::Sqlite(path) => {
                 let mut conn =
                     SqliteConnection::establish(path).map_err(r2d2::Error::ConnectionError)?;
-                // BACKEND-SPECIFIC: WAL lets readers run beside the one writer;
-                // synchronous=FULL makes a commit durable before we ack the message.
-                for pragma in [
-                    "PRAGMA journal_mode = WAL",
-                    "PRAGMA synchronous = FULL",
-                    "PRAGMA busy_timeout = 10000",
-                    "PRAGMA foreign_keys = ON",
-                ] {
-                    diesel::sql_query(pragma)
-                        .execute(&mut conn)
-                        .map_err(r2d2::Error::QueryError)?;
-                }
+                backend::prepare_sqlite(&mut conn).map_err(r2d2::Error::QueryError)?;
                 Ok(DbConn::Sqlite(conn))
             }
         }
@@ -187,9 +144,8 @@ where
     .map_err(|_| DbError::Task)?
 }
 
-/// A transaction that writes. On SQLite it starts with `BEGIN IMMEDIATE`, which takes
-/// the write lock up front: two deferred transactions that both upgrade to writing
-/// would otherwise fail with SQLITE_BUSY instead of waiting.
+/// A transaction that writes: on SQLite it takes the write lock up front (see
+/// [`backend::write_tx`]).
 pub fn write_tx<T, E>(
     conn: &mut DbConn,
     f: impl FnOnce(&mut DbConn) -> Result<T, E>,
@@ -197,30 +153,7 @@ pub fn write_tx<T, E>(
 where
     E: From<diesel::result::Error>,
 {
-    match conn {
-        DbConn::Pg(_) => conn.transaction(f),
-        // BACKEND-SPECIFIC: diesel's MultiConnection only knows deferred BEGIN. The
-        // inner connection's transaction manager starts this one, so that diesel
-        // knows it is open and nests savepoints inside it.
-        DbConn::Sqlite(inner) => {
-            use diesel::connection::{AnsiTransactionManager, TransactionManager};
-            AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")?;
-            let result = f(conn);
-            let DbConn::Sqlite(inner) = conn else {
-                unreachable!("the connection is still SQLite")
-            };
-            match result {
-                Ok(value) => {
-                    AnsiTransactionManager::commit_transaction(inner)?;
-                    Ok(value)
-                }
-                Err(e) => {
-                    AnsiTransactionManager::rollback_transaction(inner)?;
-                    Err(e)
-                }
-            }
-        }
-    }
+    backend::write_tx(conn, f)
 }
 
 /// The database is unreachable or cut the connection: wait and try again, for as long

@@ -1,8 +1,10 @@
-//! Delivery: the notice emails. Intake queues them in `deliveries`; the worker
-//! claims, renders and sends them and records the result; a notice that no one
-//! could be sent falls back to the deputy, then escalates.
+//! Email delivery: the lease queue of emails (`queue`, with its typed `kinds`), the
+//! worker that sends them, how an email is composed from its `templates`, and the
+//! `transport` it leaves by. It owns the `deliveries` table and imports nothing of
+//! the notices: what it asks of them goes through [`queue::Notices`].
 
-pub mod message;
+pub mod compose;
+pub mod kinds;
 pub mod queue;
 pub mod templates;
 pub mod transport;

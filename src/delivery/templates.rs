@@ -17,8 +17,9 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use chrono::{DateTime, Datelike, TimeZone, Timelike, Utc, Weekday};
-use chrono_tz::Europe::Amsterdam;
+use super::kinds::Kind;
+use crate::locale::{format_open_by, Locale};
+use chrono::{DateTime, TimeZone, Utc};
 use minijinja::{AutoEscape, Environment, Output, State, UndefinedBehavior, Value};
 
 /// Words that must never appear in a subject, body or header of these mails,
@@ -92,68 +93,6 @@ const EXTERNAL_RESOURCE_MARKERS: &[&str] = &[
     "\"//",
     "'//",
 ];
-
-/// The kind of mail.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Kind {
-    /// A confidential message is waiting; open it by `open_by`.
-    Notice,
-    /// The message has not been opened yet; please open it now.
-    Reminder,
-    /// Please disregard the earlier message; no action needed.
-    Withdrawal,
-    /// A sign-in link for the portal, valid for `valid_minutes`.
-    SignIn,
-}
-
-impl Kind {
-    pub const ALL: [Kind; 4] = [Kind::Notice, Kind::Reminder, Kind::Withdrawal, Kind::SignIn];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Notice => "notice",
-            Kind::Reminder => "reminder",
-            Kind::Withdrawal => "withdrawal",
-            Kind::SignIn => "signin",
-        }
-    }
-
-    fn from_file_stem(s: &str) -> Option<Kind> {
-        Kind::ALL.into_iter().find(|k| k.as_str() == s)
-    }
-}
-
-/// The language of a mail. Dutch is the default.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum Locale {
-    #[default]
-    Nl,
-    En,
-}
-
-impl Locale {
-    pub const ALL: [Locale; 2] = [Locale::Nl, Locale::En];
-
-    /// Parses `nl`/`en`, case-insensitively, also with a region
-    /// (`nl-NL`, `en_GB`). Anything else is `None`.
-    pub fn parse(s: &str) -> Option<Locale> {
-        let primary = s.trim().split(['-', '_']).next().unwrap_or("");
-        if primary.eq_ignore_ascii_case("nl") {
-            Some(Locale::Nl)
-        } else if primary.eq_ignore_ascii_case("en") {
-            Some(Locale::En)
-        } else {
-            None
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Locale::Nl => "nl",
-            Locale::En => "en",
-        }
-    }
-}
 
 /// Everything a template may use. Deliberately holds nothing about the child
 /// or the incident: there is no field to put such data in.
@@ -260,7 +199,7 @@ impl Part {
         // Subject first: ".subject.txt" also ends in ".txt".
         Part::ALL.into_iter().find_map(|part| {
             let stem = file_name.strip_suffix(part.suffix())?;
-            Kind::from_file_stem(stem).map(|kind| (kind, part))
+            stem.parse::<Kind>().ok().map(|kind| (kind, part))
         })
     }
 }
@@ -586,86 +525,6 @@ fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>, TemplateError> {
     Ok(paths)
 }
 
-/// Formats a moment as local Europe/Amsterdam time for the given locale:
-/// nl "maandag 30 november 2026 om 08:30", en "Monday 30 November 2026 at 08:30".
-pub fn format_open_by(moment: DateTime<Utc>, locale: Locale) -> String {
-    let local = moment.with_timezone(&Amsterdam);
-    let (day, month, at) = match locale {
-        Locale::Nl => (
-            weekday_nl(local.weekday()),
-            MONTHS_NL[local.month0() as usize],
-            "om",
-        ),
-        Locale::En => (
-            weekday_en(local.weekday()),
-            MONTHS_EN[local.month0() as usize],
-            "at",
-        ),
-    };
-    format!(
-        "{day} {} {month} {} {at} {:02}:{:02}",
-        local.day(),
-        local.year(),
-        local.hour(),
-        local.minute()
-    )
-}
-
-/// Month names, as dates in the emails write them.
-pub const MONTHS_NL: [&str; 12] = [
-    "januari",
-    "februari",
-    "maart",
-    "april",
-    "mei",
-    "juni",
-    "juli",
-    "augustus",
-    "september",
-    "oktober",
-    "november",
-    "december",
-];
-
-pub const MONTHS_EN: [&str; 12] = [
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-];
-
-fn weekday_nl(day: Weekday) -> &'static str {
-    match day {
-        Weekday::Mon => "maandag",
-        Weekday::Tue => "dinsdag",
-        Weekday::Wed => "woensdag",
-        Weekday::Thu => "donderdag",
-        Weekday::Fri => "vrijdag",
-        Weekday::Sat => "zaterdag",
-        Weekday::Sun => "zondag",
-    }
-}
-
-fn weekday_en(day: Weekday) -> &'static str {
-    match day {
-        Weekday::Mon => "Monday",
-        Weekday::Tue => "Tuesday",
-        Weekday::Wed => "Wednesday",
-        Weekday::Thu => "Thursday",
-        Weekday::Fri => "Friday",
-        Weekday::Sat => "Saturday",
-        Weekday::Sun => "Sunday",
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -988,43 +847,6 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let err = Templates::load(Some(&dir.path().join("nope"))).unwrap_err();
         assert!(matches!(err, TemplateError::Io { .. }), "{err}");
-    }
-
-    #[test]
-    fn nl_date_across_dst() {
-        assert_eq!(
-            format_open_by(utc("2026-11-30T07:30:00Z"), Locale::Nl),
-            "maandag 30 november 2026 om 08:30"
-        );
-        assert_eq!(
-            format_open_by(utc("2027-04-01T06:30:00Z"), Locale::Nl),
-            "donderdag 1 april 2027 om 08:30"
-        );
-    }
-
-    #[test]
-    fn en_date() {
-        assert_eq!(
-            format_open_by(utc("2026-11-30T07:30:00Z"), Locale::En),
-            "Monday 30 November 2026 at 08:30"
-        );
-        assert_eq!(
-            format_open_by(utc("2027-04-01T06:30:00Z"), Locale::En),
-            "Thursday 1 April 2027 at 08:30"
-        );
-    }
-
-    #[test]
-    fn locale_parse() {
-        assert_eq!(Locale::parse("nl"), Some(Locale::Nl));
-        assert_eq!(Locale::parse("NL-nl"), Some(Locale::Nl));
-        assert_eq!(Locale::parse(" en_GB "), Some(Locale::En));
-        assert_eq!(Locale::parse("de"), None);
-        assert_eq!(Locale::parse(""), None);
-        for l in Locale::ALL {
-            assert_eq!(Locale::parse(l.as_str()), Some(l));
-        }
-        assert_eq!(Locale::default(), Locale::Nl);
     }
 
     #[test]

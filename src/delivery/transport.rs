@@ -1,6 +1,7 @@
 //! How emails leave: a pooled SMTP transport, or `.eml` files when no `SMTP_URL` is
 //! set, and how a failure is classified.
 
+use super::kinds::Failure;
 use crate::config::ConfigError;
 use lettre::address::Envelope;
 use lettre::transport::smtp::{PoolConfig, SMTP_PORT};
@@ -17,30 +18,26 @@ pub enum Mailer {
     Files(PathBuf),
 }
 
-/// Why a send failed. The text is a reply code or a category, never the server's
-/// own words, which may echo an address.
+/// Why a send failed, as a [`Failure`]: a reply code or a category, never the
+/// server's own words, which may echo an address.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SendError {
     /// A 4xx reply, a timeout or a broken connection: worth another try.
-    Transient(String),
+    Transient(Failure),
     /// A 5xx reply about this recipient or this message: another try would get the
     /// same answer.
-    Permanent(String),
+    Permanent(Failure),
     /// A 5xx reply about the session, not the email: authentication failed or is
     /// required, TLS is required, the server does not speak our commands. Every
     /// email would get it, and none is at fault: the configuration (or the server)
     /// is. Retried like a transient failure, and logged as an error.
-    Session(String),
+    Session(Failure),
 }
 
 impl SendError {
-    /// The reply code or the kind of failure, already classified: never the server's
-    /// reply text, which can echo the address.
-    pub fn into_kind(self) -> String {
+    pub fn failure(&self) -> &Failure {
         match self {
-            SendError::Transient(kind) | SendError::Permanent(kind) | SendError::Session(kind) => {
-                kind
-            }
+            SendError::Transient(f) | SendError::Permanent(f) | SendError::Session(f) => f,
         }
     }
 }
@@ -55,12 +52,13 @@ const SESSION_CODES: [&str; 10] = [
 
 /// How an error reply is taken, by its code and whether it is a 5xx.
 pub fn classify_code(code: &str, permanent: bool) -> SendError {
+    let reply = Failure::Reply(code.to_string());
     if !permanent {
-        SendError::Transient(format!("smtp {code}"))
+        SendError::Transient(reply)
     } else if SESSION_CODES.contains(&code) {
-        SendError::Session(format!("smtp {code}"))
+        SendError::Session(reply)
     } else {
-        SendError::Permanent(format!("smtp {code}"))
+        SendError::Permanent(reply)
     }
 }
 
@@ -119,7 +117,7 @@ async fn within<T>(
 ) -> Result<(), SendError> {
     match tokio::time::timeout(timeout, send).await {
         Ok(result) => result.map(drop).map_err(classify),
-        Err(_) => Err(SendError::Transient("timeout".into())),
+        Err(_) => Err(SendError::Transient(Failure::Timeout)),
     }
 }
 
@@ -143,7 +141,7 @@ fn file_name(message_id: &str) -> String {
 
 /// Writes `<name>.eml` whole or not at all: to a temporary name first, then renamed.
 async fn write_eml(dir: &Path, name: &str, raw: &[u8]) -> Result<(), SendError> {
-    let io = |e: std::io::Error| SendError::Transient(format!("file: {}", e.kind()));
+    let io = |e: std::io::Error| SendError::Transient(Failure::File(e.kind()));
     let path = dir.join(format!("{name}.eml"));
     let partial = dir.join(format!(".{name}.eml.part"));
     tokio::fs::write(&partial, raw).await.map_err(io)?;
@@ -195,17 +193,17 @@ fn classify(e: lettre::transport::smtp::Error) -> SendError {
     } else if e.is_transient() {
         classify_code(code.as_deref().unwrap_or("4xx"), false)
     } else if e.is_timeout() {
-        SendError::Transient("timeout".into())
+        SendError::Transient(Failure::Timeout)
     } else {
         // Connection refused or broken, TLS failure, a reply we could not read: the
         // server may be back in a moment.
-        SendError::Transient("connection".into())
+        SendError::Transient(Failure::Connection)
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{classify_code, file_name, lettre_url, SendError};
+    use super::{classify_code, file_name, lettre_url, Failure, SendError};
 
     #[test]
     fn eml_files_are_named_by_message_id() {
@@ -221,21 +219,21 @@ mod tests {
         for code in ["530", "534", "535", "538", "500", "502", "521"] {
             assert_eq!(
                 classify_code(code, true),
-                SendError::Session(format!("smtp {code}")),
+                SendError::Session(Failure::Reply(code.into())),
                 "{code} is about the session"
             );
         }
         for code in ["550", "551", "552", "553", "554", "5xx"] {
             assert_eq!(
                 classify_code(code, true),
-                SendError::Permanent(format!("smtp {code}")),
+                SendError::Permanent(Failure::Reply(code.into())),
                 "{code} is about the recipient or the message"
             );
         }
         for code in ["421", "450", "451", "452", "454", "4xx"] {
             assert_eq!(
                 classify_code(code, false),
-                SendError::Transient(format!("smtp {code}"))
+                SendError::Transient(Failure::Reply(code.into()))
             );
         }
     }

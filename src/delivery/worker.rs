@@ -2,11 +2,13 @@
 //! result as soon as the server has answered. On a stop it finishes and records the
 //! emails on their way, and gives back the ones it claimed but did not start.
 
-use super::message;
-use super::queue::{self, kind, state, Attempt, Claimed, Finished, Policy};
-use super::templates::{Kind, Locale, MailContext, Templates};
+use super::compose;
+use super::kinds::{Failure, Kind, State};
+use super::queue::{self, Attempt, Claimed, Finished, Notices, Policy};
+use super::templates::Templates;
 use super::transport::{Mailer, SendError};
 use crate::clock::SharedClock;
+use crate::contract::outbound::EscalationLevel;
 use crate::db::{self, DbError, Pool};
 use crate::retry::{delay_for, Backoff};
 use crate::telemetry::Metrics;
@@ -24,6 +26,8 @@ pub struct Worker {
     pub mailer: Arc<Mailer>,
     pub templates: Arc<Templates>,
     pub policy: Policy,
+    /// The notices the emails are about: where they go, and what their fate does.
+    pub notices: Arc<dyn Notices>,
     pub from: Mailbox,
     pub public_url: String,
     /// Emails on their way at once.
@@ -126,16 +130,16 @@ impl Worker {
     }
 
     async fn claim(&self) -> Result<Vec<Claimed>, DbError> {
-        let policy = self.policy.clone();
+        let (policy, notices) = (self.policy.clone(), self.notices.clone());
         let now = self.clock.now();
         let (lease, limit) = (self.lease, (self.concurrency * 4) as i64);
         let claims = db::run(&self.pool, move |conn| {
-            queue::claim(conn, &policy, now, lease, limit).map_err(DbError::from)
+            queue::claim(conn, notices.as_ref(), &policy, now, lease, limit).map_err(DbError::from)
         })
         .await?;
         self.metrics
             .deliveries
-            .with_label_values(&[state::CANCELLED])
+            .with_label_values(&[State::Cancelled.as_str()])
             .inc_by(claims.cancelled as u64);
         Ok(claims.claimed)
     }
@@ -195,12 +199,12 @@ impl Worker {
         let budget = left.to_std().unwrap_or_default();
         let sent = tokio::time::timeout(budget, self.mailer.send(message))
             .await
-            .unwrap_or_else(|_| Err(SendError::Transient("timeout".into())));
+            .unwrap_or(Err(SendError::Transient(Failure::Timeout)));
         match sent {
             Ok(()) => Attempt::Sent,
             Err(SendError::Permanent(error)) => Attempt::Permanent { error },
             Err(SendError::Session(error)) => {
-                let code = error.trim_start_matches("smtp ");
+                let code = error.reply_code().unwrap_or("5xx");
                 self.metrics
                     .mail_session_errors
                     .with_label_values(&[code])
@@ -214,45 +218,22 @@ impl Worker {
     }
 
     /// A transient failure, to be tried again after the backoff for this attempt.
-    fn retry(&self, email: &Claimed, error: String) -> Attempt {
+    fn retry(&self, email: &Claimed, error: Failure) -> Attempt {
         let attempt = email.attempts.max(1) as u32 - 1;
         let delay = delay_for(self.retry_base, self.retry_max, attempt);
         let retry_at = self.clock.now() + chrono::Duration::from_std(delay).unwrap_or_default();
         Attempt::Transient { error, retry_at }
     }
 
-    fn compose(&self, email: &Claimed) -> Result<lettre::Message, String> {
-        let kind = match email.kind {
-            kind::NOTICE => Kind::Notice,
-            kind::REMINDER => Kind::Reminder,
-            _ => Kind::Withdrawal,
-        };
-        let locale = Locale::parse(&email.locale).unwrap_or_default();
+    fn compose(&self, email: &Claimed) -> Result<lettre::Message, Failure> {
         let link = match &email.token {
             Some(token) => format!("{}/n/{token}", self.public_url),
             None => format!("{}/", self.public_url),
         };
-        let context = MailContext {
-            school_name: &email.school_name,
-            recipient_name: &email.to_name,
-            link: &link,
-            open_by: email
-                .due_at
-                .map_or_else(|| self.clock.now(), |t| t.and_utc()),
-            valid_minutes: 0,
-        };
-        let rendered = self
-            .templates
-            .render(kind, locale, &context)
-            .map_err(|e| format!("template: {}", template_error_kind(&e)))?;
-        message::build(
-            &self.from,
-            &email.to_name,
-            &email.to_email,
-            &email.message_id,
-            rendered,
-        )
-        .map_err(|e| e.to_string())
+        let open_by = email
+            .due_at
+            .map_or_else(|| self.clock.now(), |t| t.and_utc());
+        compose::queued_email(&self.templates, &self.from, email, &link, open_by)
     }
 
     /// Records results in batches: whatever arrived while the last commit ran goes
@@ -276,6 +257,7 @@ impl Worker {
         let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(10));
         loop {
             let (policy, now, batch) = (self.policy.clone(), self.clock.now(), results.clone());
+            let notices = self.notices.clone();
             let outcome = db::run(&self.pool, move |conn| {
                 let done: Vec<Finished> = batch
                     .iter()
@@ -284,7 +266,7 @@ impl Worker {
                         attempt: attempt.clone(),
                     })
                     .collect();
-                queue::finish(conn, &policy, &done, now).map_err(DbError::from)
+                queue::finish(conn, notices.as_ref(), &policy, &done, now).map_err(DbError::from)
             })
             .await;
             match outcome {
@@ -299,39 +281,21 @@ impl Worker {
     }
 
     fn after_record(&self, results: &[(Claimed, Attempt)], summary: &queue::Finish) {
-        let m = &self.metrics;
-        m.deliveries
-            .with_label_values(&[state::SENT])
-            .inc_by(summary.sent as u64);
-        m.deliveries
-            .with_label_values(&[state::PERMANENT_FAILURE])
-            .inc_by(summary.permanent_failures as u64);
-        m.deliveries
-            .with_label_values(&[state::EXPIRED])
-            .inc_by(summary.expired as u64);
-        m.delivery_retries.inc_by(summary.retried as u64);
-        m.escalations
-            .with_label_values(&["undeliverable"])
-            .inc_by(summary.escalations as u64);
+        self.count(summary);
         let now = self.clock.now().naive_utc();
         for (email, attempt) in results {
-            let outcome = match attempt {
-                Attempt::Sent => "sent",
-                Attempt::Transient { .. } => "transient_failure",
-                Attempt::Permanent { .. } => "permanent_failure",
-            };
-            if let (Attempt::Sent, kind::NOTICE, Some(received)) =
+            if let (Attempt::Sent, Kind::Notice, Some(received)) =
                 (attempt, email.kind, email.received_at)
             {
                 let waited = (now - received).to_std().unwrap_or_default();
-                m.event_to_email_seconds.observe(waited.as_secs_f64());
+                self.metrics
+                    .event_to_email_seconds
+                    .observe(waited.as_secs_f64());
             }
-            let error = match attempt {
-                Attempt::Transient { error, .. } | Attempt::Permanent { error } => error.as_str(),
-                Attempt::Sent => "",
-            };
-            tracing::info!(delivery_id = email.id, notice_id = %email.notice_id, kind = email.kind,
-                recipient = email.recipient, attempt = email.attempts, outcome, error, "email attempt");
+            let error = attempt.error().map(ToString::to_string).unwrap_or_default();
+            tracing::info!(delivery_id = email.id, notice_id = %email.notice_id,
+                kind = email.kind.as_str(), recipient = email.recipient.as_str(),
+                attempt = email.attempts, outcome = attempt.outcome(), error, "email attempt");
         }
         if summary.escalations > 0 {
             self.relay_wake.notify_one();
@@ -341,15 +305,21 @@ impl Worker {
             self.wake.notify_one();
         }
     }
-}
 
-/// The kind of a template error, without its text (which could quote a value).
-fn template_error_kind(e: &super::templates::TemplateError) -> &'static str {
-    use super::templates::TemplateError::*;
-    match e {
-        Missing { .. } => "missing",
-        Render { .. } => "render",
-        BadSubject { .. } => "subject",
-        _ => "other",
+    fn count(&self, summary: &queue::Finish) {
+        let m = &self.metrics;
+        for (state, n) in [
+            (State::Sent, summary.sent),
+            (State::PermanentFailure, summary.permanent_failures),
+            (State::Expired, summary.expired),
+        ] {
+            m.deliveries
+                .with_label_values(&[state.as_str()])
+                .inc_by(n as u64);
+        }
+        m.delivery_retries.inc_by(summary.retried as u64);
+        m.escalations
+            .with_label_values(&[EscalationLevel::Undeliverable.as_str()])
+            .inc_by(summary.escalations as u64);
     }
 }

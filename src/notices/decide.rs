@@ -7,12 +7,13 @@
 //! not grow with the batch, which is what makes durable commits affordable.
 
 use super::calendar::{Calendar, Region};
-use super::{status, NewNotice, Outcome};
+use super::{lifecycle, NewNotice, NoticeStatus, Outcome};
 use crate::contract::outbound::{NoticeOutcome, OUTCOME_ROUTING_KEY, OUTCOME_SCHEMA};
 use crate::contract::{HomeVisit, Status};
 use crate::db::schema::{decisions, inbox_events, incidents, notices};
 use crate::db::{ts, DbConn, CHUNK};
-use crate::delivery::queue::{self, kind, recipient, NewDelivery, Policy};
+use crate::delivery::kinds::{Kind, Recipient};
+use crate::delivery::queue::{self, NewDelivery, Policy};
 use crate::outbox::{self, NewMessage};
 use crate::registry::enrollments::{Lookup, RegistrySlice};
 use crate::registry::KeyedHasher;
@@ -55,13 +56,17 @@ pub enum Verdict {
     Conflict,
 }
 
+/// What deciding a batch did: a verdict per event, in the order of the batch, and
+/// how many emails its withdrawals cancelled (for the caller's metrics).
+#[derive(Debug)]
+pub struct Decided {
+    pub verdicts: Vec<Verdict>,
+    pub cancelled_emails: usize,
+}
+
 /// Records a batch of events and decides for each of their children. Runs inside the
-/// batch's write transaction; the verdicts are in the order of `batch`.
-pub fn decide_batch(
-    conn: &mut DbConn,
-    rules: &Rules,
-    batch: &[Received],
-) -> QueryResult<Vec<Verdict>> {
+/// batch's write transaction.
+pub fn decide_batch(conn: &mut DbConn, rules: &Rules, batch: &[Received]) -> QueryResult<Decided> {
     let hashes: Vec<Vec<String>> = batch
         .iter()
         .map(|r| {
@@ -84,8 +89,11 @@ pub fn decide_batch(
         .filter(|(_, incident)| incident.changed)
         .map(|(id, incident)| (id, incident.applied_revision, incident.withdrawn))
         .collect();
-    state.writes.apply(conn, rules)?;
-    Ok(verdicts)
+    let cancelled_emails = state.writes.apply(conn, rules)?;
+    Ok(Decided {
+        verdicts,
+        cancelled_emails,
+    })
 }
 
 struct Incident {
@@ -225,8 +233,8 @@ impl State {
         self.writes.deliveries.push(NewDelivery::new(
             rules.delivery,
             &id,
-            kind::NOTICE,
-            recipient::COORDINATOR,
+            Kind::Notice,
+            Recipient::Coordinator,
             rules.now,
         ));
         self.writes.notices.push(NewNotice {
@@ -240,7 +248,7 @@ impl State {
             child_date_of_birth: Some(child.date_of_birth),
             child_group: Some(group),
             visited_at: ts(event.visited_at.with_timezone(&Utc)),
-            status: status::PENDING_DELIVERY,
+            status: NoticeStatus::PendingDelivery,
             created_at: now,
             updated_at: now,
             due_at: Some(ts(due_at)),
@@ -318,12 +326,7 @@ fn lock_incidents(
                 incidents::applied_revision,
                 incidents::status,
             ));
-        let rows: Vec<(String, i64, String)> = match conn {
-            // BACKEND-SPECIFIC: row locks on PostgreSQL; SQLite's BEGIN IMMEDIATE
-            // already serialises writers.
-            DbConn::Pg(pg) => query.for_update().load(pg)?,
-            DbConn::Sqlite(_) => query.load(conn)?,
-        };
+        let rows: Vec<(String, i64, String)> = crate::locked!(conn, query);
         found.extend(rows.into_iter().map(|(id, applied_revision, status)| {
             let withdrawn = status == Status::Withdrawn.as_str();
             let incident = Incident {
@@ -477,7 +480,8 @@ impl Writes {
         }
     }
 
-    fn apply(mut self, conn: &mut DbConn, rules: &Rules) -> QueryResult<()> {
+    /// Writes it all; returns how many emails the withdrawals cancelled.
+    fn apply(mut self, conn: &mut DbConn, rules: &Rules) -> QueryResult<usize> {
         let now = rules.now;
         crate::insert_chunks!(conn, inbox_events::table, self.inbox);
         self.update_incidents(conn, now)?;
@@ -486,9 +490,10 @@ impl Writes {
         // After the inserts, so a notice made earlier in a batch that later withdraws
         // its incident is withdrawn too.
         let withdrawn: Vec<String> = std::mem::take(&mut self.withdrawn).into_iter().collect();
-        super::withdraw(conn, rules.delivery, &withdrawn, now)?;
+        let cancelled = lifecycle::withdraw(conn, rules.delivery, &withdrawn, now)?;
         crate::insert_chunks!(conn, decisions::table, self.decisions);
-        outbox::enqueue(conn, &self.outbox)
+        outbox::enqueue(conn, &self.outbox)?;
+        Ok(cancelled)
     }
 
     fn update_incidents(&self, conn: &mut DbConn, now: DateTime<Utc>) -> QueryResult<()> {

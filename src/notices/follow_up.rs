@@ -1,52 +1,67 @@
 //! Follow-up of notices no one acknowledged: a reminder to the coordinator and the
-//! deputy, then an escalation to Veilig Thuis; and the retention purge. Each notice is claimed in the same
-//! transaction that records the step, so several replicas never repeat one.
+//! deputy, then an escalation to Veilig Thuis; and the retention purge. Each notice
+//! is claimed in the same transaction that records the step, so several replicas never repeat one.
 
+use super::lifecycle;
 use super::retention::{self, Retention};
-use super::{status, Escalation};
+use super::NoticeStatus;
 use crate::clock::SharedClock;
+use crate::contract::outbound::EscalationLevel;
 use crate::db::schema::{notices, schools};
 use crate::db::{self, ts, write_tx, DbConn, DbError, Pool};
-use crate::delivery::queue::{self, kind, recipient, NewDelivery, Policy};
+use crate::delivery::kinds::{Kind, Recipient};
+use crate::delivery::queue::{self, NewDelivery, Policy};
 use crate::telemetry::Metrics;
 use chrono::{DateTime, Duration, Utc};
 use diesel::prelude::*;
 use std::sync::Arc;
 use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
 
 pub struct FollowUp {
     pub pool: Pool,
     pub clock: SharedClock,
     pub metrics: Arc<Metrics>,
     pub policy: Policy,
+    /// Where escalations are published.
+    pub exchange: String,
     pub reminder_after: Duration,
     pub escalation_after: Duration,
     pub interval: std::time::Duration,
     pub retention: Retention,
     pub mail_wake: Arc<Notify>,
     pub relay_wake: Arc<Notify>,
+    /// Cancelled on a stop: no further round starts.
+    pub stop: CancellationToken,
 }
 
 /// Notices handled per transaction.
 const BATCH: i64 = 500;
 
 impl FollowUp {
+    /// Follows up every `interval` until stopped. A round in progress finishes: each
+    /// of its steps is one transaction.
     pub async fn run(self: Arc<Self>) {
-        loop {
+        while !self.stop.is_cancelled() {
             if let Err(e) = self.tick().await {
                 tracing::warn!(error = %e, "follow-up of notices failed; trying again later");
             }
-            tokio::time::sleep(self.interval).await;
+            tokio::select! {
+                _ = tokio::time::sleep(self.interval) => {}
+                _ = self.stop.cancelled() => {}
+            }
         }
+        tracing::info!("follow-up of notices stopped");
     }
 
     async fn tick(&self) -> Result<(), DbError> {
         let (policy, now) = (self.policy.clone(), self.clock.now());
+        let exchange = self.exchange.clone();
         let (remind_after, escalate_after) = (self.reminder_after, self.escalation_after);
         let retention = self.retention;
         let (reminded, escalated, purged) = db::run(&self.pool, move |conn| {
             let reminded = remind(conn, &policy, now, remind_after)?;
-            let escalated = escalate(conn, &policy, now, escalate_after)?;
+            let escalated = escalate(conn, &exchange, now, escalate_after)?;
             let purged = retention::purge(conn, retention, now)?;
             Ok::<_, DbError>((reminded, escalated, purged))
         })
@@ -61,7 +76,7 @@ impl FollowUp {
             self.mail_wake.notify_one();
         }
         if escalated > 0 {
-            let level = Escalation::UNACKNOWLEDGED;
+            let level = EscalationLevel::Unacknowledged.as_str();
             self.metrics
                 .escalations
                 .with_label_values(&[level])
@@ -80,7 +95,7 @@ macro_rules! open_due {
         notices::table
             .filter(notices::acknowledged_at.is_null())
             .filter(notices::escalated_at.is_null())
-            .filter(notices::status.ne(status::WITHDRAWN))
+            .filter(notices::status.ne(NoticeStatus::Withdrawn))
             .filter(notices::due_at.le($cutoff))
             .order(notices::due_at)
             .limit(BATCH)
@@ -109,13 +124,13 @@ pub fn remind(
             .load(conn)?;
         let mut reminders = Vec::new();
         for (id, has_deputy) in &with_deputy {
-            let mut to = vec![recipient::COORDINATOR];
+            let mut to = vec![Recipient::Coordinator];
             if *has_deputy {
-                to.push(recipient::DEPUTY);
+                to.push(Recipient::Deputy);
             }
             reminders.extend(
                 to.into_iter()
-                    .map(|who| NewDelivery::new(policy, id, kind::REMINDER, who, now)),
+                    .map(|who| NewDelivery::new(policy, id, Kind::Reminder, who, now)),
             );
         }
         queue::enqueue(conn, &reminders)?;
@@ -127,13 +142,13 @@ pub fn remind(
 /// acknowledgement. Returns how many.
 pub fn escalate(
     conn: &mut DbConn,
-    policy: &Policy,
+    exchange: &str,
     now: DateTime<Utc>,
     after: Duration,
 ) -> QueryResult<usize> {
     write_tx(conn, |conn| {
         let ids: Vec<String> = crate::skip_locked!(conn, open_due!(ts(now - after)));
-        let level = Escalation::UNACKNOWLEDGED;
-        Escalation::send(conn, &ids, level, &policy.outbound_exchange, now)
+        let level = EscalationLevel::Unacknowledged;
+        lifecycle::escalate(conn, &ids, level, exchange, now)
     })
 }

@@ -1,18 +1,15 @@
-//! Notices: the per-child decision and the notice it may create.
+//! Notices: the per-child decision, the notice it may create, and the notice's
+//! life after: delivery, withdrawal, reminders, escalation, retention, and the reads
+//! and actions of the portal (`store`).
 
 pub mod calendar;
 pub mod decide;
 pub mod follow_up;
+pub mod lifecycle;
 pub mod retention;
 
-use crate::contract::outbound::{
-    rfc3339, NoticeEscalated, SchoolRef, ESCALATED_ROUTING_KEY, ESCALATED_SCHEMA,
-};
-use crate::db::schema::{notices, schools};
-use crate::db::{ts, DbConn, CHUNK};
-use crate::delivery::queue::{self, Policy};
-use crate::outbox::{self, NewMessage};
-use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use crate::db::schema::notices;
+use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 
 /// The decision for one child (contract section 1).
@@ -55,107 +52,14 @@ impl Outcome {
     }
 }
 
-/// Notice states. Delivery (a later stage) moves a notice on from `pending_delivery`.
-pub mod status {
-    pub const PENDING_DELIVERY: &str = "pending_delivery";
-    /// Its email reached the coordinator's or the deputy's mail server.
-    pub const DELIVERED: &str = "delivered";
-    pub const WITHDRAWN: &str = "withdrawn";
-}
-
-/// Withdraws every notice of these incidents that is not withdrawn yet: their unsent
-/// emails are cancelled, and whoever already got one is told to disregard it.
-pub fn withdraw(
-    conn: &mut DbConn,
-    policy: &Policy,
-    incident_ids: &[String],
-    now: DateTime<Utc>,
-) -> QueryResult<()> {
-    for chunk in incident_ids.chunks(CHUNK) {
-        let ids: Vec<String> = notices::table
-            .filter(notices::incident_id.eq_any(chunk))
-            .filter(notices::status.ne(status::WITHDRAWN))
-            .order(notices::id)
-            .select(notices::id)
-            .load(conn)?;
-        diesel::update(notices::table.filter(notices::id.eq_any(&ids)))
-            .set((
-                notices::status.eq(status::WITHDRAWN),
-                notices::updated_at.eq(ts(now)),
-            ))
-            .execute(conn)?;
-        queue::withdraw(conn, policy, &ids, now)?;
-    }
-    Ok(())
-}
-
-/// An escalation to Veilig Thuis that this transaction has claimed: no other replica
-/// will send it.
-pub struct Escalation;
-
-impl Escalation {
-    pub const UNACKNOWLEDGED: &'static str = "unacknowledged";
-    pub const UNDELIVERABLE: &'static str = "undeliverable";
-
-    /// Escalates those of these notices that are neither acknowledged, withdrawn nor
-    /// escalated already, and queues their messages. Returns how many.
-    pub fn send(
-        conn: &mut DbConn,
-        notice_ids: &[String],
-        level: &'static str,
-        exchange: &str,
-        now: DateTime<Utc>,
-    ) -> QueryResult<usize> {
-        let mut sent = 0;
-        for chunk in notice_ids.chunks(CHUNK) {
-            let open = notices::table
-                .filter(notices::id.eq_any(chunk))
-                .filter(notices::escalated_at.is_null())
-                .filter(notices::acknowledged_at.is_null())
-                .filter(notices::status.ne(status::WITHDRAWN));
-            let rows: Vec<(String, String, i32, Option<NaiveDateTime>, String, String)> = open
-                .inner_join(schools::table)
-                .select((
-                    notices::id,
-                    notices::incident_id,
-                    notices::child_index,
-                    notices::due_at,
-                    schools::brin,
-                    schools::name,
-                ))
-                .load(conn)?;
-            let ids: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
-            diesel::update(notices::table.filter(notices::id.eq_any(&ids)))
-                .set(notices::escalated_at.eq(Some(ts(now))))
-                .execute(conn)?;
-            let messages: Vec<NewMessage> = rows
-                .into_iter()
-                .map(
-                    |(notice_id, incident_id, child_index, due_at, brin, name)| {
-                        let body = NoticeEscalated {
-                            schema: ESCALATED_SCHEMA,
-                            notice_id,
-                            incident_id,
-                            child_index,
-                            school: SchoolRef { brin, name },
-                            level,
-                            due_at: due_at.map(|t| rfc3339(t.and_utc())),
-                            escalated_at: rfc3339(now),
-                        };
-                        NewMessage::new(
-                            exchange,
-                            ESCALATED_ROUTING_KEY,
-                            ESCALATED_SCHEMA,
-                            &body,
-                            now,
-                        )
-                    },
-                )
-                .collect();
-            sent += messages.len();
-            outbox::enqueue(conn, &messages)?;
-        }
-        Ok(sent)
+crate::text_enum! {
+    /// Where a notice is. Acknowledgement and closing are moments (their own
+    /// columns), not states: a withdrawn notice may have been acknowledged before.
+    pub enum NoticeStatus {
+        PendingDelivery = "pending_delivery",
+        /// Its email reached the coordinator's or the deputy's mail server.
+        Delivered = "delivered",
+        Withdrawn = "withdrawn",
     }
 }
 
@@ -175,7 +79,7 @@ pub struct NewNotice {
     pub child_date_of_birth: Option<NaiveDate>,
     pub child_group: Option<String>,
     pub visited_at: NaiveDateTime,
-    pub status: &'static str,
+    pub status: NoticeStatus,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
     pub due_at: Option<NaiveDateTime>,

@@ -4,7 +4,7 @@
 //! ids, dates and outcomes, for anonymous counts; so do the decisions and the audit
 //! log, which hold no personal data.
 
-use super::status;
+use super::NoticeStatus;
 use crate::db::schema::{access_tokens, notice_notes, notices, outbox_messages, school_signals};
 use crate::db::{ts, write_tx, DbConn};
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
@@ -37,7 +37,7 @@ pub fn purge(conn: &mut DbConn, retention: Retention, now: DateTime<Utc>) -> Que
                 notices::closed_at
                     .le(closed_before)
                     .or(notices::status
-                        .eq(status::WITHDRAWN)
+                        .eq(NoticeStatus::Withdrawn)
                         .and(notices::updated_at.le(closed_before)))
                     .or(notices::created_at.le(opened_before)),
             )

@@ -6,7 +6,7 @@
 
 use crate::db::schema::{access_tokens, notices, schools};
 use crate::db::DbConn;
-pub use crate::delivery::templates::Locale;
+pub use crate::locale::Locale;
 use diesel::prelude::*;
 use std::collections::BTreeMap;
 use std::sync::OnceLock;

@@ -6,12 +6,14 @@ use super::i18n;
 use super::pages::{html, Pages};
 use super::{Portal, PortalError};
 use crate::access::audit::{self, action};
+use crate::access::links::{self, NewLink};
 use crate::access::{accounts, sessions as session};
 use crate::db::schema::access_tokens;
 use crate::db::{ts, write_tx, DbConn};
-use crate::delivery::queue::token_hash;
-use crate::delivery::templates::{Kind, Locale, MailContext, Templates};
-use crate::delivery::transport::{Mailer, SendError};
+use crate::delivery::kinds::Kind;
+use crate::delivery::templates::{MailContext, Templates};
+use crate::delivery::transport::Mailer;
+use crate::locale::Locale;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Duration, Utc};
@@ -111,16 +113,11 @@ fn issue(
         audit::record(conn, email, action::LINK_REQUEST, None, "limited", now)?;
         return Ok(None);
     }
-    let token = session::random_token();
-    diesel::insert_into(access_tokens::table)
-        .values((
-            access_tokens::token_hash.eq(token_hash(&token)),
-            access_tokens::notice_id.eq(None::<String>),
-            access_tokens::recipient_email.eq(email),
-            access_tokens::created_at.eq(ts(now)),
-            access_tokens::expires_at.eq(ts(now + VALID)),
-        ))
-        .execute(conn)?;
+    let link = NewLink {
+        notice_id: None,
+        email,
+    };
+    let token = links::issue(conn, &[link], VALID, now)?.remove(0);
     audit::record(conn, email, action::LINK_REQUEST, None, "sent", now)?;
     Ok(Some((token, name, i18n::of_address(conn, email)?)))
 }
@@ -148,7 +145,7 @@ async fn send(
         .map_err(|_| "template".to_string())
         .and_then(|r| {
             // The builder's error can quote the address: only say which step failed.
-            crate::delivery::message::build(&mail.from, &name, &email, &message_id, r)
+            crate::delivery::compose::build(&mail.from, &name, &email, &message_id, r)
                 .map_err(|_| "message".to_string())
         });
     let outcome = match built {
@@ -156,7 +153,7 @@ async fn send(
             .mailer
             .send(message)
             .await
-            .map_err(SendError::into_kind),
+            .map_err(|e| e.failure().to_string()),
         Err(e) => Err(e),
     };
     match outcome {

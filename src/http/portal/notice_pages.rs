@@ -9,8 +9,8 @@ use crate::access::audit::{self, action};
 use crate::access::sessions::Session;
 use crate::db::schema::{notices, schools};
 use crate::db::{write_tx, DbConn};
-use crate::delivery::templates::{format_open_by, Locale};
-use crate::notices::status;
+use crate::locale::{format_open_by, Locale};
+use crate::notices::NoticeStatus;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
@@ -47,7 +47,7 @@ pub(super) struct Row {
 
 impl Row {
     pub fn withdrawn(&self) -> bool {
-        self.status == status::WITHDRAWN
+        self.status == NoticeStatus::Withdrawn.as_str()
     }
 
     pub fn locale(&self) -> Locale {

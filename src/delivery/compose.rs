@@ -1,7 +1,11 @@
 //! Turns a rendered template into an email: multipart/alternative, an explicit
 //! Message-ID, and headers that mark it as automatic.
 
-use super::templates::Rendered;
+use super::kinds::Failure;
+use super::queue::Claimed;
+use super::templates::{MailContext, Rendered, TemplateError, Templates};
+use crate::locale::Locale;
+use chrono::{DateTime, Utc};
 use lettre::message::header::{Header, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
 use lettre::Message;
@@ -34,6 +38,15 @@ pub enum BuildError {
     Assemble,
 }
 
+impl BuildError {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            BuildError::Address => "address",
+            BuildError::Assemble => "assemble",
+        }
+    }
+}
+
 pub fn build(
     from: &Mailbox,
     to_name: &str,
@@ -54,4 +67,43 @@ pub fn build(
             rendered.html,
         ))
         .map_err(|_| BuildError::Assemble)
+}
+
+/// The email for a claimed delivery, in the locale of its school.
+pub fn queued_email(
+    templates: &Templates,
+    from: &Mailbox,
+    email: &Claimed,
+    link: &str,
+    open_by: DateTime<Utc>,
+) -> Result<Message, Failure> {
+    let locale = Locale::parse(&email.locale).unwrap_or_default();
+    let context = MailContext {
+        school_name: &email.school_name,
+        recipient_name: &email.to_name,
+        link,
+        open_by,
+        valid_minutes: 0,
+    };
+    let rendered = templates
+        .render(email.kind, locale, &context)
+        .map_err(|e| Failure::Template(template_error_kind(&e)))?;
+    build(
+        from,
+        &email.to_name,
+        &email.to_email,
+        &email.message_id,
+        rendered,
+    )
+    .map_err(|e| Failure::Message(e.kind()))
+}
+
+/// The kind of a template error, without its text (which could quote a value).
+fn template_error_kind(e: &TemplateError) -> &'static str {
+    match e {
+        TemplateError::Missing { .. } => "missing",
+        TemplateError::Render { .. } => "render",
+        TemplateError::BadSubject { .. } => "subject",
+        _ => "other",
+    }
 }
