@@ -1,14 +1,16 @@
-//! Wires the stages together. `Application::build` binds the configured address
-//! (port 0 in tests) and starts the consumer, the email worker, the follow-up of
-//! notices and the relay. A stop (SIGTERM, SIGINT) lets each finish the work in hand.
+//! Wires the service: the configuration's sections become services, and the services
+//! become stages that share one stop token. `Application::build` does every step
+//! that can fail (migrations, the listener, the mail templates and transport) before
+//! any stage starts, so a process that cannot serve takes no work from the queue or
+//! the outbox. A stop (SIGTERM, SIGINT) lets each stage finish the work in hand.
 
 use crate::broker::consumer::Consumer;
 use crate::broker::relay::Relay;
 use crate::clock::SharedClock;
-use crate::config::Config;
+use crate::config::{Config, MailConfig, PortalConfig};
 use crate::contract::outbound::EscalationLevel;
 use crate::contract::Reason;
-use crate::db::{self, DbUrl, Pool};
+use crate::db::{self, Pool};
 use crate::delivery::kinds::State;
 use crate::delivery::queue::Policy;
 use crate::delivery::templates::Templates;
@@ -17,7 +19,7 @@ use crate::delivery::worker::Worker;
 use crate::http::api::{self, AppState};
 use crate::http::portal::new_link::SignInMail;
 use crate::http::portal::Portal;
-use crate::intake::Intake;
+use crate::intake::{AbortAfterCommits, Intake};
 use crate::notices::follow_up::FollowUp;
 use crate::notices::lifecycle::Lifecycle;
 use crate::notices::retention::{Retention, OPEN_RETENTION_DAYS};
@@ -26,7 +28,6 @@ use crate::registry::KeyedHasher;
 use crate::retry::Backoff;
 use crate::telemetry::Metrics;
 use actix_web::{dev::Server, web, App, HttpServer};
-use lettre::message::Mailbox;
 use std::net::TcpListener;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -39,6 +40,9 @@ use tokio_util::sync::CancellationToken;
 /// whole-send timeout (`SCHOOLSIGNAL_MAIL_TIMEOUT_SECONDS`, 30 s by default).
 const STOP_GRACE: Duration = Duration::from_secs(45);
 
+/// The most SMTP connections a process keeps open.
+const SMTP_CONNECTIONS: usize = 16;
+
 pub struct Application {
     port: u16,
     server: Server,
@@ -46,128 +50,56 @@ pub struct Application {
     pub metrics: Arc<Metrics>,
     stop: CancellationToken,
     /// The stages that finish their work in hand on a stop: the consumer, the email
-    /// worker and the relay.
+    /// worker, the follow-up of notices and the relay.
     stages: Vec<JoinHandle<()>>,
+}
+
+/// What every stage shares.
+#[derive(Clone)]
+struct Shared {
+    pool: Pool,
+    clock: SharedClock,
+    metrics: Arc<Metrics>,
+    /// Woken when outbound messages were queued.
+    relay_wake: Arc<Notify>,
+    /// Woken when emails were queued.
+    mail_wake: Arc<Notify>,
+    broker_connected: Arc<AtomicBool>,
+    stop: CancellationToken,
+    /// Where everything outbound is published.
+    exchange: String,
+}
+
+/// The mail side, opened before any stage starts.
+struct Mail {
+    mailer: Arc<Mailer>,
+    templates: Arc<Templates>,
+    policy: Policy,
 }
 
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
-        let url = DbUrl::parse(&config.database_url)?;
-        let pool = db::pool(&url, config.db_pool_size);
+        let pool = db::pool(&config.db.url, config.db.pool_size);
         migrate_when_reachable(&pool).await?;
-        let clock = crate::clock::from_config(config.now);
-        if config.now.is_some() {
-            tracing::warn!(now = %clock.now(), "clock set by SCHOOLSIGNAL_NOW");
-        }
-        let metrics = Arc::new(metrics());
-        let wake = Arc::new(Notify::new());
-        let mail_wake = Arc::new(Notify::new());
-        let policy = delivery_policy(&config)?;
-        let broker_connected = Arc::new(AtomicBool::new(false));
-        let stop = CancellationToken::new();
-        let intake = Arc::new(Intake {
-            pool: pool.clone(),
-            clock: clock.clone(),
-            hasher: KeyedHasher::new(&config.bsn_key),
-            metrics: metrics.clone(),
-            window_days: config.visit_window_days,
-            school_age: config.school_age_min..=config.school_age_max,
-            outbound_exchange: config.amqp.outbound_exchange.clone(),
-            relay_wake: wake.clone(),
-            delivery: policy.clone(),
-            mail_wake: mail_wake.clone(),
-            abort_after_commits: config
-                .fault_abort_after_commits
-                .map(crate::intake::AbortAfterCommits::new),
-        });
-        // Every step that can fail comes before any stage starts: a process that
-        // cannot serve (its port taken, a broken template or SMTP_URL) must exit
-        // without having taken events from the queue or emails from the outbox.
-        let listener = TcpListener::bind(config.bind).map_err(|e| {
-            anyhow::anyhow!("SCHOOLSIGNAL_BIND: cannot listen on {}: {e}", config.bind)
+        let shared = shared(&config, pool);
+        let listener = TcpListener::bind(config.portal.bind).map_err(|e| {
+            let bind = config.portal.bind;
+            anyhow::anyhow!("SCHOOLSIGNAL_BIND: cannot listen on {bind}: {e}")
         })?;
         let port = listener.local_addr()?.port();
-        let worker = mail_worker(&config, &pool, &clock, &metrics, &policy)?;
-        let worker = Arc::new(Worker {
-            wake: mail_wake.clone(),
-            relay_wake: wake.clone(),
-            stop: stop.clone(),
-            ..worker
-        });
-        let sign_in_mail = Arc::new(SignInMail {
-            mailer: worker.mailer.clone(),
-            templates: worker.templates.clone(),
-            from: worker.from.clone(),
-            public_url: worker.public_url.clone(),
-        });
-        let consumer = Arc::new(Consumer::new(
-            intake.clone(),
-            &config,
-            broker_connected.clone(),
-            stop.clone(),
-        ));
-        let mut stages = vec![tokio::spawn(consumer.run())];
-        stages.push(tokio::spawn(worker.run()));
-        stages.push(tokio::spawn(
-            Arc::new(FollowUp {
-                pool: pool.clone(),
-                clock: clock.clone(),
-                metrics: metrics.clone(),
-                policy,
-                exchange: config.amqp.outbound_exchange.clone(),
-                reminder_after: chrono_duration(config.mail.reminder_after),
-                escalation_after: chrono_duration(config.mail.escalation_after),
-                interval: config.mail.follow_up_interval,
-                retention: Retention {
-                    after_close: chrono_duration(config.mail.retention_after_close),
-                    open: chrono::Duration::days(OPEN_RETENTION_DAYS),
-                },
-                mail_wake,
-                relay_wake: wake.clone(),
-                stop: stop.clone(),
-            })
-            .run(),
-        ));
-        let portal_wake = wake.clone();
-        let relay = relay(&config, &pool, clock.clone(), &metrics, wake, &stop);
-        stages.push(tokio::spawn(relay.run()));
-
-        let state = web::Data::new(AppState {
-            pool: pool.clone(),
-            intake,
-            metrics: metrics.clone(),
-            broker_connected,
-        });
-        let mut portal = Portal::new(
-            pool.clone(),
-            clock,
-            &config.public_url,
-            &config.bsn_key,
-            config.amqp.outbound_exchange.clone(),
-            portal_wake,
-        );
-        portal.sign_in_mail = Some(sign_in_mail);
-        portal.trusted_proxies = config.trusted_proxies.clone();
-        let portal = web::Data::new(portal);
-        let server = HttpServer::new(move || {
-            App::new()
-                .app_data(state.clone())
-                .app_data(portal.clone())
-                .configure(api::routes)
-                .configure(crate::http::portal::routes)
-        })
-        .workers(2)
-        // Signals are the caller's: they cancel `stop`, which stops the stages too.
-        .disable_signals()
-        .listen(listener)?
-        .run();
-        tracing::info!(port, backend = url.backend_name(), "schoolsignal listening");
+        let mail = open_mail(&config.mail)?;
+        let intake = Arc::new(intake(&config, &shared, &mail.policy));
+        let portal = portal(&config, &shared, &mail);
+        let server = http_server(listener, &shared, intake.clone(), portal)?;
+        let backend = config.db.url.backend_name();
+        let stages = start_stages(config, &shared, intake, mail);
+        tracing::info!(port, backend, "schoolsignal listening");
         Ok(Self {
             port,
             server,
-            pool,
-            metrics,
-            stop,
+            pool: shared.pool,
+            metrics: shared.metrics,
+            stop: shared.stop,
             stages,
         })
     }
@@ -236,39 +168,21 @@ pub async fn stop_signal() {
     }
 }
 
-fn relay(
-    config: &Config,
-    pool: &Pool,
-    clock: SharedClock,
-    metrics: &Arc<Metrics>,
-    wake: Arc<Notify>,
-    stop: &CancellationToken,
-) -> Arc<Relay> {
-    Arc::new(Relay {
-        pool: pool.clone(),
+fn shared(config: &Config, pool: Pool) -> Shared {
+    let clock = crate::clock::from_config(config.now);
+    if config.now.is_some() {
+        tracing::warn!(now = %clock.now(), "clock set by SCHOOLSIGNAL_NOW");
+    }
+    Shared {
+        pool,
         clock,
-        metrics: metrics.clone(),
-        amqp_url: config.amqp_url.clone(),
-        exchanges: vec![config.amqp.outbound_exchange.clone()],
-        wake,
-        stop: stop.clone(),
-    })
-}
-
-/// The most SMTP connections a process keeps open.
-const SMTP_CONNECTIONS: usize = 16;
-
-fn chrono_duration(d: Duration) -> chrono::Duration {
-    chrono::Duration::from_std(d).expect("configured durations are bounded")
-}
-
-fn delivery_policy(config: &Config) -> anyhow::Result<Policy> {
-    let from: Mailbox = config.mail.from.parse()?;
-    Ok(Policy {
-        give_up_after: chrono_duration(config.mail.give_up_after),
-        message_domain: from.email.domain().to_string(),
-        link_valid_for: chrono_duration(config.mail.link_valid_for),
-    })
+        metrics: Arc::new(metrics()),
+        relay_wake: Arc::new(Notify::new()),
+        mail_wake: Arc::new(Notify::new()),
+        broker_connected: Arc::new(AtomicBool::new(false)),
+        stop: CancellationToken::new(),
+        exchange: config.amqp.names.outbound_exchange.clone(),
+    }
 }
 
 /// The service's metrics, with a zero series for every label the stages count by,
@@ -283,48 +197,180 @@ fn metrics() -> Metrics {
     metrics
 }
 
-/// The email worker, with its wake-ups still to be connected. Loads the templates
-/// and opens the transport, so a broken template override or SMTP_URL stops startup.
-fn mail_worker(
-    config: &Config,
-    pool: &Pool,
-    clock: &SharedClock,
-    metrics: &Arc<Metrics>,
-    policy: &Policy,
-) -> anyhow::Result<Worker> {
-    let mail = &config.mail;
-    let templates = Templates::load(mail.templates.as_deref())?;
-    let concurrency = mail.concurrency;
+/// Loads the templates and opens the transport, so a broken template override or
+/// SMTP_URL stops startup.
+fn open_mail(config: &MailConfig) -> anyhow::Result<Mail> {
+    let templates = Templates::load(config.templates.as_deref())?;
     let mailer = match &config.smtp_url {
         // A send slot gives its connection back before it waits for its result to
         // be recorded, so fewer connections than slots keep the server busy.
-        Some(url) => Mailer::smtp(url, mail.timeout, concurrency.min(SMTP_CONNECTIONS) as u32)?,
+        Some(url) => {
+            let connections = config.concurrency.min(SMTP_CONNECTIONS) as u32;
+            Mailer::smtp(url, config.timeout, connections)?
+        }
         None => {
-            tracing::warn!(folder = %mail.dir.display(), "SMTP_URL is not set: emails are written as .eml files, not sent");
-            Mailer::files(&mail.dir)?
+            tracing::warn!(folder = %config.dir.display(), "SMTP_URL is not set: emails are written as .eml files, not sent");
+            Mailer::files(&config.dir)?
         }
     };
-    Ok(Worker {
-        pool: pool.clone(),
-        clock: clock.clone(),
-        metrics: metrics.clone(),
+    let policy = Policy {
+        give_up_after: chrono_duration(config.give_up_after),
+        message_domain: config.from.email.domain().to_string(),
+        link_valid_for: chrono_duration(config.link_valid_for),
+    };
+    Ok(Mail {
         mailer: Arc::new(mailer),
         templates: Arc::new(templates),
-        policy: policy.clone(),
-        notices: Arc::new(Lifecycle {
-            policy: policy.clone(),
-            exchange: config.amqp.outbound_exchange.clone(),
-        }),
-        from: mail.from.parse()?,
-        public_url: config.public_url.trim_end_matches('/').to_string(),
-        concurrency,
-        lease: chrono_duration(mail.lease),
-        retry_base: mail.retry_base,
-        retry_max: mail.retry_max,
-        wake: Arc::new(Notify::new()),
-        relay_wake: Arc::new(Notify::new()),
-        stop: CancellationToken::new(),
+        policy,
     })
+}
+
+fn intake(config: &Config, shared: &Shared, policy: &Policy) -> Intake {
+    let section = &config.intake;
+    Intake {
+        pool: shared.pool.clone(),
+        clock: shared.clock.clone(),
+        hasher: KeyedHasher::new(&section.bsn_key),
+        metrics: shared.metrics.clone(),
+        window_days: section.visit_window_days,
+        school_age: section.school_age.clone(),
+        outbound_exchange: shared.exchange.clone(),
+        relay_wake: shared.relay_wake.clone(),
+        delivery: policy.clone(),
+        mail_wake: shared.mail_wake.clone(),
+        abort_after_commits: section
+            .fault_abort_after_commits
+            .map(AbortAfterCommits::new),
+    }
+}
+
+fn portal(config: &Config, shared: &Shared, mail: &Mail) -> Portal {
+    let section: &PortalConfig = &config.portal;
+    let mut portal = Portal::new(
+        shared.pool.clone(),
+        shared.clock.clone(),
+        &section.public_url,
+        &config.intake.bsn_key,
+        shared.exchange.clone(),
+        shared.relay_wake.clone(),
+    );
+    portal.sign_in_mail = Some(Arc::new(SignInMail {
+        mailer: mail.mailer.clone(),
+        templates: mail.templates.clone(),
+        from: config.mail.from.clone(),
+        public_url: section.public_url.clone(),
+    }));
+    portal.trusted_proxies = section.trusted_proxies.clone();
+    portal
+}
+
+fn http_server(
+    listener: TcpListener,
+    shared: &Shared,
+    intake: Arc<Intake>,
+    portal: Portal,
+) -> std::io::Result<Server> {
+    let state = web::Data::new(AppState {
+        pool: shared.pool.clone(),
+        intake,
+        metrics: shared.metrics.clone(),
+        broker_connected: shared.broker_connected.clone(),
+    });
+    let portal = web::Data::new(portal);
+    Ok(HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .app_data(portal.clone())
+            .configure(api::routes)
+            .configure(crate::http::portal::routes)
+    })
+    .workers(2)
+    // Signals are the caller's: they cancel `stop`, which stops the stages too.
+    .disable_signals()
+    .listen(listener)?
+    .run())
+}
+
+/// Starts the consumer, the email worker, the follow-up of notices and the relay.
+fn start_stages(
+    config: Config,
+    shared: &Shared,
+    intake: Arc<Intake>,
+    mail: Mail,
+) -> Vec<JoinHandle<()>> {
+    let consumer = Consumer::new(
+        intake,
+        config.amqp.clone(),
+        config.intake.batch,
+        shared.broker_connected.clone(),
+        shared.stop.clone(),
+    );
+    let relay = Relay {
+        pool: shared.pool.clone(),
+        clock: shared.clock.clone(),
+        metrics: shared.metrics.clone(),
+        amqp_url: config.amqp.url.clone(),
+        exchanges: vec![shared.exchange.clone()],
+        wake: shared.relay_wake.clone(),
+        stop: shared.stop.clone(),
+    };
+    let follow_up = follow_up(&config, shared, &mail.policy);
+    vec![
+        tokio::spawn(Arc::new(consumer).run()),
+        tokio::spawn(Arc::new(worker(&config, shared, mail)).run()),
+        tokio::spawn(Arc::new(follow_up).run()),
+        tokio::spawn(Arc::new(relay).run()),
+    ]
+}
+
+fn worker(config: &Config, shared: &Shared, mail: Mail) -> Worker {
+    let section = &config.mail;
+    Worker {
+        pool: shared.pool.clone(),
+        clock: shared.clock.clone(),
+        metrics: shared.metrics.clone(),
+        mailer: mail.mailer,
+        templates: mail.templates,
+        notices: Arc::new(Lifecycle {
+            policy: mail.policy.clone(),
+            exchange: shared.exchange.clone(),
+        }),
+        policy: mail.policy,
+        from: section.from.clone(),
+        public_url: config.portal.public_url.clone(),
+        concurrency: section.concurrency,
+        lease: chrono_duration(section.lease),
+        retry_base: section.retry_base,
+        retry_max: section.retry_max,
+        wake: shared.mail_wake.clone(),
+        relay_wake: shared.relay_wake.clone(),
+        stop: shared.stop.clone(),
+    }
+}
+
+fn follow_up(config: &Config, shared: &Shared, policy: &Policy) -> FollowUp {
+    let section = &config.follow_up;
+    FollowUp {
+        pool: shared.pool.clone(),
+        clock: shared.clock.clone(),
+        metrics: shared.metrics.clone(),
+        policy: policy.clone(),
+        exchange: shared.exchange.clone(),
+        reminder_after: chrono_duration(section.reminder_after),
+        escalation_after: chrono_duration(section.escalation_after),
+        interval: section.interval,
+        retention: Retention {
+            after_close: chrono_duration(section.retention_after_close),
+            open: chrono::Duration::days(OPEN_RETENTION_DAYS),
+        },
+        mail_wake: shared.mail_wake.clone(),
+        relay_wake: shared.relay_wake.clone(),
+        stop: shared.stop.clone(),
+    }
+}
+
+fn chrono_duration(d: Duration) -> chrono::Duration {
+    chrono::Duration::from_std(d).expect("configured durations are bounded")
 }
 
 /// Runs migrations, waiting up to a minute for the database to answer, so that a

@@ -4,8 +4,9 @@ use crate::access::api_keys as keys;
 use crate::app::Application;
 use crate::config::Config;
 use crate::contract::Bsn;
-use crate::db::{self, DbConn, DbUrl};
+use crate::db::{self, DbConn};
 use crate::registry::{enrollments, schools, KeyedHasher};
+use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -130,12 +131,11 @@ fn serve(config: Config) -> anyhow::Result<()> {
 
 /// The operator commands: open one connection, migrate, do the one thing.
 fn admin(command: Command, config: &Config) -> anyhow::Result<()> {
-    let url = DbUrl::parse(&config.database_url)?;
-    let pool = db::pool(&url, 1);
+    let pool = db::pool(&config.db.url, 1);
     let mut conn = pool.get().map_err(|e| anyhow::anyhow!("database: {e}"))?;
     let ran = db::migrate::run_pending(&mut conn)?;
     let now = crate::clock::from_config(config.now).now();
-    let hasher = KeyedHasher::new(&config.bsn_key);
+    let hasher = KeyedHasher::new(&config.intake.bsn_key);
     let conn: &mut DbConn = &mut conn;
     match command {
         Command::Serve => unreachable!("handled by main"),
@@ -146,28 +146,7 @@ fn admin(command: Command, config: &Config) -> anyhow::Result<()> {
             let summary = schools::import(conn, open(&file)?, db::ts(now))?;
             println!("schools: {summary}");
         }
-        Command::Registry {
-            command: RegistryCommand::Import { file },
-        } => {
-            let summary = enrollments::import(conn, &hasher, open(&file)?)?;
-            println!("enrollments: {summary}");
-        }
-        Command::Registry {
-            command: RegistryCommand::Object { bsn },
-        } => {
-            let bsn = Bsn::parse(bsn.trim()).ok_or_else(|| {
-                anyhow::anyhow!("--bsn must be 9 digits that pass the eleven test")
-            })?;
-            let new = enrollments::record_objection(conn, &hasher, &bsn, db::ts(now))?;
-            println!(
-                "{}",
-                if new {
-                    "objection recorded"
-                } else {
-                    "objection was already recorded"
-                }
-            );
-        }
+        Command::Registry { command } => registry(conn, &hasher, command, now)?,
         Command::Apikey {
             command: ApikeyCommand::Create { name, scopes },
         } => {
@@ -177,17 +156,49 @@ fn admin(command: Command, config: &Config) -> anyhow::Result<()> {
         }
         Command::Coordinators {
             command: CoordinatorsCommand::ResetTotp { email },
-        } => {
-            let known = crate::db::write_tx(conn, |conn| {
-                crate::access::accounts::reset_totp(conn, email.trim())
+        } => reset_totp(conn, email.trim(), now)?,
+    }
+    Ok(())
+}
+
+fn registry(
+    conn: &mut DbConn,
+    hasher: &KeyedHasher,
+    command: RegistryCommand,
+    now: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    match command {
+        RegistryCommand::Import { file } => {
+            let summary = enrollments::import(conn, hasher, open(&file)?)?;
+            println!("enrollments: {summary}");
+        }
+        RegistryCommand::Object { bsn } => {
+            let bsn = Bsn::parse(bsn.trim()).ok_or_else(|| {
+                anyhow::anyhow!("--bsn must be 9 digits that pass the eleven test")
             })?;
-            if !known {
-                anyhow::bail!("no portal account for that address");
-            }
-            crate::access::audit::record(conn, "operator", "reset_totp", None, "ok", now)?;
-            println!("second factor reset: the next sign-in enrols again");
+            let new = enrollments::record_objection(conn, hasher, &bsn, db::ts(now))?;
+            println!(
+                "{}",
+                if new {
+                    "objection recorded"
+                } else {
+                    "objection was already recorded"
+                }
+            );
         }
     }
+    Ok(())
+}
+
+fn reset_totp(conn: &mut DbConn, email: &str, now: DateTime<Utc>) -> anyhow::Result<()> {
+    let known = crate::db::write_tx(conn, |conn| {
+        crate::access::accounts::reset_totp(conn, email)
+    })?;
+    if !known {
+        anyhow::bail!("no portal account for that address");
+    }
+    crate::access::audit::record(conn, "operator", "reset_totp", None, "ok", now)?;
+    println!("second factor reset: the next sign-in enrols again");
     Ok(())
 }
 

@@ -5,7 +5,7 @@
 //! its channel, which hands the messages it prefetched back to the broker at once.
 
 use super::topology as broker;
-use crate::config::{AmqpNames, Config};
+use crate::config::{AmqpConfig, AmqpNames};
 use crate::contract::{Reason, Rejection};
 use crate::intake::Intake;
 use crate::notices::decide::{Received, Verdict};
@@ -56,19 +56,21 @@ struct Session {
 }
 
 impl Consumer {
+    /// The consumer of `amqp`'s queue, deciding up to `batch_max` events at a time.
     pub fn new(
         intake: Arc<Intake>,
-        config: &Config,
+        amqp: AmqpConfig,
+        batch_max: usize,
         connected: Arc<AtomicBool>,
         stop: CancellationToken,
     ) -> Self {
         Self {
             intake,
-            url: config.amqp_url.clone(),
-            names: config.amqp.clone(),
-            prefetch: config.amqp_prefetch,
-            delivery_limit: config.amqp_delivery_limit,
-            batch_max: config.intake_batch,
+            url: amqp.url,
+            names: amqp.names,
+            prefetch: amqp.prefetch,
+            delivery_limit: amqp.delivery_limit,
+            batch_max,
             connected,
             stop,
         }

@@ -10,7 +10,7 @@ mod text_enum;
 
 pub use text_enum::UnknownValue;
 
-use crate::config::ConfigError;
+pub use crate::config::DbUrl;
 use diesel::prelude::*;
 use diesel::r2d2::{self, ManageConnection};
 use std::time::Duration;
@@ -19,43 +19,6 @@ use std::time::Duration;
 pub enum DbConn {
     Pg(PgConnection),
     Sqlite(SqliteConnection),
-}
-
-/// Which backend a `DATABASE_URL` names. Chosen from the URL, never by trial, so a
-/// PostgreSQL URL never silently becomes a SQLite file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DbUrl {
-    Postgres(String),
-    Sqlite(String),
-}
-
-impl DbUrl {
-    pub fn parse(url: &str) -> Result<Self, ConfigError> {
-        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Ok(Self::Postgres(url.to_string()))
-        } else if let Some(path) = url.strip_prefix("sqlite://") {
-            if path.is_empty() {
-                return Err(ConfigError {
-                    var: "DATABASE_URL",
-                    message: "sqlite:// needs a file path, e.g. sqlite://./var/schoolsignal.db"
-                        .into(),
-                });
-            }
-            Ok(Self::Sqlite(path.to_string()))
-        } else {
-            Err(ConfigError {
-                var: "DATABASE_URL",
-                message: "must start with postgres://, postgresql:// or sqlite://".into(),
-            })
-        }
-    }
-
-    pub fn backend_name(&self) -> &'static str {
-        match self {
-            Self::Postgres(_) => "postgres",
-            Self::Sqlite(_) => "sqlite",
-        }
-    }
 }
 
 pub type Pool = r2d2::Pool<Manager>;

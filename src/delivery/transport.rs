@@ -4,7 +4,7 @@
 use super::kinds::Failure;
 use crate::config::ConfigError;
 use lettre::address::Envelope;
-use lettre::transport::smtp::{PoolConfig, SMTP_PORT};
+use lettre::transport::smtp::PoolConfig;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -63,10 +63,14 @@ pub fn classify_code(code: &str, permanent: bool) -> SendError {
 }
 
 impl Mailer {
-    /// A pooled SMTP transport for `url` (see [`lettre_url`]).
+    /// A pooled SMTP transport for `url`, as configuration checked it
+    /// (`config::mail::smtp_url`).
     pub fn smtp(url: &str, timeout: Duration, pool_size: u32) -> Result<Mailer, ConfigError> {
-        let builder = AsyncSmtpTransport::<Tokio1Executor>::from_url(&lettre_url(url)?)
-            .map_err(|_| bad_url("cannot be used for SMTP"))?;
+        let builder =
+            AsyncSmtpTransport::<Tokio1Executor>::from_url(url).map_err(|_| ConfigError {
+                var: "SMTP_URL",
+                message: "cannot be used for SMTP".into(),
+            })?;
         let pool = PoolConfig::new()
             .max_size(pool_size)
             .idle_timeout(Duration::from_secs(60));
@@ -148,44 +152,6 @@ async fn write_eml(dir: &Path, name: &str, raw: &[u8]) -> Result<(), SendError> 
     tokio::fs::rename(&partial, &path).await.map_err(io)
 }
 
-fn bad_url(why: &str) -> ConfigError {
-    ConfigError {
-        var: "SMTP_URL",
-        message: why.to_string(),
-    }
-}
-
-/// Checks `SMTP_URL` and turns it into the form lettre reads. `smtp://` uses
-/// STARTTLS and insists on it; `?tls=opportunistic` uses it when offered, and
-/// `?tls=none` never (a relay on the same host, or a test). `smtps://` is TLS from
-/// the first byte. A user and password in the URL are used for AUTH.
-pub fn lettre_url(url: &str) -> Result<String, ConfigError> {
-    let mut parsed = url::Url::parse(url).map_err(|_| bad_url("is not a valid URL"))?;
-    if parsed.host_str().is_none_or(str::is_empty) {
-        return Err(bad_url("must name a host"));
-    }
-    let tls = parsed
-        .query_pairs()
-        .find(|(k, _)| k == "tls")
-        .map(|(_, v)| v.into_owned());
-    match (parsed.scheme(), tls.as_deref()) {
-        ("smtp", None) => parsed.set_query(Some("tls=required")),
-        ("smtp", Some("none")) => {
-            parsed.set_query(None);
-            if parsed.port().is_none() {
-                let _ = parsed.set_port(Some(SMTP_PORT));
-            }
-        }
-        ("smtp", Some("required" | "opportunistic")) | ("smtps", None) => {}
-        _ => {
-            return Err(bad_url(
-                "must be smtp:// or smtps://, with tls=required, opportunistic or none",
-            ))
-        }
-    }
-    Ok(parsed.to_string())
-}
-
 fn classify(e: lettre::transport::smtp::Error) -> SendError {
     let code = e.status().map(|c| c.to_string());
     if e.is_permanent() {
@@ -203,7 +169,7 @@ fn classify(e: lettre::transport::smtp::Error) -> SendError {
 
 #[cfg(test)]
 mod tests {
-    use super::{classify_code, file_name, lettre_url, Failure, SendError};
+    use super::{classify_code, file_name, Failure, SendError};
 
     #[test]
     fn eml_files_are_named_by_message_id() {
@@ -236,40 +202,5 @@ mod tests {
                 SendError::Transient(Failure::Reply(code.into()))
             );
         }
-    }
-
-    #[test]
-    fn smtp_insists_on_starttls_unless_told_otherwise() {
-        let url = |u: &str| lettre_url(u).unwrap();
-        assert_eq!(
-            url("smtp://mail.example.org"),
-            "smtp://mail.example.org?tls=required"
-        );
-        assert_eq!(
-            url("smtp://u:p@mail.example.org:587?tls=opportunistic"),
-            "smtp://u:p@mail.example.org:587?tls=opportunistic"
-        );
-        assert_eq!(url("smtp://127.0.0.1?tls=none"), "smtp://127.0.0.1:25");
-        assert_eq!(
-            url("smtp://127.0.0.1:2525?tls=none"),
-            "smtp://127.0.0.1:2525"
-        );
-        assert_eq!(url("smtps://mail.example.org"), "smtps://mail.example.org");
-    }
-
-    #[test]
-    fn bad_urls_name_the_variable_and_not_the_secret() {
-        for bad in [
-            "mail.example.org",
-            "http://mail.example.org",
-            "smtp://mail.example.org?tls=maybe",
-            "smtps://mail.example.org?tls=none",
-            "smtp://",
-        ] {
-            let e = lettre_url(bad).unwrap_err();
-            assert_eq!(e.var, "SMTP_URL", "{bad}");
-        }
-        let e = lettre_url("ftp://user:s3cret@host").unwrap_err();
-        assert!(!e.to_string().contains("s3cret"));
     }
 }

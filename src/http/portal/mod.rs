@@ -25,7 +25,8 @@ use cookies::CookiePolicy;
 use i18n::Locale;
 use limiter::Limiter;
 
-pub use limiter::{client_ip, TrustedProxies};
+use crate::config::TrustedProxies;
+pub use limiter::client_ip;
 pub use pages::Pages;
 
 /// The most a portal form may hold. A 4,000-character text in non-ASCII letters

@@ -1,0 +1,32 @@
+//! The HTTP section: where to listen, the public address, and the proxies in front.
+
+use super::vars::{err, Reader};
+use super::{ConfigError, TrustedProxies};
+use std::net::SocketAddr;
+
+#[derive(Debug, Clone)]
+pub struct PortalConfig {
+    pub bind: SocketAddr,
+    /// `scheme://host[:port]`, without a trailing slash.
+    pub public_url: String,
+    /// Proxies (IPs or CIDRs) whose `X-Forwarded-For` names the portal's client.
+    pub trusted_proxies: TrustedProxies,
+}
+
+impl PortalConfig {
+    pub(super) fn read(r: &Reader<impl Fn(&str) -> Option<String>>) -> Result<Self, ConfigError> {
+        let public_url = r.text("SCHOOLSIGNAL_PUBLIC_URL");
+        if !public_url.starts_with("http://") && !public_url.starts_with("https://") {
+            return Err(err(
+                "SCHOOLSIGNAL_PUBLIC_URL",
+                "must start with http:// or https://",
+            ));
+        }
+        Ok(PortalConfig {
+            bind: r.parsed("SCHOOLSIGNAL_BIND")?,
+            public_url: public_url.trim_end_matches('/').to_string(),
+            trusted_proxies: TrustedProxies::parse(&r.text("SCHOOLSIGNAL_TRUSTED_PROXIES"))
+                .map_err(|why| err("SCHOOLSIGNAL_TRUSTED_PROXIES", why))?,
+        })
+    }
+}
