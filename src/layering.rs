@@ -1,6 +1,48 @@
-//! The import rule, checked by a test: a module uses only modules of a lower layer,
-//! and no two modules of the crate use each other, directly or round a loop. A
-//! child may use its parent (`super::Portal`), which is not counted as an edge.
+//! The shape rules, checked by tests: a module uses only modules of a lower layer,
+//! and no two modules of the crate use each other, directly or round a loop (a child
+//! may use its parent, `super::Portal`, which is not counted as an edge); and no
+//! function is longer than [`MAX_FUNCTION_LINES`].
+
+/// The most lines a function may span, from `fn` to its closing brace.
+pub const MAX_FUNCTION_LINES: usize = 60;
+
+/// The functions of a file longer than [`MAX_FUNCTION_LINES`], as `name (lines)`.
+/// A function ends at the first line that is its indentation and a closing brace.
+pub fn long_functions(text: &str) -> Vec<String> {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut long = Vec::new();
+    for (start, line) in lines.iter().enumerate() {
+        let code = line.trim_start();
+        let indent = &line[..line.len() - code.len()];
+        let Some(name) = fn_name(code) else {
+            continue;
+        };
+        let closing = format!("{indent}}}");
+        let end = lines[start + 1..].iter().position(|l| *l == closing);
+        if let Some(end) = end.filter(|&end| end + 2 > MAX_FUNCTION_LINES) {
+            long.push(format!("{name} ({} lines)", end + 2));
+        }
+    }
+    long
+}
+
+/// The name of the function a line starts, if it starts one.
+fn fn_name(code: &str) -> Option<&str> {
+    let mut rest = code;
+    for prefix in [
+        "pub(crate) ",
+        "pub(super) ",
+        "pub ",
+        "const ",
+        "async ",
+        "unsafe ",
+    ] {
+        rest = rest.strip_prefix(prefix).unwrap_or(rest);
+    }
+    let rest = rest.strip_prefix("fn ")?;
+    let end = rest.bytes().position(|b| !is_ident(b))?;
+    Some(&rest[..end])
+}
 
 /// The layers, lowest first. A module may use modules of lower layers only.
 pub const LAYERS: &[&[&str]] = &[
@@ -231,6 +273,37 @@ mod tests {
             bad.is_empty(),
             "imports that point back up:\n{}",
             bad.join("\n")
+        );
+    }
+
+    #[test]
+    fn no_function_is_longer_than_the_limit() {
+        let mut sources = Vec::new();
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        read_tree(&src, Vec::new(), &mut sources);
+        let long: Vec<String> = sources
+            .iter()
+            .flat_map(|s| {
+                let module = s.module.join("::");
+                long_functions(&s.text)
+                    .into_iter()
+                    .map(move |f| format!("{module}::{f}"))
+            })
+            .collect();
+        assert!(
+            long.is_empty(),
+            "functions over {MAX_FUNCTION_LINES} lines:\n{}",
+            long.join("\n")
+        );
+    }
+
+    #[test]
+    fn a_long_function_is_found() {
+        let body = "    x += 1;\n".repeat(MAX_FUNCTION_LINES);
+        let text = format!("fn short() {{\n}}\n\npub async fn long() {{\n{body}}}\n");
+        assert_eq!(
+            long_functions(&text),
+            [format!("long ({} lines)", MAX_FUNCTION_LINES + 2)]
         );
     }
 

@@ -64,129 +64,98 @@ pub struct Metrics {
     pub purged: IntCounter,
 }
 
-/// Registers a metric and hands it back. Names are fixed in this file, so a failure
-/// is a programming error caught by the first test.
-fn reg<M: prometheus::core::Collector + Clone + 'static>(registry: &Registry, metric: M) -> M {
-    registry
-        .register(Box::new(metric.clone()))
-        .expect("valid, unique metric");
-    metric
-}
+/// What each metric means, by name: its `# HELP` line.
+const HELP: &[(&str, &str)] = &[
+    ("schoolsignal_events_total", "Events received, by result"),
+    ("schoolsignal_events_rejected_total", "Events rejected, by reason code"),
+    ("schoolsignal_decisions_total", "Child decisions, by outcome"),
+    ("schoolsignal_intake_receipt_to_commit_seconds", "Time from receiving an event to committing its decisions"),
+    ("schoolsignal_outbox_depth", "Outbound messages not yet confirmed by the broker"),
+    ("schoolsignal_outbox_published_total", "Outbound messages confirmed by the broker"),
+    ("schoolsignal_outbox_publish_failures_total", "Outbound messages the broker refused or did not confirm"),
+    ("schoolsignal_broker_up", "1 while the intake consumer is connected"),
+    ("schoolsignal_deliveries_total", "Emails that reached a final state, by state"),
+    ("schoolsignal_delivery_retries_total", "Email attempts that failed and will be tried again"),
+    ("schoolsignal_mail_session_errors_total", "Sends refused for the session, not the email (authentication or TLS required or failed): a configuration fault; retried"),
+    ("schoolsignal_oldest_pending_delivery_seconds", "Age of the oldest email not yet sent"),
+    ("schoolsignal_event_to_email_seconds", "Time from receiving an event to the mail server accepting its notice email"),
+    ("schoolsignal_reminders_total", "Notices whose reminder was queued"),
+    ("schoolsignal_escalations_total", "Notices escalated, by level"),
+    ("schoolsignal_notices_purged_total", "Notices whose personal data was erased"),
+];
 
-fn counter_vec(registry: &Registry, name: &str, help: &str, label: &str) -> IntCounterVec {
-    let metric = IntCounterVec::new(Opts::new(name, help), &[label]).expect("valid metric");
-    reg(registry, metric)
-}
+const COMMIT_SECONDS_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+const EVENT_TO_EMAIL_SECONDS_BUCKETS: &[f64] = &[
+    0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0,
+];
 
-fn counter(registry: &Registry, name: &str, help: &str) -> IntCounter {
-    reg(registry, IntCounter::new(name, help).expect("valid metric"))
-}
+/// Registers metrics on one registry. Names and help texts are fixed in this file, so
+/// a failure is a programming error caught by the first test.
+struct Register<'a>(&'a Registry);
 
-fn gauge(registry: &Registry, name: &str, help: &str) -> IntGauge {
-    reg(registry, IntGauge::new(name, help).expect("valid metric"))
-}
+impl Register<'_> {
+    fn opts(name: &str) -> Opts {
+        let help = HELP
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map_or(name, |(_, h)| h);
+        Opts::new(name, help)
+    }
 
-fn histogram(registry: &Registry, name: &str, help: &str, buckets: Vec<f64>) -> Histogram {
-    let opts = HistogramOpts::new(name, help).buckets(buckets);
-    reg(registry, Histogram::with_opts(opts).expect("valid metric"))
+    fn add<M: prometheus::core::Collector + Clone + 'static>(&self, metric: M) -> M {
+        self.0
+            .register(Box::new(metric.clone()))
+            .expect("valid, unique metric");
+        metric
+    }
+
+    fn counter_vec(&self, name: &str, label: &str) -> IntCounterVec {
+        self.add(IntCounterVec::new(Self::opts(name), &[label]).expect("valid metric"))
+    }
+
+    fn counter(&self, name: &str) -> IntCounter {
+        self.add(IntCounter::with_opts(Self::opts(name)).expect("valid metric"))
+    }
+
+    fn gauge(&self, name: &str) -> IntGauge {
+        self.add(IntGauge::with_opts(Self::opts(name)).expect("valid metric"))
+    }
+
+    fn histogram(&self, name: &str, buckets: Vec<f64>) -> Histogram {
+        let opts = HistogramOpts::from(Self::opts(name)).buckets(buckets);
+        self.add(Histogram::with_opts(opts).expect("valid metric"))
+    }
 }
 
 impl Metrics {
     pub fn new() -> Self {
         let r = Registry::new();
+        let reg = Register(&r);
         let metrics = Self {
-            events: counter_vec(
-                &r,
-                "schoolsignal_events_total",
-                "Events received, by result",
-                "result",
-            ),
-            rejected: counter_vec(
-                &r,
-                "schoolsignal_events_rejected_total",
-                "Events rejected, by reason code",
-                "reason",
-            ),
-            decisions: counter_vec(
-                &r,
-                "schoolsignal_decisions_total",
-                "Child decisions, by outcome",
-                "outcome",
-            ),
-            commit_seconds: histogram(
-                &r,
+            events: reg.counter_vec("schoolsignal_events_total", "result"),
+            rejected: reg.counter_vec("schoolsignal_events_rejected_total", "reason"),
+            decisions: reg.counter_vec("schoolsignal_decisions_total", "outcome"),
+            commit_seconds: reg.histogram(
                 "schoolsignal_intake_receipt_to_commit_seconds",
-                "Time from receiving an event to committing its decisions",
-                vec![
-                    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-                ],
+                COMMIT_SECONDS_BUCKETS.to_vec(),
             ),
-            outbox_depth: gauge(
-                &r,
-                "schoolsignal_outbox_depth",
-                "Outbound messages not yet confirmed by the broker",
-            ),
-            published: counter(
-                &r,
-                "schoolsignal_outbox_published_total",
-                "Outbound messages confirmed by the broker",
-            ),
-            publish_failures: counter(
-                &r,
-                "schoolsignal_outbox_publish_failures_total",
-                "Outbound messages the broker refused or did not confirm",
-            ),
-            broker_up: gauge(
-                &r,
-                "schoolsignal_broker_up",
-                "1 while the intake consumer is connected",
-            ),
-            deliveries: counter_vec(
-                &r,
-                "schoolsignal_deliveries_total",
-                "Emails that reached a final state, by state",
-                "state",
-            ),
-            delivery_retries: counter(
-                &r,
-                "schoolsignal_delivery_retries_total",
-                "Email attempts that failed and will be tried again",
-            ),
-            mail_session_errors: counter_vec(
-                &r,
-                "schoolsignal_mail_session_errors_total",
-                "Sends refused for the session, not the email (authentication or TLS required or failed): a configuration fault; retried",
-                "code",
-            ),
-            oldest_pending_delivery: gauge(
-                &r,
-                "schoolsignal_oldest_pending_delivery_seconds",
-                "Age of the oldest email not yet sent",
-            ),
-            event_to_email_seconds: histogram(
-                &r,
+            outbox_depth: reg.gauge("schoolsignal_outbox_depth"),
+            published: reg.counter("schoolsignal_outbox_published_total"),
+            publish_failures: reg.counter("schoolsignal_outbox_publish_failures_total"),
+            broker_up: reg.gauge("schoolsignal_broker_up"),
+            deliveries: reg.counter_vec("schoolsignal_deliveries_total", "state"),
+            delivery_retries: reg.counter("schoolsignal_delivery_retries_total"),
+            mail_session_errors: reg.counter_vec("schoolsignal_mail_session_errors_total", "code"),
+            oldest_pending_delivery: reg.gauge("schoolsignal_oldest_pending_delivery_seconds"),
+            event_to_email_seconds: reg.histogram(
                 "schoolsignal_event_to_email_seconds",
-                "Time from receiving an event to the mail server accepting its notice email",
-                vec![
-                    0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0,
-                ],
+                EVENT_TO_EMAIL_SECONDS_BUCKETS.to_vec(),
             ),
-            reminders: counter(
-                &r,
-                "schoolsignal_reminders_total",
-                "Notices whose reminder was queued",
-            ),
-            escalations: counter_vec(
-                &r,
-                "schoolsignal_escalations_total",
-                "Notices escalated, by level",
-                "level",
-            ),
-            purged: counter(
-                &r,
-                "schoolsignal_notices_purged_total",
-                "Notices whose personal data was erased",
-            ),
+            reminders: reg.counter("schoolsignal_reminders_total"),
+            escalations: reg.counter_vec("schoolsignal_escalations_total", "level"),
+            purged: reg.counter("schoolsignal_notices_purged_total"),
             registry: r,
         };
         metrics.zero_series(&metrics.events, ["accepted", "duplicate", "rejected"]);

@@ -11,6 +11,7 @@ mod text_enum;
 pub use text_enum::UnknownValue;
 
 pub use crate::config::DbUrl;
+pub use backend::write_tx;
 use diesel::prelude::*;
 use diesel::r2d2::{self, ManageConnection};
 use std::time::Duration;
@@ -105,18 +106,6 @@ where
     })
     .await
     .map_err(|_| DbError::Task)?
-}
-
-/// A transaction that writes: on SQLite it takes the write lock up front (see
-/// [`backend::write_tx`]).
-pub fn write_tx<T, E>(
-    conn: &mut DbConn,
-    f: impl FnOnce(&mut DbConn) -> Result<T, E>,
-) -> Result<T, E>
-where
-    E: From<diesel::result::Error>,
-{
-    backend::write_tx(conn, f)
 }
 
 /// The database is unreachable or cut the connection: wait and try again, for as long

@@ -46,73 +46,84 @@ pub fn import(
         .collect();
     let mut seen = HashSet::new();
     let rows = csv_import::parse_all(input, HEADERS, |row| {
-        let bsn =
-            Bsn::parse(row.get("bsn")).ok_or("bsn must be 9 digits that pass the eleven test")?;
-        let school_brin = csv_import::brin(row.get("school_brin"))?;
-        if !known.contains(&school_brin) {
-            return Err("school_brin is not a known school; import the school first".into());
-        }
-        let grp = row.get("group");
-        if grp.chars().count() > 50 || grp.chars().any(char::is_control) {
-            return Err("group must be at most 50 characters, without control characters".into());
-        }
-        let valid_from = csv_import::date("valid_from", row.get("valid_from"))?;
-        let valid_until = match row.get("valid_until") {
-            "" => None,
-            raw => Some(csv_import::date("valid_until", raw)?),
-        };
-        if valid_until.is_some_and(|until| until < valid_from) {
-            return Err("valid_until is before valid_from".into());
-        }
-        let consent = match row.get("consent") {
-            c @ ("granted" | "objected") => c.to_string(),
-            _ => return Err("consent must be granted or objected".into()),
-        };
-        let enrollment = NewEnrollment {
-            bsn_hash: hasher.bsn(&bsn),
-            school_brin,
-            grp: grp.to_string(),
-            valid_from,
-            valid_until,
-            consent,
-        };
+        let enrollment = parse_row(row, hasher, &known)?;
         let key = (
             enrollment.bsn_hash.clone(),
             enrollment.school_brin.clone(),
-            valid_from,
+            enrollment.valid_from,
         );
         if !seen.insert(key) {
             return Err("the same child, school and valid_from appear earlier in the file".into());
         }
         Ok(enrollment)
     })?;
-    write_tx(conn, |conn| {
-        let mut summary = ImportSummary::default();
-        for (_, row) in rows {
-            let key = enrollments::table
-                .filter(enrollments::bsn_hash.eq(&row.bsn_hash))
-                .filter(enrollments::school_brin.eq(&row.school_brin))
-                .filter(enrollments::valid_from.eq(row.valid_from));
-            let existing: Option<NewEnrollment> = key
-                .select(NewEnrollment::as_select())
-                .first(conn)
-                .optional()?;
-            match existing {
-                Some(old) if old == row => summary.unchanged += 1,
-                Some(_) => {
-                    diesel::update(key).set(&row).execute(conn)?;
-                    summary.updated += 1;
-                }
-                None => {
-                    diesel::insert_into(enrollments::table)
-                        .values(&row)
-                        .execute(conn)?;
-                    summary.inserted += 1;
-                }
+    let rows: Vec<NewEnrollment> = rows.into_iter().map(|(_, row)| row).collect();
+    Ok(write_tx(conn, |conn| write_rows(conn, &rows))?)
+}
+
+fn parse_row(
+    row: &csv_import::Row,
+    hasher: &KeyedHasher,
+    known: &HashSet<String>,
+) -> Result<NewEnrollment, String> {
+    let bsn = Bsn::parse(row.get("bsn")).ok_or("bsn must be 9 digits that pass the eleven test")?;
+    let school_brin = csv_import::brin(row.get("school_brin"))?;
+    if !known.contains(&school_brin) {
+        return Err("school_brin is not a known school; import the school first".into());
+    }
+    let grp = row.get("group");
+    if grp.chars().count() > 50 || grp.chars().any(char::is_control) {
+        return Err("group must be at most 50 characters, without control characters".into());
+    }
+    let valid_from = csv_import::date("valid_from", row.get("valid_from"))?;
+    let valid_until = match row.get("valid_until") {
+        "" => None,
+        raw => Some(csv_import::date("valid_until", raw)?),
+    };
+    if valid_until.is_some_and(|until| until < valid_from) {
+        return Err("valid_until is before valid_from".into());
+    }
+    let consent = match row.get("consent") {
+        c @ ("granted" | "objected") => c.to_string(),
+        _ => return Err("consent must be granted or objected".into()),
+    };
+    Ok(NewEnrollment {
+        bsn_hash: hasher.bsn(&bsn),
+        school_brin,
+        grp: grp.to_string(),
+        valid_from,
+        valid_until,
+        consent,
+    })
+}
+
+/// Inserts new rows, updates changed ones, and counts the unchanged.
+fn write_rows(conn: &mut DbConn, rows: &[NewEnrollment]) -> QueryResult<ImportSummary> {
+    let mut summary = ImportSummary::default();
+    for row in rows {
+        let key = enrollments::table
+            .filter(enrollments::bsn_hash.eq(&row.bsn_hash))
+            .filter(enrollments::school_brin.eq(&row.school_brin))
+            .filter(enrollments::valid_from.eq(row.valid_from));
+        let existing: Option<NewEnrollment> = key
+            .select(NewEnrollment::as_select())
+            .first(conn)
+            .optional()?;
+        match existing {
+            Some(old) if &old == row => summary.unchanged += 1,
+            Some(_) => {
+                diesel::update(key).set(row).execute(conn)?;
+                summary.updated += 1;
+            }
+            None => {
+                diesel::insert_into(enrollments::table)
+                    .values(row)
+                    .execute(conn)?;
+                summary.inserted += 1;
             }
         }
-        Ok(summary)
-    })
+    }
+    Ok(summary)
 }
 
 /// Records that a child's parents object. It takes effect for every decision from

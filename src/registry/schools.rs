@@ -48,54 +48,15 @@ impl School {
 }
 
 fn parse_row(row: &Row, now: NaiveDateTime) -> Result<School, String> {
-    let required = |col: &str| -> Result<String, String> {
-        match row.get(col) {
-            "" => Err(format!("{col} is required")),
-            v if v.chars().count() > 200 || v.chars().any(char::is_control) => Err(format!(
-                "{col} must be at most 200 characters, without control characters"
-            )),
-            v => Ok(v.to_string()),
-        }
-    };
-    let email = |col: &str, value: &str| -> Result<String, String> {
-        // A bare address on a real domain: no display name ("Name <a@b.nl>"), no
-        // IP literal and no single-label host, which could never match a sign-in.
-        let options = email_address::Options {
-            minimum_sub_domains: 2,
-            allow_domain_literal: false,
-            allow_display_text: false,
-        };
-        if EmailAddress::parse_with_options(value, options).is_ok() {
-            Ok(value.to_string())
-        } else {
-            Err(format!("{col} is not a valid email address"))
-        }
-    };
     let brin = csv_import::brin(row.get("brin")).map_err(|m| m.replace("school_brin", "brin"))?;
-    let holiday_region = match row.get("holiday_region") {
-        r @ ("noord" | "midden" | "zuid") => r.to_string(),
-        _ => return Err("holiday_region must be noord, midden or zuid".into()),
-    };
-    let locale = match row.get("locale") {
-        l @ ("nl" | "en") => l.to_string(),
-        _ => return Err("locale must be nl or en".into()),
-    };
+    let holiday_region = one_of(row, "holiday_region", &["noord", "midden", "zuid"])?;
+    let locale = one_of(row, "locale", &["nl", "en"])?;
     let start = row.get("school_day_start");
     if start.len() != 5 || chrono::NaiveTime::parse_from_str(start, "%H:%M").is_err() {
         return Err("school_day_start must be a time as HH:MM".into());
     }
     let coordinator_email = email("coordinator_email", row.get("coordinator_email"))?;
-    // A school may have no deputy; then both deputy columns are empty.
-    let (deputy_name, deputy_email) = match (row.get("deputy_name"), row.get("deputy_email")) {
-        ("", "") => (None, None),
-        (_, "") | ("", _) => {
-            return Err("deputy_name and deputy_email are both given or both empty".into())
-        }
-        (_, e) => (
-            Some(required("deputy_name")?),
-            Some(email("deputy_email", e)?),
-        ),
-    };
+    let (deputy_name, deputy_email) = deputy(row)?;
     let participating = match row.get("participating") {
         "true" => true,
         "false" => false,
@@ -103,17 +64,66 @@ fn parse_row(row: &Row, now: NaiveDateTime) -> Result<School, String> {
     };
     Ok(School {
         brin,
-        name: required("name")?,
+        name: required(row, "name")?,
         holiday_region,
         locale,
         school_day_start: start.to_string(),
-        coordinator_name: required("coordinator_name")?,
+        coordinator_name: required(row, "coordinator_name")?,
         coordinator_email,
         deputy_name,
         deputy_email,
         participating,
         updated_at: now,
     })
+}
+
+/// A column that must hold one of `allowed`.
+fn one_of(row: &Row, col: &str, allowed: &[&str]) -> Result<String, String> {
+    let value = row.get(col);
+    if allowed.contains(&value) {
+        return Ok(value.to_string());
+    }
+    let (last, first) = allowed.split_last().expect("a choice");
+    Err(format!("{col} must be {} or {last}", first.join(", ")))
+}
+
+fn required(row: &Row, col: &str) -> Result<String, String> {
+    match row.get(col) {
+        "" => Err(format!("{col} is required")),
+        v if v.chars().count() > 200 || v.chars().any(char::is_control) => Err(format!(
+            "{col} must be at most 200 characters, without control characters"
+        )),
+        v => Ok(v.to_string()),
+    }
+}
+
+/// A bare address on a real domain: no display name ("Name <a@b.nl>"), no IP literal
+/// and no single-label host, which could never match a sign-in.
+fn email(col: &str, value: &str) -> Result<String, String> {
+    let options = email_address::Options {
+        minimum_sub_domains: 2,
+        allow_domain_literal: false,
+        allow_display_text: false,
+    };
+    if EmailAddress::parse_with_options(value, options).is_ok() {
+        Ok(value.to_string())
+    } else {
+        Err(format!("{col} is not a valid email address"))
+    }
+}
+
+/// A school may have no deputy; then both deputy columns are empty.
+fn deputy(row: &Row) -> Result<(Option<String>, Option<String>), String> {
+    match (row.get("deputy_name"), row.get("deputy_email")) {
+        ("", "") => Ok((None, None)),
+        (_, "") | ("", _) => {
+            Err("deputy_name and deputy_email are both given or both empty".into())
+        }
+        (_, e) => Ok((
+            Some(required(row, "deputy_name")?),
+            Some(email("deputy_email", e)?),
+        )),
+    }
 }
 
 /// Checks every row, then writes them all in one transaction.

@@ -14,7 +14,7 @@ const ACCEPT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
 
 pub async fn post_event(
     req: HttpRequest,
-    mut payload: web::Payload,
+    payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     authorize(&req, &state, "events:write").await?;
@@ -22,27 +22,10 @@ pub async fn post_event(
         state.intake.note_rejection(&rejection, body, "http");
         ApiError::Rejected(rejection)
     };
-    if let Some(ct) = req.headers().get(header::CONTENT_TYPE) {
-        let mime = ct
-            .to_str()
-            .unwrap_or("")
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim();
-        if !mime.eq_ignore_ascii_case("application/json") {
-            return Err(reject(Rejection::new(Reason::UnsupportedContentType), &[]));
-        }
+    if !is_json(&req) {
+        return Err(reject(Rejection::new(Reason::UnsupportedContentType), &[]));
     }
-    // Read at most one byte past the limit, so an oversized body is never buffered whole.
-    let mut body = web::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|_| reject(Rejection::new(Reason::MalformedJson), &[]))?;
-        if body.len() + chunk.len() > MAX_BODY_BYTES {
-            return Err(reject(Rejection::new(Reason::TooLarge), &[]));
-        }
-        body.extend_from_slice(&chunk);
-    }
+    let body = read_body(payload).await.map_err(|r| reject(r, &[]))?;
     let received = state
         .intake
         .validate(&body, "http")
@@ -72,6 +55,28 @@ pub async fn post_event(
         Verdict::Duplicate(d) => Ok(HttpResponse::Ok().json(body(&d))),
         Verdict::Conflict => Err(ApiError::Rejected(Rejection::new(Reason::EventIdConflict))),
     }
+}
+
+/// No `Content-Type` is taken as JSON; any other type is refused.
+fn is_json(req: &HttpRequest) -> bool {
+    let Some(ct) = req.headers().get(header::CONTENT_TYPE) else {
+        return true;
+    };
+    let mime = ct.to_str().unwrap_or("").split(';').next().unwrap_or("");
+    mime.trim().eq_ignore_ascii_case("application/json")
+}
+
+/// Reads at most one chunk past the limit, so an oversized body is never buffered whole.
+async fn read_body(mut payload: web::Payload) -> Result<web::BytesMut, Rejection> {
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|_| Rejection::new(Reason::MalformedJson))?;
+        if body.len() + chunk.len() > MAX_BODY_BYTES {
+            return Err(Rejection::new(Reason::TooLarge));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 async fn authorize(
