@@ -5,7 +5,7 @@ use crate::db::{ts, DbConn};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use rand::TryRngCore;
-use sha2::{Digest, Sha256};
+use super::links::token_hash as hash;
 
 pub const SCOPES: &[&str] = &["events:write"];
 const PREFIX: &str = "ssk_";
@@ -57,8 +57,4 @@ pub fn scopes_of(conn: &mut DbConn, key: &str) -> QueryResult<Option<Vec<String>
         .first(conn)
         .optional()?;
     Ok(scopes.map(|s| s.split_whitespace().map(str::to_string).collect()))
-}
-
-fn hash(key: &str) -> String {
-    hex::encode(Sha256::digest(key.as_bytes()))
 }

@@ -121,8 +121,7 @@ impl Relay {
             .filter(|m| refused.contains(&m.id))
             .map(|m| (m.id, m.attempts))
             .collect();
-        self.metrics.published.inc_by(confirmed.len() as u64);
-        self.metrics.publish_failures.inc_by(retries.len() as u64);
+        let counts = (confirmed.len() as u64, retries.len() as u64);
         db::run(&self.pool, move |conn| {
             outbox::mark_published(conn, &confirmed, now)?;
             for (id, attempts) in retries {
@@ -137,6 +136,9 @@ impl Relay {
             Ok(())
         })
         .await?;
+        // Counted once recorded: a batch whose record failed is settled again.
+        self.metrics.published.inc_by(counts.0);
+        self.metrics.publish_failures.inc_by(counts.1);
         Ok(())
     }
 }
