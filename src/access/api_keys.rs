@@ -1,11 +1,11 @@
 //! API keys for police systems and admin clients: random, shown once, stored hashed.
 
+use super::links::token_hash as hash;
 use crate::db::schema::api_keys;
 use crate::db::{ts, DbConn};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use rand::TryRngCore;
-use super::links::token_hash as hash;
 
 pub const SCOPES: &[&str] = &["events:write"];
 const PREFIX: &str = "ssk_";

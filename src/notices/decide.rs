@@ -372,7 +372,7 @@ fn load_seen(conn: &mut DbConn, event_ids: &[String]) -> QueryResult<HashMap<Str
             .load(conn)?;
         for (event_id, child_index, outcome) in rows {
             if let (Some(entry), Some(outcome)) =
-                (seen.get_mut(&event_id), Outcome::parse(&outcome))
+                (seen.get_mut(&event_id), outcome.parse::<Outcome>().ok())
             {
                 entry.decisions.push(ChildDecision {
                     child_index,

@@ -12,43 +12,16 @@ use crate::db::schema::notices;
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 
-/// The decision for one child (contract section 1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Outcome {
-    Notified,
-    AlreadyNotified,
-    NoRegistryMatch,
-    NoConsent,
-    NotSchoolAge,
-    Withdrawn,
-    StaleRevision,
-}
-
-impl Outcome {
-    pub const ALL: [Outcome; 7] = [
-        Outcome::Notified,
-        Outcome::AlreadyNotified,
-        Outcome::NoRegistryMatch,
-        Outcome::NoConsent,
-        Outcome::NotSchoolAge,
-        Outcome::Withdrawn,
-        Outcome::StaleRevision,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Notified => "notified",
-            Outcome::AlreadyNotified => "already_notified",
-            Outcome::NoRegistryMatch => "no_registry_match",
-            Outcome::NoConsent => "no_consent",
-            Outcome::NotSchoolAge => "not_school_age",
-            Outcome::Withdrawn => "withdrawn",
-            Outcome::StaleRevision => "stale_revision",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Outcome> {
-        Outcome::ALL.into_iter().find(|o| o.as_str() == s)
+crate::text_enum! {
+    /// The decision for one child (contract section 1).
+    pub enum Outcome {
+        Notified = "notified",
+        AlreadyNotified = "already_notified",
+        NoRegistryMatch = "no_registry_match",
+        NoConsent = "no_consent",
+        NotSchoolAge = "not_school_age",
+        Withdrawn = "withdrawn",
+        StaleRevision = "stale_revision",
     }
 }
 

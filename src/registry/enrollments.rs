@@ -28,7 +28,17 @@ pub struct NewEnrollment {
     pub grp: String,
     pub valid_from: NaiveDate,
     pub valid_until: Option<NaiveDate>,
-    pub consent: String,
+    #[diesel(deserialize_as = String)]
+    pub consent: Consent,
+}
+
+crate::text_enum! {
+    /// Whether a child's parents allow this kind of notice (contract section 5).
+    pub enum Consent {
+        Granted = "granted",
+        /// The parents objected.
+        Objected = "objected",
+    }
 }
 
 /// Checks every row (including that its school exists), then writes them all in one
@@ -83,10 +93,10 @@ fn parse_row(
     if valid_until.is_some_and(|until| until < valid_from) {
         return Err("valid_until is before valid_from".into());
     }
-    let consent = match row.get("consent") {
-        c @ ("granted" | "objected") => c.to_string(),
-        _ => return Err("consent must be granted or objected".into()),
-    };
+    let consent = row
+        .get("consent")
+        .parse::<Consent>()
+        .map_err(|_| "consent must be granted or objected")?;
     Ok(NewEnrollment {
         bsn_hash: hasher.bsn(&bsn),
         school_brin,
@@ -173,7 +183,8 @@ struct Entry {
     id: i64,
     school_brin: String,
     grp: String,
-    consent: String,
+    #[diesel(deserialize_as = String)]
+    consent: Consent,
     valid_from: NaiveDate,
     valid_until: Option<NaiveDate>,
     participating: bool,
@@ -238,7 +249,10 @@ impl RegistrySlice {
         let Some(entry) = current else {
             return Lookup::NotEnrolled;
         };
-        if self.objected.contains(bsn_hash) || entry.consent != "granted" || !entry.participating {
+        if self.objected.contains(bsn_hash)
+            || entry.consent != Consent::Granted
+            || !entry.participating
+        {
             return Lookup::NoConsent;
         }
         Lookup::Enrolled {
