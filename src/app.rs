@@ -24,6 +24,7 @@ use crate::notices::follow_up::FollowUp;
 use crate::notices::lifecycle::Lifecycle;
 use crate::notices::retention::{Retention, OPEN_RETENTION_DAYS};
 use crate::notices::Outcome;
+use crate::outbox::Outbox;
 use crate::registry::KeyedHasher;
 use crate::retry::Backoff;
 use crate::telemetry::Metrics;
@@ -60,14 +61,12 @@ struct Shared {
     pool: Pool,
     clock: SharedClock,
     metrics: Arc<Metrics>,
-    /// Woken when outbound messages were queued.
-    relay_wake: Arc<Notify>,
+    /// Where outbound messages are queued, and the relay's wake-up.
+    outbox: Outbox,
     /// Woken when emails were queued.
     mail_wake: Arc<Notify>,
     broker_connected: Arc<AtomicBool>,
     stop: CancellationToken,
-    /// Where everything outbound is published.
-    exchange: String,
 }
 
 /// The mail side, opened before any stage starts.
@@ -177,11 +176,10 @@ fn shared(config: &Config, pool: Pool) -> Shared {
         pool,
         clock,
         metrics: Arc::new(metrics()),
-        relay_wake: Arc::new(Notify::new()),
+        outbox: Outbox::new(config.amqp.names.outbound_exchange.clone()),
         mail_wake: Arc::new(Notify::new()),
         broker_connected: Arc::new(AtomicBool::new(false)),
         stop: CancellationToken::new(),
-        exchange: config.amqp.names.outbound_exchange.clone(),
     }
 }
 
@@ -234,8 +232,7 @@ fn intake(config: &Config, shared: &Shared, policy: &Policy) -> Intake {
         metrics: shared.metrics.clone(),
         window_days: section.visit_window_days,
         school_age: section.school_age.clone(),
-        outbound_exchange: shared.exchange.clone(),
-        relay_wake: shared.relay_wake.clone(),
+        outbox: shared.outbox.clone(),
         delivery: policy.clone(),
         mail_wake: shared.mail_wake.clone(),
         abort_after_commits: section
@@ -251,8 +248,8 @@ fn portal(config: &Config, shared: &Shared, mail: &Mail) -> Portal {
         shared.clock.clone(),
         &section.public_url,
         &config.intake.bsn_key,
-        shared.exchange.clone(),
-        shared.relay_wake.clone(),
+        shared.outbox.exchange.clone(),
+        shared.outbox.wakeup(),
     );
     portal.sign_in_mail = Some(Arc::new(SignInMail {
         mailer: mail.mailer.clone(),
@@ -310,8 +307,7 @@ fn start_stages(
         clock: shared.clock.clone(),
         metrics: shared.metrics.clone(),
         amqp_url: config.amqp.url.clone(),
-        exchanges: vec![shared.exchange.clone()],
-        wake: shared.relay_wake.clone(),
+        outbox: shared.outbox.clone(),
         stop: shared.stop.clone(),
     };
     let follow_up = follow_up(&config, shared, &mail.policy);
@@ -333,7 +329,7 @@ fn worker(config: &Config, shared: &Shared, mail: Mail) -> Worker {
         templates: mail.templates,
         notices: Arc::new(Lifecycle {
             policy: mail.policy.clone(),
-            exchange: shared.exchange.clone(),
+            exchange: shared.outbox.exchange.clone(),
         }),
         policy: mail.policy,
         from: section.from.clone(),
@@ -343,7 +339,7 @@ fn worker(config: &Config, shared: &Shared, mail: Mail) -> Worker {
         retry_base: section.retry_base,
         retry_max: section.retry_max,
         wake: shared.mail_wake.clone(),
-        relay_wake: shared.relay_wake.clone(),
+        outbox: shared.outbox.clone(),
         stop: shared.stop.clone(),
     }
 }
@@ -355,7 +351,7 @@ fn follow_up(config: &Config, shared: &Shared, policy: &Policy) -> FollowUp {
         clock: shared.clock.clone(),
         metrics: shared.metrics.clone(),
         policy: policy.clone(),
-        exchange: shared.exchange.clone(),
+        outbox: shared.outbox.clone(),
         reminder_after: chrono_duration(section.reminder_after),
         escalation_after: chrono_duration(section.escalation_after),
         interval: section.interval,
@@ -364,7 +360,6 @@ fn follow_up(config: &Config, shared: &Shared, policy: &Policy) -> FollowUp {
             open: chrono::Duration::days(OPEN_RETENTION_DAYS),
         },
         mail_wake: shared.mail_wake.clone(),
-        relay_wake: shared.relay_wake.clone(),
         stop: shared.stop.clone(),
     }
 }

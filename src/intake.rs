@@ -9,6 +9,7 @@ use crate::db::{self, DbError, Pool};
 use crate::delivery::kinds::State;
 use crate::delivery::queue::Policy;
 use crate::notices::decide::{self, Decided, Received, Rules, Verdict};
+use crate::outbox::Outbox;
 use crate::registry::KeyedHasher;
 use crate::retry::Backoff;
 use crate::telemetry::Metrics;
@@ -36,9 +37,8 @@ pub struct Intake {
     pub metrics: Arc<Metrics>,
     pub window_days: i64,
     pub school_age: std::ops::RangeInclusive<u32>,
-    pub outbound_exchange: String,
-    /// Woken after each commit, so the relay publishes outcomes at once.
-    pub relay_wake: Arc<Notify>,
+    /// Where outcome messages go; its relay is woken after each commit.
+    pub outbox: Outbox,
     pub delivery: Policy,
     /// Woken after a commit that queued emails.
     pub mail_wake: Arc<Notify>,
@@ -142,7 +142,7 @@ impl Intake {
     async fn try_accept(&self, batch: Arc<Vec<Received>>) -> Result<Decided, DbError> {
         let hasher = self.hasher.clone();
         let school_age = self.school_age.clone();
-        let exchange = self.outbound_exchange.clone();
+        let exchange = self.outbox.exchange.clone();
         let clock = self.clock.clone();
         let delivery = self.delivery.clone();
         db::run(&self.pool, move |conn| {
@@ -193,7 +193,7 @@ impl Intake {
                 }
             }
         }
-        self.relay_wake.notify_one();
+        self.outbox.wake_relay();
         self.mail_wake.notify_one();
     }
 }

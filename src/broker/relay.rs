@@ -5,7 +5,7 @@
 use super::topology as broker;
 use crate::clock::SharedClock;
 use crate::db::{self, DbError, Pool};
-use crate::outbox::{self, OutboxMessage};
+use crate::outbox::{self, Outbox, OutboxMessage};
 use crate::retry::{self, Backoff};
 use crate::telemetry::Metrics;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
@@ -13,7 +13,6 @@ use lapin::{BasicProperties, Channel};
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 const BATCH: i64 = 500;
@@ -33,8 +32,8 @@ pub struct Relay {
     pub clock: SharedClock,
     pub metrics: Arc<Metrics>,
     pub amqp_url: String,
-    pub exchanges: Vec<String>,
-    pub wake: Arc<Notify>,
+    /// The exchange it declares, and the wake-up it waits on.
+    pub outbox: Outbox,
     /// Cancelled on a stop: settle the batch in hand, claim no more.
     pub stop: CancellationToken,
 }
@@ -70,8 +69,9 @@ impl Relay {
             .await?;
             if batch.is_empty() {
                 backoff.reset();
+                let wake = self.outbox.wakeup();
                 tokio::select! {
-                    _ = tokio::time::timeout(IDLE_POLL, self.wake.notified()) => {}
+                    _ = tokio::time::timeout(IDLE_POLL, wake.notified()) => {}
                     _ = self.stop.cancelled() => {}
                 }
                 continue;
@@ -98,9 +98,7 @@ impl Relay {
         channel
             .confirm_select(ConfirmSelectOptions::default())
             .await?;
-        for exchange in &self.exchanges {
-            broker::declare_exchange(&channel, exchange).await?;
-        }
+        broker::declare_exchange(&channel, &self.outbox.exchange).await?;
         Ok((conn, channel))
     }
 

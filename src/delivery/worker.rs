@@ -10,6 +10,7 @@ use super::transport::{Mailer, SendError};
 use crate::clock::SharedClock;
 use crate::contract::outbound::EscalationLevel;
 use crate::db::{self, DbError, Pool};
+use crate::outbox::Outbox;
 use crate::retry::{delay_for, Backoff};
 use crate::telemetry::Metrics;
 use futures_util::StreamExt;
@@ -39,7 +40,7 @@ pub struct Worker {
     /// Woken when new emails are queued.
     pub wake: Arc<Notify>,
     /// Woken after an escalation was queued.
-    pub relay_wake: Arc<Notify>,
+    pub outbox: Outbox,
     /// Cancelled on a stop: claim no more, finish the emails on their way.
     pub stop: CancellationToken,
 }
@@ -298,7 +299,7 @@ impl Worker {
                 attempt = email.attempts, outcome = attempt.outcome(), error, "email attempt");
         }
         if summary.escalations > 0 {
-            self.relay_wake.notify_one();
+            self.outbox.wake_relay();
         }
         if summary.escalations > 0 || summary.permanent_failures + summary.expired > 0 {
             // A deputy fallback may have been queued.

@@ -11,6 +11,7 @@ use crate::db::schema::{notices, schools};
 use crate::db::{self, ts, write_tx, DbConn, DbError, Pool};
 use crate::delivery::kinds::{Kind, Recipient};
 use crate::delivery::queue::{self, NewDelivery, Policy};
+use crate::outbox::Outbox;
 use crate::telemetry::Metrics;
 use chrono::{DateTime, Duration, Utc};
 use diesel::prelude::*;
@@ -24,13 +25,12 @@ pub struct FollowUp {
     pub metrics: Arc<Metrics>,
     pub policy: Policy,
     /// Where escalations are published.
-    pub exchange: String,
+    pub outbox: Outbox,
     pub reminder_after: Duration,
     pub escalation_after: Duration,
     pub interval: std::time::Duration,
     pub retention: Retention,
     pub mail_wake: Arc<Notify>,
-    pub relay_wake: Arc<Notify>,
     /// Cancelled on a stop: no further round starts.
     pub stop: CancellationToken,
 }
@@ -56,7 +56,7 @@ impl FollowUp {
 
     async fn tick(&self) -> Result<(), DbError> {
         let (policy, now) = (self.policy.clone(), self.clock.now());
-        let exchange = self.exchange.clone();
+        let exchange = self.outbox.exchange.clone();
         let (remind_after, escalate_after) = (self.reminder_after, self.escalation_after);
         let retention = self.retention;
         let (reminded, escalated, purged) = db::run(&self.pool, move |conn| {
@@ -82,7 +82,7 @@ impl FollowUp {
                 .with_label_values(&[level])
                 .inc_by(escalated as u64);
             tracing::info!(notices = escalated, level, "notices escalated");
-            self.relay_wake.notify_one();
+            self.outbox.wake_relay();
         }
         Ok(())
     }

@@ -5,6 +5,36 @@ use crate::db::schema::outbox_messages as om;
 use crate::db::{ts, write_tx, DbConn};
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use diesel::prelude::*;
+use std::sync::Arc;
+use tokio::sync::Notify;
+
+/// The outbox as the stages that fill it hold it: the exchange everything outbound
+/// is published to, and the relay's wake-up, rung after a commit that queued
+/// messages so they leave at once instead of at the relay's next poll.
+#[derive(Debug, Clone)]
+pub struct Outbox {
+    pub exchange: String,
+    wake: Arc<Notify>,
+}
+
+impl Outbox {
+    pub fn new(exchange: String) -> Self {
+        Outbox {
+            exchange,
+            wake: Arc::new(Notify::new()),
+        }
+    }
+
+    /// Tells the relay that messages were committed.
+    pub fn wake_relay(&self) {
+        self.wake.notify_one();
+    }
+
+    /// What the relay waits on.
+    pub fn wakeup(&self) -> Arc<Notify> {
+        self.wake.clone()
+    }
+}
 
 #[derive(Debug, Clone, Queryable)]
 pub struct OutboxMessage {
