@@ -191,13 +191,9 @@ fn registry(
 }
 
 fn reset_totp(conn: &mut DbConn, email: &str, now: DateTime<Utc>) -> anyhow::Result<()> {
-    let known = crate::db::write_tx(conn, |conn| {
-        crate::access::accounts::reset_totp(conn, email)
-    })?;
-    if !known {
+    if !crate::access::accounts::reset_totp_by_operator(conn, email, now)? {
         anyhow::bail!("no portal account for that address");
     }
-    crate::access::audit::record(conn, "operator", "reset_totp", None, "ok", now)?;
     println!("second factor reset: the next sign-in enrols again");
     Ok(())
 }

@@ -1,8 +1,9 @@
 //! Staff accounts: one per email address, holding the TOTP secret and the count of
 //! failed attempts that leads to a lockout.
 
+use super::audit::{self, Action, Outcome};
 use crate::db::schema::{schools, staff_accounts as sa};
-use crate::db::{ts, DbConn};
+use crate::db::{ts, write_tx, DbConn};
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use diesel::prelude::*;
 
@@ -110,8 +111,7 @@ pub fn count_failure(
 pub fn reset_totp(conn: &mut DbConn, email: &str) -> QueryResult<bool> {
     let email = email.to_lowercase();
     // Sessions signed in with the old factor end too: the phone may be in other hands.
-    use crate::db::schema::sessions;
-    diesel::delete(sessions::table.filter(sessions::email.eq(&email))).execute(conn)?;
+    super::sessions::end_all_of(conn, &email)?;
     let changed = diesel::update(sa::table.find(&email))
         .set((
             sa::totp_secret.eq(None::<String>),
@@ -122,6 +122,21 @@ pub fn reset_totp(conn: &mut DbConn, email: &str) -> QueryResult<bool> {
         ))
         .execute(conn)?;
     Ok(changed > 0)
+}
+
+/// What an operator's `coordinators reset-totp` does: [`reset_totp`] in a write
+/// transaction, then an audit row once it is done. Returns false, auditing nothing,
+/// when there is no such account.
+pub fn reset_totp_by_operator(
+    conn: &mut DbConn,
+    email: &str,
+    now: DateTime<Utc>,
+) -> QueryResult<bool> {
+    let known = write_tx(conn, |conn| reset_totp(conn, email.trim()))?;
+    if known {
+        audit::record(conn, "operator", Action::ResetTotp, None, Outcome::Ok, now)?;
+    }
+    Ok(known)
 }
 
 /// Schools whose coordinator or deputy is `email`, compared without case. Both

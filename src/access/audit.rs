@@ -6,25 +6,61 @@ use crate::db::{ts, DbConn};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
-pub mod action {
-    pub const SIGN_IN: &str = "sign_in";
-    pub const FAILED_SIGN_IN: &str = "failed_sign_in";
-    pub const VIEW: &str = "view";
-    pub const ACKNOWLEDGE: &str = "acknowledge";
-    pub const NOTE: &str = "note";
-    pub const SIGNAL: &str = "signal";
-    pub const CLOSE: &str = "close";
-    pub const LOCKOUT: &str = "lockout";
-    pub const LOGOUT: &str = "logout";
-    pub const LINK_REQUEST: &str = "link_request";
+crate::text_enum! {
+    /// What was done, or tried.
+    pub enum Action {
+        SignIn = "sign_in",
+        FailedSignIn = "failed_sign_in",
+        View = "view",
+        Acknowledge = "acknowledge",
+        Note = "note",
+        Signal = "signal",
+        Close = "close",
+        Lockout = "lockout",
+        Logout = "logout",
+        LinkRequest = "link_request",
+        /// An operator forgot an account's second factor (`coordinators reset-totp`).
+        ResetTotp = "reset_totp",
+    }
 }
 
+crate::text_enum! {
+    /// How it went.
+    pub enum Outcome {
+        Ok = "ok",
+        /// Not a notice of the actor's schools, whether or not it exists.
+        NotFound = "not_found",
+        // Signing in with a link.
+        UnknownLink = "unknown_link",
+        UsedLink = "used_link",
+        ExpiredLink = "expired_link",
+        Locked = "locked",
+        LinkRedeemed = "link_redeemed",
+        // The second factor.
+        WrongCode = "wrong_code",
+        CodeUsed = "code_used",
+        SecondFactor = "second_factor",
+        // What a lockout was for: guessed links (per client) or wrong codes.
+        Links = "links",
+        Codes = "codes",
+        // A new sign-in link.
+        Sent = "sent",
+        Limited = "limited",
+        UnknownAddress = "unknown_address",
+        // An action on a notice that was refused or changed nothing.
+        RefusedWithdrawn = "refused_withdrawn",
+        Invalid = "invalid",
+        AlreadyClosed = "already_closed",
+    }
+}
+
+/// One row of the log. `actor` is an address, a client IP, `unknown` or `operator`.
 pub fn record(
     conn: &mut DbConn,
     actor: &str,
-    action: &str,
+    action: Action,
     notice_id: Option<&str>,
-    result: &str,
+    outcome: Outcome,
     now: DateTime<Utc>,
 ) -> QueryResult<()> {
     diesel::insert_into(audit_log::table)
@@ -33,8 +69,39 @@ pub fn record(
             audit_log::actor.eq(actor),
             audit_log::action.eq(action),
             audit_log::notice_id.eq(notice_id),
-            audit_log::result.eq(result),
+            audit_log::result.eq(outcome),
         ))
         .execute(conn)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The tests and operators read these strings from the table: they never change.
+    #[test]
+    fn stored_text_is_stable() {
+        let actions: Vec<&str> = Action::ALL.iter().map(|a| a.as_str()).collect();
+        assert_eq!(
+            actions,
+            [
+                "sign_in",
+                "failed_sign_in",
+                "view",
+                "acknowledge",
+                "note",
+                "signal",
+                "close",
+                "lockout",
+                "logout",
+                "link_request",
+                "reset_totp"
+            ]
+        );
+        for outcome in Outcome::ALL {
+            assert_eq!(outcome.as_str().parse::<Outcome>(), Ok(outcome));
+        }
+        assert_eq!(Outcome::RefusedWithdrawn.as_str(), "refused_withdrawn");
+    }
 }

@@ -4,7 +4,7 @@
 
 use crate::db::schema::access_tokens as t;
 use crate::db::{ts, DbConn, CHUNK};
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use sha2::{Digest, Sha256};
 
@@ -59,4 +59,57 @@ pub fn forget(conn: &mut DbConn, secrets: &[&str]) -> QueryResult<()> {
         diesel::delete(t::table.filter(t::token_hash.eq_any(chunk))).execute(conn)?;
     }
     Ok(())
+}
+
+/// A stored link, found by its token's hash.
+#[derive(Debug, Clone, Queryable)]
+pub struct Link {
+    /// None for a sign-in link, which leads to the list.
+    pub notice_id: Option<String>,
+    pub recipient_email: String,
+    pub expires_at: NaiveDateTime,
+    pub used_at: Option<NaiveDateTime>,
+}
+
+/// The link whose token hashes to `hash`, if there is one.
+pub fn find(conn: &mut DbConn, hash: &str) -> QueryResult<Option<Link>> {
+    t::table
+        .find(hash)
+        .select((t::notice_id, t::recipient_email, t::expires_at, t::used_at))
+        .first(conn)
+        .optional()
+}
+
+/// Marks a link used. Returns false, changing nothing, when it was used already.
+/// The update is conditional, so that of two concurrent redemptions exactly one
+/// changes the row: the other waits for the first's commit, then finds it used.
+pub fn claim(conn: &mut DbConn, hash: &str, now: DateTime<Utc>) -> QueryResult<bool> {
+    let claimed = diesel::update(t::table.find(hash).filter(t::used_at.is_null()))
+        .set(t::used_at.eq(Some(ts(now))))
+        .execute(conn)?;
+    Ok(claimed == 1)
+}
+
+/// How many sign-in links (links without a notice) `email` was issued after `since`.
+pub fn sign_in_links_since(
+    conn: &mut DbConn,
+    email: &str,
+    since: DateTime<Utc>,
+) -> QueryResult<i64> {
+    t::table
+        .filter(t::recipient_email.eq(email))
+        .filter(t::notice_id.is_null())
+        .filter(t::created_at.gt(ts(since)))
+        .count()
+        .get_result(conn)
+}
+
+/// Forgets every link to these notices, a chunk at a time: once a notice's data is
+/// purged, its links lead nowhere.
+pub fn forget_for_notices(conn: &mut DbConn, notice_ids: &[String]) -> QueryResult<usize> {
+    let mut forgotten = 0;
+    for chunk in notice_ids.chunks(CHUNK) {
+        forgotten += diesel::delete(t::table.filter(t::notice_id.eq_any(chunk))).execute(conn)?;
+    }
+    Ok(forgotten)
 }

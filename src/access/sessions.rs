@@ -105,6 +105,12 @@ pub fn end(conn: &mut DbConn, id_hash: &str) -> QueryResult<()> {
     Ok(())
 }
 
+/// Ends every session of an address.
+pub fn end_all_of(conn: &mut DbConn, email: &str) -> QueryResult<()> {
+    diesel::delete(sessions::table.filter(sessions::email.eq(email))).execute(conn)?;
+    Ok(())
+}
+
 /// Compares secrets in constant time.
 pub fn same_secret(a: &str, b: &str) -> bool {
     a.len() == b.len()

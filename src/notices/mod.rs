@@ -7,6 +7,7 @@ pub mod decide;
 pub mod follow_up;
 pub mod lifecycle;
 pub mod retention;
+pub mod store;
 
 use crate::db::schema::notices;
 use chrono::{NaiveDate, NaiveDateTime};

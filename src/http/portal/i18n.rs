@@ -2,12 +2,10 @@
 //! catalogue of the page's locale: that of the school the link or notice is for, or
 //! for a signed-in session that of the school its link was for; before any school is
 //! known (`/login`, an unknown link), the browser's `Accept-Language` (English only
-//! when preferred over Dutch), else Dutch.
+//! when preferred over Dutch), else Dutch. The schools' locales are read by
+//! [`crate::access::locales`].
 
-use crate::db::schema::{access_tokens, notices, schools};
-use crate::db::DbConn;
 pub use crate::locale::Locale;
-use diesel::prelude::*;
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
@@ -289,50 +287,6 @@ pub fn from_accept_language(header: Option<&str>) -> Locale {
             Locale::En
         }
         _ => Locale::Nl,
-    }
-}
-
-fn parse(value: Option<String>) -> Locale {
-    value.as_deref().and_then(Locale::parse).unwrap_or_default()
-}
-
-/// The locale of a notice's school.
-pub fn of_notice(conn: &mut DbConn, notice_id: &str) -> QueryResult<Option<Locale>> {
-    let found: Option<String> = notices::table
-        .inner_join(schools::table)
-        .filter(notices::id.eq(notice_id))
-        .select(schools::locale)
-        .first(conn)
-        .optional()?;
-    Ok(found.map(|l| parse(Some(l))))
-}
-
-/// The locale of the (first) school whose coordinator or deputy `email` is.
-pub fn of_address(conn: &mut DbConn, email: &str) -> QueryResult<Locale> {
-    Ok(parse(crate::access::accounts::locale_of(conn, email)?))
-}
-
-/// The locale for a page about a session or link: the school of its notice, else of
-/// its address.
-pub fn of(conn: &mut DbConn, notice_id: Option<&str>, email: &str) -> QueryResult<Locale> {
-    if let Some(id) = notice_id {
-        if let Some(locale) = of_notice(conn, id)? {
-            return Ok(locale);
-        }
-    }
-    of_address(conn, email)
-}
-
-/// The locale of a link, by its token's hash; None for an unknown link.
-pub fn of_link(conn: &mut DbConn, hash: &str) -> QueryResult<Option<Locale>> {
-    let found: Option<(Option<String>, String)> = access_tokens::table
-        .find(hash)
-        .select((access_tokens::notice_id, access_tokens::recipient_email))
-        .first(conn)
-        .optional()?;
-    match found {
-        Some((notice, email)) => Ok(Some(of(conn, notice.as_deref(), &email.to_lowercase())?)),
-        None => Ok(None),
     }
 }
 

@@ -12,6 +12,7 @@ mod notice_pages;
 mod pages;
 mod sign_in;
 
+use crate::access::locales;
 use crate::access::sessions::{self as session, Session};
 use crate::clock::SharedClock;
 use crate::db::{self, DbConn, DbError, Pool};
@@ -95,14 +96,15 @@ impl Portal {
         hex::encode(hmac_sha256(&self.form_key, token.as_bytes()))
     }
 
-    /// Runs database work on the blocking pool.
-    async fn db<T, F>(&self, f: F) -> Result<T, PortalError>
+    /// Runs one domain call on the blocking pool; its database errors become
+    /// [`PortalError::Db`].
+    async fn db<T, E, F>(&self, f: F) -> Result<T, PortalError>
     where
-        F: FnOnce(&mut DbConn) -> Result<T, PortalError> + Send + 'static,
+        F: FnOnce(&mut DbConn) -> Result<T, E> + Send + 'static,
+        E: Into<DbError>,
         T: Send + 'static,
     {
-        let outcome = db::run(&self.pool, move |conn| Ok(f(conn))).await?;
-        outcome
+        Ok(db::run(&self.pool, move |conn| f(conn).map_err(Into::into)).await?)
     }
 
     /// The session of this request, if any and still live. Its pages are in the
@@ -113,17 +115,7 @@ impl Portal {
         };
         let (value, now) = (cookie.value().to_string(), self.clock.now());
         let found = self
-            .db(move |conn| {
-                let Some((session, locale)) = session::find_with_locale(conn, &value, now)? else {
-                    return Ok(None);
-                };
-                // A session from a link to the list: the school of its address.
-                let locale = match locale.as_deref().and_then(Locale::parse) {
-                    Some(locale) => locale,
-                    None => i18n::of_address(conn, &session.email)?,
-                };
-                Ok(Some((session, locale)))
-            })
+            .db(move |conn| locales::of_session(conn, &value, now))
             .await?;
         Ok(found.map(|(session, locale)| {
             set_locale(req, locale);
@@ -190,12 +182,6 @@ pub enum PortalError {
     Withdrawn,
     #[error("database unavailable: {0}")]
     Db(#[from] DbError),
-}
-
-impl From<diesel::result::Error> for PortalError {
-    fn from(e: diesel::result::Error) -> Self {
-        PortalError::Db(e.into())
-    }
 }
 
 impl ResponseError for PortalError {

@@ -5,26 +5,17 @@
 use super::i18n;
 use super::pages::{html, Pages};
 use super::{Portal, PortalError};
-use crate::access::audit::{self, action};
-use crate::access::links::{self, NewLink};
-use crate::access::{accounts, sessions as session};
-use crate::db::schema::access_tokens;
-use crate::db::{ts, write_tx, DbConn};
+use crate::access::sessions as session;
+use crate::access::sign_in::{self as access, SignInLink, LINK_VALID};
 use crate::delivery::kinds::Kind;
 use crate::delivery::templates::{MailContext, Templates};
 use crate::delivery::transport::Mailer;
-use crate::locale::Locale;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use chrono::{DateTime, Duration, Utc};
-use diesel::prelude::*;
+use chrono::{DateTime, Utc};
 use lettre::message::Mailbox;
 use minijinja::context;
 use std::sync::Arc;
-
-pub const VALID: Duration = Duration::minutes(15);
-/// Links per address per [`VALID`]; more requests get the same answer and no email.
-const PER_ADDRESS: i64 = 3;
 
 /// How sign-in emails are sent: straight away, not through the outbox. Someone is
 /// waiting for it, and can ask again if it does not come.
@@ -77,66 +68,28 @@ pub async fn request(
     let now = portal.clock.now();
     let address = email.clone();
     let issued = portal
-        .db(move |conn| Ok(write_tx(conn, |conn| issue(conn, &address, now))?))
+        .db(move |conn| access::request_link(conn, &address, now))
         .await?;
-    if let (Some((token, name, locale)), Some(mail)) = (issued, portal.sign_in_mail.clone()) {
-        tokio::spawn(send(mail, email, name, locale, token, now));
+    if let (Some(link), Some(mail)) = (issued, portal.sign_in_mail.clone()) {
+        tokio::spawn(send(mail, email, link, now));
     }
     Ok(page(&portal, &req, true))
 }
 
-/// A token for a known address within its limit, with the recipient's name and the
-/// language of their school, which the email is in.
-fn issue(
-    conn: &mut DbConn,
-    email: &str,
-    now: DateTime<Utc>,
-) -> QueryResult<Option<(String, String, Locale)>> {
-    let Some(name) = accounts::name_of(conn, email)? else {
-        audit::record(
-            conn,
-            "unknown",
-            action::LINK_REQUEST,
-            None,
-            "unknown_address",
-            now,
-        )?;
-        return Ok(None);
-    };
-    let recent: i64 = access_tokens::table
-        .filter(access_tokens::recipient_email.eq(email))
-        .filter(access_tokens::notice_id.is_null())
-        .filter(access_tokens::created_at.gt(ts(now - VALID)))
-        .count()
-        .get_result(conn)?;
-    if recent >= PER_ADDRESS {
-        audit::record(conn, email, action::LINK_REQUEST, None, "limited", now)?;
-        return Ok(None);
-    }
-    let link = NewLink {
-        notice_id: None,
-        email,
-    };
-    let token = links::issue(conn, &[link], VALID, now)?.remove(0);
-    audit::record(conn, email, action::LINK_REQUEST, None, "sent", now)?;
-    Ok(Some((token, name, i18n::of_address(conn, email)?)))
-}
-
-async fn send(
-    mail: Arc<SignInMail>,
-    email: String,
-    name: String,
-    locale: Locale,
-    token: String,
-    now: DateTime<Utc>,
-) {
+/// Sends the link; a failure is only logged, since the user can ask again.
+async fn send(mail: Arc<SignInMail>, email: String, link: SignInLink, now: DateTime<Utc>) {
+    let SignInLink {
+        token,
+        name,
+        locale,
+    } = link;
     let link = format!("{}/n/{token}", mail.public_url);
     let context = MailContext {
         school_name: "",
         recipient_name: &name,
         link: &link,
-        open_by: now + VALID,
-        valid_minutes: VALID.num_minutes() as u32,
+        open_by: now + LINK_VALID,
+        valid_minutes: LINK_VALID.num_minutes() as u32,
     };
     let message_id = format!("<{}@{}>", uuid::Uuid::new_v4(), mail.from.email.domain());
     let built = mail

@@ -1,20 +1,16 @@
 //! The notices of the coordinator's own schools. Any other notice id is a 404 on
-//! every route, whether or not it exists.
+//! every route, whether or not it exists. What is read is [`store`]'s; this renders.
 
 use super::i18n;
 use super::pages::{html, Pages};
 use super::{see_other, Portal, PortalError};
-use crate::access::accounts;
-use crate::access::audit::{self, action};
-use crate::access::sessions::Session;
-use crate::db::schema::{notices, schools};
-use crate::db::{write_tx, DbConn};
 use crate::locale::{format_open_by, Locale};
-use crate::notices::NoticeStatus;
+use crate::notices::store::{
+    self, CloseOutcome, History, NoticeView, SignalCategory, Stage, Urgency,
+};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
-use diesel::prelude::*;
+use chrono::NaiveDateTime;
 use minijinja::context;
 use serde::Serialize;
 
@@ -22,95 +18,26 @@ pub async fn home() -> HttpResponse {
     see_other("/notices")
 }
 
-/// No `Debug`: it holds the child's data.
-#[derive(Clone, Queryable)]
-pub(super) struct Row {
-    pub id: String,
-    pub incident_id: String,
-    pub child_index: i32,
-    pub school_brin: String,
-    pub school_name: String,
-    pub given_name: Option<String>,
-    pub family_name: Option<String>,
-    pub date_of_birth: Option<NaiveDate>,
-    pub group: Option<String>,
-    pub visited_at: NaiveDateTime,
-    pub status: String,
-    pub due_at: Option<NaiveDateTime>,
-    pub acknowledged_at: Option<NaiveDateTime>,
-    pub closed_at: Option<NaiveDateTime>,
-    pub created_at: NaiveDateTime,
-    pub purged_at: Option<NaiveDateTime>,
-    /// The school's locale, which pages about this notice are in.
-    pub school_locale: String,
-}
-
-impl Row {
-    pub fn withdrawn(&self) -> bool {
-        self.status == NoticeStatus::Withdrawn.as_str()
-    }
-
-    pub fn locale(&self) -> Locale {
-        Locale::parse(&self.school_locale).unwrap_or_default()
-    }
-
-    fn child_name(&self, locale: Locale) -> String {
-        match (&self.given_name, &self.family_name) {
-            (Some(given), Some(family)) => format!("{given} {family}"),
-            _ => i18n::t(locale, "data_removed").into(),
-        }
-    }
-
-    /// The catalogue key of the notice's state.
-    fn state(&self) -> &'static str {
-        if self.withdrawn() {
-            "state_withdrawn"
-        } else if self.closed_at.is_some() {
-            "state_closed"
-        } else if self.acknowledged_at.is_some() {
-            "state_acknowledged"
-        } else {
-            "state_open"
-        }
-    }
-}
-
-pub(super) fn local(t: NaiveDateTime, locale: Locale) -> String {
+/// A moment as the school reads it.
+fn local(t: NaiveDateTime, locale: Locale) -> String {
     format_open_by(t.and_utc(), locale)
 }
 
-/// The notices of `email`'s schools, newest first; one notice when `id` is given.
-pub(super) fn mine(conn: &mut DbConn, email: &str, id: Option<&str>) -> QueryResult<Vec<Row>> {
-    let brins = accounts::schools_of(conn, email)?;
-    let mut query = notices::table
-        .inner_join(schools::table)
-        .filter(notices::school_brin.eq_any(brins))
-        .order(notices::created_at.desc())
-        .limit(500)
-        .select((
-            notices::id,
-            notices::incident_id,
-            notices::child_index,
-            notices::school_brin,
-            schools::name,
-            notices::child_given_name,
-            notices::child_family_name,
-            notices::child_date_of_birth,
-            notices::child_group,
-            notices::visited_at,
-            notices::status,
-            notices::due_at,
-            notices::acknowledged_at,
-            notices::closed_at,
-            notices::created_at,
-            notices::purged_at,
-            schools::locale,
-        ))
-        .into_boxed();
-    if let Some(id) = id {
-        query = query.filter(notices::id.eq(id.to_string()));
+/// The catalogue key of a notice's stage.
+fn stage_key(stage: Stage) -> &'static str {
+    match stage {
+        Stage::Open => "state_open",
+        Stage::Acknowledged => "state_acknowledged",
+        Stage::Closed => "state_closed",
+        Stage::Withdrawn => "state_withdrawn",
     }
-    query.load(conn)
+}
+
+/// The child's name, or that it was removed.
+fn child_name(notice: &NoticeView, locale: Locale) -> String {
+    notice
+        .child_name()
+        .unwrap_or_else(|| i18n::t(locale, "data_removed").into())
 }
 
 #[derive(Serialize)]
@@ -127,6 +54,20 @@ struct Group {
     notices: Vec<Item>,
 }
 
+/// A withdrawn notice is listed as such, without the child's name.
+fn item(notice: &NoticeView, locale: Locale) -> Item {
+    Item {
+        id: notice.id.clone(),
+        label: if notice.withdrawn() {
+            i18n::t(locale, "withdrawn_label").into()
+        } else {
+            child_name(notice, locale)
+        },
+        school: notice.school_name.clone(),
+        when: local(notice.created_at, locale),
+    }
+}
+
 pub async fn list(
     portal: web::Data<Portal>,
     req: HttpRequest,
@@ -134,32 +75,18 @@ pub async fn list(
     let session = portal.verified(&req).await?;
     let locale = super::locale(&req);
     let email = session.email.clone();
-    let rows = portal.db(move |conn| Ok(mine(conn, &email, None)?)).await?;
-    let groups: Vec<Group> = [
-        "state_open",
-        "state_acknowledged",
-        "state_closed",
-        "state_withdrawn",
-    ]
-    .into_iter()
-    .map(|state| Group {
-        title: i18n::t(locale, state),
-        notices: rows
-            .iter()
-            .filter(|r| r.state() == state)
-            .map(|r| Item {
-                id: r.id.clone(),
-                label: if r.withdrawn() {
-                    i18n::t(locale, "withdrawn_label").into()
-                } else {
-                    r.child_name(locale)
-                },
-                school: r.school_name.clone(),
-                when: local(r.created_at, locale),
-            })
-            .collect(),
-    })
-    .collect();
+    let notices = portal.db(move |conn| store::list(conn, &email)).await?;
+    let groups: Vec<Group> = Stage::ALL
+        .into_iter()
+        .map(|stage| Group {
+            title: i18n::t(locale, stage_key(stage)),
+            notices: notices
+                .iter()
+                .filter(|n| n.stage() == stage)
+                .map(|n| item(n, locale))
+                .collect(),
+        })
+        .collect();
     let title = i18n::t(locale, "title_list");
     let ctx = context! { title, groups, csrf => session.csrf_token, signed_in => true };
     Ok(html(
@@ -168,94 +95,128 @@ pub async fn list(
     ))
 }
 
-/// What an action did, for the audit log's result column.
-pub(super) type Act =
-    Box<dyn FnOnce(&mut DbConn, &Row, DateTime<Utc>) -> QueryResult<&'static str> + Send>;
-
-/// Runs `act` on one notice of my own schools, in one transaction with its audit
-/// row; any other notice is a 404, audited too. Returns the notice and what `act`
-/// said.
-pub(super) async fn on_my_notice(
-    portal: &Portal,
-    session: &Session,
-    id: &str,
-    action: &'static str,
-    act: Act,
-) -> Result<(Row, &'static str), PortalError> {
-    let (email, id, now) = (session.email.clone(), id.to_string(), portal.clock.now());
-    portal
-        .db(move |conn| {
-            let outcome = write_tx(conn, |conn| {
-                let Some(row) = mine(conn, &email, Some(&id))?.into_iter().next() else {
-                    audit::record(conn, &email, action, Some(&id), "not_found", now)?;
-                    return Ok(None);
-                };
-                let result = act(conn, &row, now)?;
-                audit::record(conn, &email, action, Some(&id), result, now)?;
-                Ok::<_, diesel::result::Error>(Some((row, result)))
-            })?;
-            outcome.ok_or(PortalError::NotFound)
-        })
-        .await
-}
-
+/// One notice, in its school's locale. A withdrawn notice shows only that it was
+/// withdrawn: nothing of the child.
 pub async fn show(
     portal: web::Data<Portal>,
     req: HttpRequest,
     id: web::Path<String>,
 ) -> Result<HttpResponse, PortalError> {
     let session = portal.verified(&req).await?;
-    let (row, _) = on_my_notice(
-        &portal,
-        &session,
-        &id,
-        action::VIEW,
-        Box::new(|_, _, _| Ok("ok")),
-    )
-    .await?;
-    let locale = row.locale();
+    let (email, id, now) = (session.email.clone(), id.into_inner(), portal.clock.now());
+    let (notice, history) = portal
+        .db(move |conn| store::show(conn, &email, &id, now))
+        .await?
+        .ok_or(PortalError::NotFound)?;
+    let locale = notice.locale();
     super::set_locale(&req, locale);
-    use super::notice_actions::{options, CATEGORIES, CLOSE_OUTCOMES};
-    // A withdrawn notice shows only that it was withdrawn: nothing of the child.
-    if row.withdrawn() {
-        let ctx = context! {
+    let csrf = session.csrf_token;
+    let ctx = if notice.withdrawn() {
+        context! {
             title => i18n::t(locale, "title_withdrawn"),
-            id => row.id,
+            id => notice.id,
             withdrawn => true,
-            csrf => session.csrf_token,
+            csrf,
             signed_in => true,
-        };
-        return Ok(html(
-            StatusCode::OK,
-            Pages::get().render("notice.html", locale, ctx),
-        ));
-    }
-    let notice_id = row.id.clone();
-    let (notes, signals) = portal
-        .db(move |conn| Ok(super::notice_actions::history(conn, &notice_id, locale)?))
-        .await?;
-    let ctx = context! {
-        title => i18n::t(locale, "title_notice"),
-        id => row.id,
-        withdrawn => false,
-        child_name => row.child_name(locale),
-        date_of_birth => row.date_of_birth.map(|d| d.format("%d-%m-%Y").to_string()).unwrap_or_default(),
-        group => row.group.clone().unwrap_or_default(),
-        visit_date => row.visited_at.and_utc().with_timezone(&chrono_tz::Europe::Amsterdam).format("%d-%m-%Y").to_string(),
-        due => row.due_at.map(|t| local(t, locale)).unwrap_or_default(),
-        school => row.school_name.clone(),
-        status => i18n::t(locale, row.state()),
-        acknowledged => row.acknowledged_at.map(|t| local(t, locale)),
-        closed => row.closed_at.is_some(),
-        notes,
-        signals,
-        categories => options(CATEGORIES, "category", locale),
-        outcomes => options(CLOSE_OUTCOMES, "outcome", locale),
-        csrf => session.csrf_token,
-        signed_in => true,
+        }
+    } else {
+        notice_context(&notice, history, locale, csrf)
     };
     Ok(html(
         StatusCode::OK,
         Pages::get().render("notice.html", locale, ctx),
     ))
+}
+
+/// What the page of a notice that was not withdrawn shows, with its forms.
+fn notice_context(
+    notice: &NoticeView,
+    history: History,
+    locale: Locale,
+    csrf: String,
+) -> minijinja::Value {
+    let (notes, signals) = history_items(history, locale);
+    let visit_day = notice
+        .visited_at
+        .and_utc()
+        .with_timezone(&chrono_tz::Europe::Amsterdam);
+    context! {
+        title => i18n::t(locale, "title_notice"),
+        id => notice.id.clone(),
+        withdrawn => false,
+        child_name => child_name(notice, locale),
+        date_of_birth => notice.date_of_birth.map(|d| d.format("%d-%m-%Y").to_string()).unwrap_or_default(),
+        group => notice.group.clone().unwrap_or_default(),
+        visit_date => visit_day.format("%d-%m-%Y").to_string(),
+        due => notice.due_at.map(|t| local(t, locale)).unwrap_or_default(),
+        school => notice.school_name.clone(),
+        status => i18n::t(locale, stage_key(notice.stage())),
+        acknowledged => notice.acknowledged_at.map(|t| local(t, locale)),
+        closed => notice.closed_at.is_some(),
+        notes,
+        signals,
+        categories => options(&SignalCategory::ALL.map(SignalCategory::as_str), "category", locale),
+        outcomes => options(&CloseOutcome::ALL.map(CloseOutcome::as_str), "outcome", locale),
+        csrf,
+        signed_in => true,
+    }
+}
+
+/// `(code, label)` pairs for a form's options, in `locale`; labels are
+/// `<prefix>_<code>` in the catalogue.
+fn options(
+    codes: &[&'static str],
+    prefix: &str,
+    locale: Locale,
+) -> Vec<(&'static str, &'static str)> {
+    codes
+        .iter()
+        .map(|code| (*code, i18n::t(locale, &format!("{prefix}_{code}"))))
+        .collect()
+}
+
+#[derive(Serialize)]
+struct NoteItem {
+    when: String,
+    author: String,
+    body: String,
+}
+
+#[derive(Serialize)]
+struct SignalItem {
+    when: String,
+    category: String,
+    urgency: &'static str,
+    description: String,
+    /// Confirmed by the broker, or still waiting.
+    sent: bool,
+}
+
+/// A notice's notes and signals as the page shows them. A purged text says it was
+/// removed; a category this version does not know shows as its code.
+fn history_items(history: History, locale: Locale) -> (Vec<NoteItem>, Vec<SignalItem>) {
+    let removed = i18n::t(locale, "removed");
+    let notes = history.notes.into_iter().map(|note| NoteItem {
+        when: local(note.at, locale),
+        author: note.author,
+        body: note.body.unwrap_or_else(|| removed.into()),
+    });
+    let signals = history.signals.into_iter().map(|signal| SignalItem {
+        when: local(signal.at, locale),
+        category: match signal.category.parse::<SignalCategory>() {
+            Ok(category) => i18n::t(locale, &format!("category_{category}")).to_string(),
+            Err(_) => signal.category,
+        },
+        urgency: i18n::t(
+            locale,
+            if signal.urgency == Urgency::Urgent.as_str() {
+                "urgency_urgent"
+            } else {
+                "urgency_routine"
+            },
+        ),
+        description: signal.description.unwrap_or_else(|| removed.into()),
+        sent: signal.published_at.is_some(),
+    });
+    (notes.collect(), signals.collect())
 }

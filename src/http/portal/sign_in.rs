@@ -1,19 +1,14 @@
-//! Signing in: the link from the email, then the second factor.
+//! Signing in: the link from the email, then the second factor. What each step
+//! does to the database is [`access::sign_in`]'s.
 
 use super::i18n::{self, Locale};
 use super::pages::{html, Pages};
 use super::{see_other, CsrfForm, Portal, PortalError};
-use crate::access::accounts::{self, Account};
-use crate::access::audit::{self, action};
-use crate::access::links::token_hash;
 use crate::access::sessions::{self as session, Session};
-use crate::access::totp;
-use crate::db::schema::{access_tokens, notices};
-use crate::db::{ts, write_tx, DbConn};
+use crate::access::sign_in::{self as access, Checked, Prompt, Redeemed};
+use crate::access::{locales, totp};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use chrono::{DateTime, NaiveDateTime, Utc};
-use diesel::prelude::*;
 use minijinja::context;
 
 /// GET shows a button and changes nothing: mail scanners follow links. The page is
@@ -40,9 +35,9 @@ async fn link_locale(
     req: &HttpRequest,
     token: &str,
 ) -> Result<Locale, PortalError> {
-    let hash = token_hash(token);
+    let token = token.to_string();
     match portal
-        .db(move |conn| Ok(i18n::of_link(conn, &hash)?))
+        .db(move |conn| locales::of_link(conn, &token))
         .await?
     {
         Some(locale) => {
@@ -53,17 +48,9 @@ async fn link_locale(
     }
 }
 
-enum Redeemed {
-    Session(String),
-    /// A real link, used or expired: refused, but no guess.
-    Refused,
-    /// No such link: a guess, which the per-client limit counts.
-    Unknown,
-    Locked,
-}
-
 /// POST redeems the link, once: it starts a session that still needs the second
-/// factor, bound to the link's address and notice.
+/// factor, bound to the link's address and notice. Unknown links count against the
+/// client; the one that locks it out is audited.
 pub async fn redeem(
     portal: web::Data<Portal>,
     req: HttpRequest,
@@ -79,9 +66,9 @@ pub async fn redeem(
     if portal.limiter.blocked(&client) {
         return Err(PortalError::Locked);
     }
-    let (hash, now) = (token_hash(&token), portal.clock.now());
+    let (token, now) = (token.into_inner(), portal.clock.now());
     let redeemed = portal
-        .db(move |conn| Ok(write_tx(conn, |conn| redeem_in_tx(conn, &hash, now))?))
+        .db(move |conn| access::redeem(conn, &token, now))
         .await?;
     match redeemed {
         Redeemed::Session(cookie) => Ok(HttpResponse::SeeOther()
@@ -92,98 +79,14 @@ pub async fn redeem(
         Redeemed::Refused => Err(PortalError::BadLink),
         Redeemed::Unknown => {
             if portal.limiter.fail(&client) {
-                let (ip, now) = (client, portal.clock.now());
+                let now = portal.clock.now();
                 portal
-                    .db(move |conn| {
-                        Ok(audit::record(
-                            conn,
-                            &ip,
-                            action::LOCKOUT,
-                            None,
-                            "links",
-                            now,
-                        )?)
-                    })
+                    .db(move |conn| access::client_locked_out(conn, &client, now))
                     .await?;
             }
             Err(PortalError::BadLink)
         }
     }
-}
-
-fn redeem_in_tx(conn: &mut DbConn, hash: &str, now: DateTime<Utc>) -> QueryResult<Redeemed> {
-    type Row = (Option<String>, String, NaiveDateTime, Option<NaiveDateTime>);
-    let found: Option<Row> = access_tokens::table
-        .find(hash)
-        .select((
-            access_tokens::notice_id,
-            access_tokens::recipient_email,
-            access_tokens::expires_at,
-            access_tokens::used_at,
-        ))
-        .first(conn)
-        .optional()?;
-    let Some((notice_id, email, expires_at, used_at)) = found else {
-        audit::record(
-            conn,
-            "unknown",
-            action::FAILED_SIGN_IN,
-            None,
-            "unknown_link",
-            now,
-        )?;
-        return Ok(Redeemed::Unknown);
-    };
-    let email = email.to_lowercase();
-    let notice = notice_id.as_deref();
-    let refusal = if used_at.is_some() {
-        Some("used_link")
-    } else if expires_at <= ts(now) {
-        Some("expired_link")
-    } else {
-        None
-    };
-    if let Some(result) = refusal {
-        audit::record(conn, &email, action::FAILED_SIGN_IN, notice, result, now)?;
-        return Ok(Redeemed::Refused);
-    }
-    let account = accounts::ensure(conn, &email, now)?;
-    if account.locked(now) {
-        audit::record(conn, &email, action::FAILED_SIGN_IN, notice, "locked", now)?;
-        return Ok(Redeemed::Locked);
-    }
-    // Conditional, so that of two concurrent redemptions exactly one changes the
-    // row: the other waits for the first's commit, then finds it used.
-    let claimed = diesel::update(
-        access_tokens::table
-            .find(hash)
-            .filter(access_tokens::used_at.is_null()),
-    )
-    .set(access_tokens::used_at.eq(Some(ts(now))))
-    .execute(conn)?;
-    if claimed != 1 {
-        audit::record(
-            conn,
-            &email,
-            action::FAILED_SIGN_IN,
-            notice,
-            "used_link",
-            now,
-        )?;
-        return Ok(Redeemed::Refused);
-    }
-    // A link to a notice whose data was purged still signs in, to the list.
-    let purged: bool = match notice {
-        Some(id) => notices::table
-            .find(id)
-            .select(notices::purged_at.is_not_null())
-            .first(conn)?,
-        None => false,
-    };
-    let target = notice.filter(|_| !purged);
-    let cookie = session::start(conn, &email, target, now)?;
-    audit::record(conn, &email, action::SIGN_IN, notice, "link_redeemed", now)?;
-    Ok(Redeemed::Session(cookie))
 }
 
 /// Enrolment the first time; a code after that.
@@ -196,35 +99,23 @@ pub async fn second_factor_page(
         .await?
         .ok_or(PortalError::SignInRequired)?;
     let (email, now) = (session.email.clone(), portal.clock.now());
-    let account = portal
-        .db(move |conn| Ok(write_tx(conn, |conn| accounts::ensure(conn, &email, now))?))
-        .await?;
-    if account.locked(now) {
-        return Err(PortalError::Locked);
-    }
-    Ok(html(
-        StatusCode::OK,
-        code_page(&portal, super::locale(&req), &session, account, None).await?,
-    ))
+    let prompt = portal
+        .db(move |conn| access::prompt(conn, &email, now))
+        .await?
+        .ok_or(PortalError::Locked)?;
+    let page = code_page(super::locale(&req), &session, prompt, None);
+    Ok(html(StatusCode::OK, page))
 }
 
-async fn code_page(
-    portal: &Portal,
-    locale: Locale,
-    session: &Session,
-    account: Account,
-    error: Option<&str>,
-) -> Result<String, PortalError> {
+/// The page that asks for a code, or for enrolment with its QR code first.
+fn code_page(locale: Locale, session: &Session, prompt: Prompt, error: Option<&str>) -> String {
     let csrf = session.csrf_token.as_str();
     let error = error.map(|key| i18n::t(locale, key));
-    if account.totp_enrolled_at.is_some() {
+    let Prompt::Enrol { secret } = prompt else {
         let ctx =
             context! { title => i18n::t(locale, "title_code"), csrf, error, signed_in => false };
-        return Ok(Pages::get().render("code.html", locale, ctx));
-    }
-    let secret = portal
-        .db(move |conn| Ok(accounts::pending_secret(conn, &account)?))
-        .await?;
+        return Pages::get().render("code.html", locale, ctx);
+    };
     let qr = totp::qr_svg(&secret, &session.email).unwrap_or_default();
     // Groups of four are easier to type; apps ignore the spaces.
     let secret = secret
@@ -235,7 +126,7 @@ async fn code_page(
         .join(" ");
     let title = i18n::t(locale, "title_enrol");
     let ctx = context! { title, qr, secret, csrf, error, signed_in => false };
-    Ok(Pages::get().render("enrol.html", locale, ctx))
+    Pages::get().render("enrol.html", locale, ctx)
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -246,14 +137,8 @@ pub struct CodeForm {
     code: String,
 }
 
-enum Checked {
-    Verified(String),
-    Wrong(Account),
-    Locked,
-}
-
-/// Checks the code. A right one verifies the session under a new id (so an id seen
-/// before sign-in is worthless after); five wrong ones lock the account.
+/// Checks the code. A right one verifies the session under a new id, and leads to
+/// the notice of its link (or the list); a wrong one asks again.
 pub async fn second_factor(
     portal: web::Data<Portal>,
     req: HttpRequest,
@@ -265,9 +150,9 @@ pub async fn second_factor(
         .ok_or(PortalError::SignInRequired)?;
     portal.csrf(&req, &session, &form.csrf)?;
     let now = portal.clock.now();
-    let (s, code) = (session.clone(), form.code.clone());
+    let (s, code) = (session.clone(), form.into_inner().code);
     let checked = portal
-        .db(move |conn| Ok(write_tx(conn, |conn| check_code(conn, &s, &code, now))?))
+        .db(move |conn| access::check_code(conn, &s, &code, now))
         .await?;
     match checked {
         Checked::Verified(cookie) => {
@@ -280,70 +165,13 @@ pub async fn second_factor(
                 .insert_header(("Location", target))
                 .finish())
         }
-        Checked::Wrong(account) => {
+        Checked::Wrong(prompt) => {
             let locale = super::locale(&req);
-            let page = code_page(&portal, locale, &session, account, Some("wrong_code")).await?;
+            let page = code_page(locale, &session, prompt, Some("wrong_code"));
             Ok(html(StatusCode::UNPROCESSABLE_ENTITY, page))
         }
         Checked::Locked => Err(PortalError::Locked),
     }
-}
-
-fn check_code(
-    conn: &mut DbConn,
-    session: &Session,
-    code: &str,
-    now: DateTime<Utc>,
-) -> QueryResult<Checked> {
-    let email = session.email.as_str();
-    let notice = session.notice_id.as_deref();
-    let account = accounts::ensure(conn, email, now)?;
-    if account.locked(now) {
-        return Ok(Checked::Locked);
-    }
-    // The phone's clock is the real one, whatever SCHOOLSIGNAL_NOW says.
-    let unix = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let step = account.totp_secret.as_deref().and_then(|secret| {
-        let last = account.totp_last_step.max(0) as u64;
-        totp::verify(secret, code, unix, last)
-    });
-    let Some(step) = step else {
-        let locked = accounts::count_failure(conn, &account, now)?;
-        audit::record(
-            conn,
-            email,
-            action::FAILED_SIGN_IN,
-            notice,
-            "wrong_code",
-            now,
-        )?;
-        if locked {
-            audit::record(conn, email, action::LOCKOUT, notice, "codes", now)?;
-            return Ok(Checked::Locked);
-        }
-        let account = accounts::ensure(conn, email, now)?;
-        return Ok(Checked::Wrong(account));
-    };
-    if !accounts::accept_code(conn, &account, step, now)? {
-        // Another request used this step first: a code verifies once.
-        audit::record(
-            conn,
-            email,
-            action::FAILED_SIGN_IN,
-            notice,
-            "code_used",
-            now,
-        )?;
-        let account = accounts::ensure(conn, email, now)?;
-        return Ok(Checked::Wrong(account));
-    }
-    session::end(conn, &session.id_hash)?;
-    let cookie = session::start(conn, email, notice, now)?;
-    session::mark_verified(conn, &session::hash(&cookie), now)?;
-    audit::record(conn, email, action::SIGN_IN, notice, "second_factor", now)?;
-    Ok(Checked::Verified(cookie))
 }
 
 pub async fn logout(
@@ -357,11 +185,7 @@ pub async fn logout(
     portal.csrf(&req, &session, &form.csrf)?;
     let now = portal.clock.now();
     portal
-        .db(move |conn| {
-            session::end(conn, &session.id_hash)?;
-            audit::record(conn, &session.email, action::LOGOUT, None, "ok", now)?;
-            Ok(())
-        })
+        .db(move |conn| access::sign_out(conn, &session, now))
         .await?;
     let locale = super::locale(&req);
     let page = Pages::get().message(
