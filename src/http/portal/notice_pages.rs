@@ -220,3 +220,27 @@ fn history_items(history: History, locale: Locale) -> (Vec<NoteItem>, Vec<Signal
     });
     (notes.collect(), signals.collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every code a form offers has its label in both languages.
+    #[test]
+    fn every_code_has_a_label() {
+        for locale in Locale::ALL {
+            let categories = SignalCategory::ALL.map(SignalCategory::as_str);
+            let outcomes = CloseOutcome::ALL.map(CloseOutcome::as_str);
+            let labels = [
+                options(&categories, "category", locale),
+                options(&outcomes, "outcome", locale),
+            ];
+            for (code, label) in labels.concat() {
+                assert!(!label.is_empty(), "{code} in {locale:?}");
+            }
+            for stage in Stage::ALL {
+                assert!(!i18n::t(locale, stage_key(stage)).is_empty());
+            }
+        }
+    }
+}
