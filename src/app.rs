@@ -7,7 +7,7 @@
 use crate::broker::consumer::Consumer;
 use crate::broker::relay::Relay;
 use crate::clock::SharedClock;
-use crate::config::{Config, MailConfig, PortalConfig};
+use crate::config::{Config, MailConfig};
 use crate::contract::outbound::EscalationLevel;
 use crate::contract::Reason;
 use crate::db::{self, Pool};
@@ -242,22 +242,19 @@ fn intake(config: &Config, shared: &Shared, policy: &Policy) -> Intake {
 }
 
 fn portal(config: &Config, shared: &Shared, mail: &Mail) -> Portal {
-    let section: &PortalConfig = &config.portal;
     let mut portal = Portal::new(
+        config.portal.clone(),
+        &config.intake.bsn_key,
         shared.pool.clone(),
         shared.clock.clone(),
-        &section.public_url,
-        &config.intake.bsn_key,
-        shared.outbox.exchange.clone(),
-        shared.outbox.wakeup(),
+        shared.outbox.clone(),
     );
     portal.sign_in_mail = Some(Arc::new(SignInMail {
         mailer: mail.mailer.clone(),
         templates: mail.templates.clone(),
         from: config.mail.from.clone(),
-        public_url: section.public_url.clone(),
+        public_url: config.portal.public_url.clone(),
     }));
-    portal.trusted_proxies = section.trusted_proxies.clone();
     portal
 }
 

@@ -5,8 +5,10 @@
 //! log, which hold no personal data.
 
 use super::NoticeStatus;
-use crate::db::schema::{access_tokens, notice_notes, notices, outbox_messages, school_signals};
+use crate::access::links;
+use crate::db::schema::{notice_notes, notices, school_signals};
 use crate::db::{ts, write_tx, DbConn};
+use crate::outbox;
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use diesel::prelude::*;
 
@@ -68,8 +70,7 @@ pub fn purge(conn: &mut DbConn, retention: Retention, now: DateTime<Utc>) -> Que
             .set(school_signals::description.eq(None::<String>))
             .execute(conn)?;
         // Links to a purged notice lead nowhere.
-        diesel::delete(access_tokens::table.filter(access_tokens::notice_id.eq_any(&ids)))
-            .execute(conn)?;
+        links::forget_for_notices(conn, &ids)?;
         forget_sent_signals(conn)?;
         Ok(ids.len())
     })
@@ -79,14 +80,10 @@ pub fn purge(conn: &mut DbConn, retention: Retention, now: DateTime<Utc>) -> Que
 /// description. Once the broker has it and its notice is purged, its outbox copy
 /// goes. One not yet published stays until it is: a signal is never lost.
 fn forget_sent_signals(conn: &mut DbConn) -> QueryResult<usize> {
-    let purged = school_signals::table
+    let purged: Vec<String> = school_signals::table
         .inner_join(notices::table)
         .filter(notices::purged_at.is_not_null())
-        .select(school_signals::outbox_message_id);
-    diesel::delete(
-        outbox_messages::table
-            .filter(outbox_messages::published_at.is_not_null())
-            .filter(outbox_messages::message_id.eq_any(purged)),
-    )
-    .execute(conn)
+        .select(school_signals::outbox_message_id)
+        .load(conn)?;
+    outbox::forget_published(conn, &purged)
 }

@@ -163,3 +163,18 @@ pub fn depth(conn: &mut DbConn) -> QueryResult<i64> {
         .count()
         .get_result(conn)
 }
+
+/// Deletes the copies of these messages that the broker has confirmed; one not yet
+/// published stays until it is. Returns how many went.
+pub fn forget_published(conn: &mut DbConn, message_ids: &[String]) -> QueryResult<usize> {
+    let mut forgotten = 0;
+    for chunk in message_ids.chunks(crate::db::CHUNK) {
+        forgotten += diesel::delete(
+            om::table
+                .filter(om::published_at.is_not_null())
+                .filter(om::message_id.eq_any(chunk)),
+        )
+        .execute(conn)?;
+    }
+    Ok(forgotten)
+}

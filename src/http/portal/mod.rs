@@ -26,7 +26,8 @@ use cookies::CookiePolicy;
 use i18n::Locale;
 use limiter::Limiter;
 
-use crate::config::TrustedProxies;
+use crate::config::{PortalConfig, TrustedProxies};
+use crate::outbox::Outbox;
 pub use limiter::client_ip;
 pub use pages::Pages;
 
@@ -50,23 +51,23 @@ pub struct Portal {
     requests: Limiter,
     /// Unset in tests that need no sign-in emails.
     pub sign_in_mail: Option<std::sync::Arc<new_link::SignInMail>>,
-    /// Where signals to Veilig Thuis are published, and how the relay is woken.
-    pub outbound_exchange: String,
-    pub relay_wake: std::sync::Arc<tokio::sync::Notify>,
+    /// Where signals to Veilig Thuis are queued.
+    pub outbox: Outbox,
     /// Proxies whose `X-Forwarded-For` names the client; none by default.
     pub trusted_proxies: TrustedProxies,
 }
 
 impl Portal {
-    /// `secret` is a server secret; the key for forms is derived from it.
+    /// The portal of `config`'s public address. `secret` is a server secret; the key
+    /// for forms is derived from it.
     pub fn new(
+        config: PortalConfig,
+        secret: &[u8],
         pool: Pool,
         clock: SharedClock,
-        public_url: &str,
-        secret: &[u8],
-        outbound_exchange: String,
-        relay_wake: std::sync::Arc<tokio::sync::Notify>,
+        outbox: Outbox,
     ) -> Self {
+        let public_url = config.public_url.as_str();
         let origin = url::Url::parse(public_url)
             .map(|u| u.origin().ascii_serialization())
             .unwrap_or_default();
@@ -80,9 +81,8 @@ impl Portal {
             limiter: Limiter::new(10, std::time::Duration::from_secs(15 * 60)),
             requests: Limiter::new(5, std::time::Duration::from_secs(15 * 60)),
             sign_in_mail: None,
-            outbound_exchange,
-            relay_wake,
-            trusted_proxies: TrustedProxies::default(),
+            outbox,
+            trusted_proxies: config.trusted_proxies,
         }
     }
 

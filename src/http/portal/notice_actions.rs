@@ -127,11 +127,11 @@ pub async fn signal(
     id: web::Path<String>,
     form: web::Form<SignalForm>,
 ) -> Result<HttpResponse, PortalError> {
-    let (signal, exchange) = (form.signal(), portal.outbound_exchange.clone());
+    let (signal, exchange) = (form.signal(), portal.outbox.exchange.clone());
     let act = move |conn: &mut DbConn, email: &str, id: &str, now| {
         store::signal(conn, email, id, signal, &exchange, now)
     };
     let response = act_on(&portal, &req, &id, &form.csrf, act).await?;
-    portal.relay_wake.notify_one();
+    portal.outbox.wake_relay();
     Ok(response)
 }
