@@ -198,6 +198,17 @@ mod tests {
     }
 
     #[test]
+    fn the_readme_lists_every_variable() {
+        let readme = include_str!("../../README.md");
+        for v in vars::VARIABLES {
+            let short = v.name.rsplit_once('_').map(|(_, tail)| format!("_{tail}`"));
+            let listed = readme.contains(&format!("`{}`", v.name))
+                || short.is_some_and(|s| readme.contains(&s));
+            assert!(listed, "{} is not in the README's configuration table", v.name);
+        }
+    }
+
+    #[test]
     fn errors_name_the_variable() {
         let e = load(&[("SCHOOLSIGNAL_AMQP_PREFETCH", "lots")]).unwrap_err();
         assert_eq!(e.var, "SCHOOLSIGNAL_AMQP_PREFETCH");
