@@ -25,15 +25,15 @@
 //! BENCH_CONNECTIONS (4), BENCH_THREADS (2), BENCH_SCHOOLS (0: extra schools in the
 //! schools table, which the ownership check reads in full on every request).
 
-#[path = "../tests/support/mod.rs"]
+#[path = "../tests/it/support/mod.rs"]
 mod support;
 
 use reqwest::header::{HeaderMap, COOKIE, LOCATION, ORIGIN, SET_COOKIE};
 use reqwest::redirect::Policy;
+use smtp_sink::SmtpSink;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
-use support::smtp_sink::SmtpSink;
 use support::*;
 
 /// The coordinator of 12AB00, where `valid-basic.json`'s child is enrolled.

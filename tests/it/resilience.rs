@@ -1,10 +1,8 @@
 //! The service as a real process: redelivery, hard kills, replicas, broker restarts.
 
-mod support;
-
+use crate::support::*;
 use std::collections::HashSet;
 use std::time::Duration;
-use support::*;
 
 const LONG: Duration = Duration::from_secs(120);
 
@@ -246,7 +244,7 @@ struct PrivateRabbit {
 
 fn rabbit_script(dir: &std::path::Path, port: u16, action: &str) {
     let script =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/rabbit-node.sh");
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/support/rabbit-node.sh");
     let status = std::process::Command::new("bash")
         .arg(script)
         .arg(action)
