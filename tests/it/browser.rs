@@ -48,7 +48,8 @@ impl Chromedriver {
                  (.ci/run does); this test needs a real browser"
             );
         }
-        let port = free_port();
+        // chromedriver is told its port; reserved, so that no other process takes it.
+        let port = reserve_port();
         let log = log_dir().join("chromedriver.log");
         let child = Command::new(CHROMEDRIVER)
             .arg(format!("--port={port}"))
@@ -252,9 +253,11 @@ fn link_in(text: &str, public: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn browser_whole_path() {
     // The service listens where the browser goes, and its links point there: over
-    // plain http the session cookie is `schoolsignal`, without Secure.
+    // plain http the session cookie is `schoolsignal`, without Secure. The public URL
+    // must name the port before the service starts, so it cannot pick its own: the
+    // port is reserved (see `reserve_port`), not merely found free.
     let sink = SmtpSink::start().await;
-    let port = free_port();
+    let port = reserve_port();
     let public = format!("http://127.0.0.1:{port}");
     let extra = [
         ("SMTP_URL", format!("{}?tls=none", sink.url())),

@@ -39,6 +39,9 @@ impl Portal {
     /// HTTP, but its relay cannot publish (and it never reports ready).
     async fn start_without_broker(backend: Backend) -> Self {
         let sink = SmtpSink::start().await;
+        // A port nothing listens on. Safe to take from `free_port` although it is
+        // released: nothing here listens on it, and should another process bind it
+        // meanwhile, it would not speak AMQP either, so the broker stays unreachable.
         let closed = format!("amqp://guest:guest@127.0.0.1:{}/%2f", free_port());
         let extra = [
             ("SMTP_URL", format!("{}?tls=none", sink.url())),

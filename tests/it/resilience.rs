@@ -256,13 +256,14 @@ fn rabbit_script(dir: &std::path::Path, port: u16, action: &str) {
 }
 
 impl PrivateRabbit {
-    /// Picks ports (the script uses PORT and PORT+20000) but starts nothing yet.
+    /// Picks ports (the script uses PORT and PORT+20000) but starts nothing yet. The
+    /// service is pointed at the node before it starts, and the node comes back on
+    /// the same port, so the port is fixed here: reserved (see `reserve`), so that no
+    /// other process takes it meanwhile.
     fn new() -> Self {
         let port = loop {
-            let p = free_port();
-            if (1024..45535).contains(&p)
-                && std::net::TcpListener::bind(("127.0.0.1", p + 20000)).is_ok()
-            {
+            let p = reserve_port();
+            if (1024..45535).contains(&p) && reserve(p + 20000).is_ok() {
                 break p;
             }
         };
@@ -378,7 +379,7 @@ async fn broker_restart(backend: Backend) {
     let client = reqwest::Client::new();
     for n in 300..320 {
         let r = client
-            .post(format!("http://127.0.0.1:{}/v1/events", service.port))
+            .post(format!("{}/v1/events", service.address().await))
             .bearer_auth(&api_key)
             .header("content-type", "application/json")
             .body(generated_event(n, "BR").1)
@@ -468,7 +469,7 @@ async fn database_connections_cut_on_postgres() {
     })
     .await;
     let r = reqwest::Client::new()
-        .post(format!("http://127.0.0.1:{}/v1/events", service.port))
+        .post(format!("{}/v1/events", service.address().await))
         .bearer_auth(&s.api_key)
         .header("content-type", "application/json")
         .body(generated_event(100, "DC").1)
