@@ -16,15 +16,15 @@
 //! process sending straight to it) as the reference for the target.
 //! BENCH_MAIL_CONCURRENCY, when set, becomes the service's SCHOOLSIGNAL_MAIL_CONCURRENCY.
 
-#[path = "../tests/support/mod.rs"]
+#[path = "../tests/it/support/mod.rs"]
 mod support;
 
 use futures_util::StreamExt;
 use lettre::message::{MultiPart, SinglePart};
 use lettre::transport::smtp::PoolConfig;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use smtp_sink::SmtpSink;
 use std::time::{Duration, Instant};
-use support::smtp_sink::SmtpSink;
 use support::*;
 
 /// Every generated event's child is enrolled at 12AB00, whose coordinator this is.

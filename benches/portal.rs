@@ -25,15 +25,15 @@
 //! BENCH_CONNECTIONS (4), BENCH_THREADS (2), BENCH_SCHOOLS (0: extra schools in the
 //! schools table, which the ownership check reads in full on every request).
 
-#[path = "../tests/support/mod.rs"]
+#[path = "../tests/it/support/mod.rs"]
 mod support;
 
 use reqwest::header::{HeaderMap, COOKIE, LOCATION, ORIGIN, SET_COOKIE};
 use reqwest::redirect::Policy;
+use smtp_sink::SmtpSink;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
-use support::smtp_sink::SmtpSink;
 use support::*;
 
 /// The coordinator of 12AB00, where `valid-basic.json`'s child is enrolled.
@@ -147,9 +147,10 @@ async fn run(k: Knobs) {
     let schools = count_rows(&pool, "schools");
 
     // The service, bound to a port chosen here so that its public URL (the links in
-    // emails, the Origin that forms must come from) is its real address.
+    // emails, the Origin that forms must come from) is its real address. The port is
+    // reserved (see `reserve_port`), not merely found free, so no one else takes it.
     let sink = SmtpSink::start().await;
-    let port = free_port();
+    let port = reserve_port();
     let public = format!("http://127.0.0.1:{port}");
     let prefix = format!("benchportal{}.", unique());
     let mut env = service_env(&db.url, &prefix, &amqp_url());
@@ -168,7 +169,7 @@ async fn run(k: Knobs) {
         schoolsignal::config::AmqpNames::with_prefix(&prefix),
     )
     .await;
-    let service = start_service(&env, port, &format!("bench-portal-{}", unique()));
+    let service = ServiceProcess::start(&env, &format!("bench-portal-{}", unique()));
     service.wait_ready(WAIT).await;
 
     // One notice, and its email's link.
@@ -328,27 +329,6 @@ async fn run(k: Knobs) {
     drop(sink);
     drop(pool);
     drop(db);
-}
-
-/// Starts `schoolsignal serve` with `env` as [`ServiceProcess::start`] does, but on
-/// the given `port` (which `env`'s `SCHOOLSIGNAL_BIND` names): `start` picks a port of
-/// its own after the environment is set, and the public URL must be known first.
-fn start_service(env: &[(String, String)], port: u16, name: &str) -> ServiceProcess {
-    let log = log_dir().join(format!("{name}.log"));
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&log)
-        .unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_schoolsignal"))
-        .arg("serve")
-        .envs(env.iter().cloned())
-        .env("SCHOOLSIGNAL_LOG_FORMAT", "json")
-        .stdout(Stdio::from(file.try_clone().unwrap()))
-        .stderr(Stdio::from(file))
-        .spawn()
-        .unwrap();
-    ServiceProcess { child, port, log }
 }
 
 /// `n` more participating schools, with coordinators of their own.

@@ -204,7 +204,11 @@ mod tests {
             let short = v.name.rsplit_once('_').map(|(_, tail)| format!("_{tail}`"));
             let listed = readme.contains(&format!("`{}`", v.name))
                 || short.is_some_and(|s| readme.contains(&s));
-            assert!(listed, "{} is not in the README's configuration table", v.name);
+            assert!(
+                listed,
+                "{} is not in the README's configuration table",
+                v.name
+            );
         }
     }
 

@@ -1,11 +1,9 @@
 //! Every contract example, over AMQP and over HTTPS, on PostgreSQL and SQLite.
 
-mod support;
-
+use crate::support::*;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::time::Duration;
-use support::*;
 
 const WAIT: Duration = Duration::from_secs(30);
 

@@ -1,9 +1,7 @@
 //! The operator commands, run as a user would: the real binary on a real database.
 
-mod support;
-
+use crate::support::*;
 use std::process::{Command, Output};
-use support::*;
 
 fn run(db: &TestDb, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_schoolsignal"))

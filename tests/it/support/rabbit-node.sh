@@ -3,9 +3,9 @@
 # restart the broker without disturbing the shared node (rabbit@localhost:5672).
 #
 # Usage:
-#   tests/support/rabbit-node.sh start DIR AMQP_PORT   # start detached, wait until ready (<= 60 s)
-#   tests/support/rabbit-node.sh stop  DIR AMQP_PORT   # graceful stop, waits for the VM to exit
-#   tests/support/rabbit-node.sh kill  DIR AMQP_PORT   # SIGKILL the node's beam process (cleanup)
+#   tests/it/support/rabbit-node.sh start DIR AMQP_PORT   # start detached, wait until ready (<= 60 s)
+#   tests/it/support/rabbit-node.sh stop  DIR AMQP_PORT   # graceful stop, waits for the VM to exit
+#   tests/it/support/rabbit-node.sh kill  DIR AMQP_PORT   # SIGKILL the node's beam process (cleanup)
 #
 # Node layout (everything under DIR, DIR is created if missing):
 #   node name         sstest<AMQP_PORT>@localhost

@@ -5,7 +5,6 @@
 //!
 //! One tokio task per connection; pipelined commands work; buffered I/O throughout, so
 //! that a benchmark can push thousands of messages per second through it.
-#![allow(dead_code)]
 
 use mail_parser::{HeaderValue, Message, MessageParser, MimeHeaders, PartType};
 use std::collections::{HashSet, VecDeque};

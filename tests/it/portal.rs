@@ -1,13 +1,11 @@
 //! The coordinator portal over HTTP: from the email's link to an acknowledged
 //! notice, and the security rules on the way. Real service, real SMTP sink.
 
-mod support;
-
+use crate::support::*;
 use reqwest::header::{HeaderMap, COOKIE, LOCATION, ORIGIN, SET_COOKIE};
 use reqwest::redirect::Policy;
+use smtp_sink::SmtpSink;
 use std::time::Duration;
-use support::smtp_sink::SmtpSink;
-use support::*;
 
 const PUBLIC: &str = "https://portal.example";
 const WAIT: Duration = Duration::from_secs(30);
@@ -41,6 +39,9 @@ impl Portal {
     /// HTTP, but its relay cannot publish (and it never reports ready).
     async fn start_without_broker(backend: Backend) -> Self {
         let sink = SmtpSink::start().await;
+        // A port nothing listens on. Safe to take from `free_port` although it is
+        // released: nothing here listens on it, and should another process bind it
+        // meanwhile, it would not speak AMQP either, so the broker stays unreachable.
         let closed = format!("amqp://guest:guest@127.0.0.1:{}/%2f", free_port());
         let extra = [
             ("SMTP_URL", format!("{}?tls=none", sink.url())),
@@ -179,41 +180,9 @@ impl Portal {
     }
 }
 
+/// The token of the link in an email to the portal at [`PUBLIC`].
 fn token_in(text: &str) -> String {
-    let start = text
-        .find(&format!("{PUBLIC}/n/"))
-        .expect("a link in the email")
-        + PUBLIC.len()
-        + 3;
-    text[start..]
-        .chars()
-        .take_while(|c| c.is_ascii_hexdigit())
-        .collect()
-}
-
-fn between(page: &str, start: &str, end: &str) -> String {
-    let from = page
-        .find(start)
-        .unwrap_or_else(|| panic!("{start} not in page"))
-        + start.len();
-    page[from..from + page[from..].find(end).unwrap()].to_string()
-}
-
-fn field(page: &str, name: &str) -> String {
-    between(page, &format!("name=\"{name}\" value=\""), "\"")
-}
-
-fn session_cookie(headers: &HeaderMap) -> String {
-    let set = headers[SET_COOKIE].to_str().unwrap();
-    set.split(';').next().unwrap().to_string()
-}
-
-fn code_now(secret: &str) -> String {
-    let unix = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    schoolsignal::access::totp::current_code(secret, unix).unwrap()
+    link_token(text, PUBLIC)
 }
 
 fn audit_actions(pool: &schoolsignal::db::Pool) -> Vec<(String, String)> {
@@ -224,17 +193,6 @@ fn audit_actions(pool: &schoolsignal::db::Pool) -> Vec<(String, String)> {
         .order(id)
         .select((action, result))
         .load(&mut *conn)
-        .unwrap()
-}
-
-fn notice_of(pool: &schoolsignal::db::Pool, brin: &str) -> (String, bool) {
-    use diesel::prelude::*;
-    use schoolsignal::db::schema::notices::dsl::*;
-    let mut conn = pool.get().unwrap();
-    notices
-        .filter(school_brin.eq(brin))
-        .select((id, acknowledged_at.is_not_null()))
-        .first(&mut *conn)
         .unwrap()
 }
 
@@ -250,16 +208,6 @@ backend_tests!(
     used_links_are_no_guesses,
     every_route_sends_the_security_headers
 );
-
-/// Dates of birth as the pages show them (dd-mm-yyyy): the canary looks for these
-/// too, beside the ISO form in [`personal_data`].
-fn dates_as_shown() -> Vec<String> {
-    personal_data()
-        .iter()
-        .filter_map(|v| chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d").ok())
-        .map(|d| d.format("%d-%m-%Y").to_string())
-        .collect()
-}
 
 fn assert_logs_clean(texts: &[&str]) {
     let logs = captured_logs();

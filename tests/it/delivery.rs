@@ -2,18 +2,16 @@
 //! escalations on a real queue, reminders driven by the clock, and withdrawal, on
 //! PostgreSQL and SQLite.
 
-mod support;
-
+use crate::support::*;
 use chrono::{DateTime, Datelike, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use mail_parser::MimeHeaders;
 use schoolsignal::db::Pool;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+use smtp_sink::{ReceivedMail, Reply, SmtpSink};
 use std::collections::BTreeSet;
 use std::time::Duration;
-use support::smtp_sink::{ReceivedMail, Reply, SmtpSink};
-use support::*;
 
 const WAIT: Duration = Duration::from_secs(30);
 /// How long to keep watching for an email or message that must not come.

@@ -1,10 +1,8 @@
 //! The service as a real process: redelivery, hard kills, replicas, broker restarts.
 
-mod support;
-
+use crate::support::*;
 use std::collections::HashSet;
 use std::time::Duration;
-use support::*;
 
 const LONG: Duration = Duration::from_secs(120);
 
@@ -246,7 +244,7 @@ struct PrivateRabbit {
 
 fn rabbit_script(dir: &std::path::Path, port: u16, action: &str) {
     let script =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/rabbit-node.sh");
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/support/rabbit-node.sh");
     let status = std::process::Command::new("bash")
         .arg(script)
         .arg(action)
@@ -258,13 +256,14 @@ fn rabbit_script(dir: &std::path::Path, port: u16, action: &str) {
 }
 
 impl PrivateRabbit {
-    /// Picks ports (the script uses PORT and PORT+20000) but starts nothing yet.
+    /// Picks ports (the script uses PORT and PORT+20000) but starts nothing yet. The
+    /// service is pointed at the node before it starts, and the node comes back on
+    /// the same port, so the port is fixed here: reserved (see `reserve`), so that no
+    /// other process takes it meanwhile.
     fn new() -> Self {
         let port = loop {
-            let p = free_port();
-            if (1024..45535).contains(&p)
-                && std::net::TcpListener::bind(("127.0.0.1", p + 20000)).is_ok()
-            {
+            let p = reserve_port();
+            if (1024..45535).contains(&p) && reserve(p + 20000).is_ok() {
                 break p;
             }
         };
@@ -380,7 +379,7 @@ async fn broker_restart(backend: Backend) {
     let client = reqwest::Client::new();
     for n in 300..320 {
         let r = client
-            .post(format!("http://127.0.0.1:{}/v1/events", service.port))
+            .post(format!("{}/v1/events", service.address().await))
             .bearer_auth(&api_key)
             .header("content-type", "application/json")
             .body(generated_event(n, "BR").1)
@@ -470,7 +469,7 @@ async fn database_connections_cut_on_postgres() {
     })
     .await;
     let r = reqwest::Client::new()
-        .post(format!("http://127.0.0.1:{}/v1/events", service.port))
+        .post(format!("{}/v1/events", service.address().await))
         .bearer_auth(&s.api_key)
         .header("content-type", "application/json")
         .body(generated_event(100, "DC").1)
@@ -539,8 +538,33 @@ async fn a_poison_event_does_not_block_the_queue(backend: Backend) {
     app.cleanup().await;
 }
 
+/// A service that cannot serve takes no work. `Application::build` binds its port
+/// (and opens its mail transport) before any stage starts, so when the port is taken
+/// it fails with the events it would have consumed still on the queue. When the
+/// consumer started first, as it once did, it ran on in this runtime after the
+/// failure and took them.
+async fn a_service_that_cannot_bind_takes_no_events(backend: Backend) {
+    let s = setup(backend, &amqp_url()).await;
+    s.broker.declare().await;
+    let events: Vec<Vec<u8>> = (0..20).map(|n| generated_event(n, "bind").1).collect();
+    s.broker.publish_many(&events).await;
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut env = s.env.clone();
+    let bind = taken.local_addr().unwrap().to_string();
+    env.push(("SCHOOLSIGNAL_BIND".into(), bind));
+    let built = schoolsignal::app::Application::build(config_from(&env)).await;
+    let error = built.err().expect("the port is taken").to_string();
+    assert!(error.contains("SCHOOLSIGNAL_BIND"), "{error}");
+    // Long enough for a consumer that had started to connect and take a prefetch.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(s.broker.message_count(&s.broker.names.queue).await, 20);
+    assert_eq!(count_rows(&s.pool, "inbox_events"), 0);
+    s.broker.cleanup().await;
+}
+
 backend_tests!(
     a_poison_event_does_not_block_the_queue,
+    a_service_that_cannot_bind_takes_no_events,
     duplicates_and_redelivery,
     hard_kill_with_1000_in_flight,
     broker_restart

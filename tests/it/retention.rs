@@ -1,12 +1,10 @@
 //! Retention, driven by `SCHOOLSIGNAL_NOW`: the service started at later instants
 //! purges the personal data of notices past their retention, and keeps the rest.
 
-mod support;
-
+use crate::support::*;
 use diesel::prelude::*;
 use schoolsignal::db::schema::{audit_log, notices};
 use std::time::Duration;
-use support::*;
 
 const LONG: Duration = Duration::from_secs(90);
 

@@ -8,17 +8,15 @@
 //! chromium-driver`, which `.ci/run` does): without them this test fails, it is never
 //! skipped.
 
-mod support;
-
+use crate::support::*;
 use fantoccini::elements::Element;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
+use smtp_sink::SmtpSink;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-use support::smtp_sink::SmtpSink;
-use support::*;
 
 const WAIT: Duration = Duration::from_secs(30);
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -50,7 +48,8 @@ impl Chromedriver {
                  (.ci/run does); this test needs a real browser"
             );
         }
-        let port = free_port();
+        // chromedriver is told its port; reserved, so that no other process takes it.
+        let port = reserve_port();
         let log = log_dir().join("chromedriver.log");
         let child = Command::new(CHROMEDRIVER)
             .arg(format!("--port={port}"))
@@ -246,42 +245,19 @@ impl Browser {
 
 /// The portal link in an email's text: `{public}/n/{hex token}`.
 fn link_in(text: &str, public: &str) -> String {
-    let prefix = format!("{public}/n/");
-    let start = text.find(&prefix).expect("a portal link in the email") + prefix.len();
-    let token: String = text[start..]
-        .chars()
-        .take_while(|c| c.is_ascii_hexdigit())
-        .collect();
+    let token = link_token(text, public);
     assert!(token.len() >= 32, "a long link token");
-    format!("{prefix}{token}")
-}
-
-fn code_now(secret: &str) -> String {
-    let unix = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    schoolsignal::access::totp::current_code(secret, unix).unwrap()
-}
-
-/// The notice of school `brin`: its id and whether it is acknowledged.
-fn notice_of(pool: &schoolsignal::db::Pool, brin: &str) -> (String, bool) {
-    use diesel::prelude::*;
-    use schoolsignal::db::schema::notices::dsl::*;
-    let mut conn = pool.get().unwrap();
-    notices
-        .filter(school_brin.eq(brin))
-        .select((id, acknowledged_at.is_not_null()))
-        .first(&mut *conn)
-        .unwrap()
+    format!("{public}/n/{token}")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn browser_whole_path() {
     // The service listens where the browser goes, and its links point there: over
-    // plain http the session cookie is `schoolsignal`, without Secure.
+    // plain http the session cookie is `schoolsignal`, without Secure. The public URL
+    // must name the port before the service starts, so it cannot pick its own: the
+    // port is reserved (see `reserve_port`), not merely found free.
     let sink = SmtpSink::start().await;
-    let port = free_port();
+    let port = reserve_port();
     let public = format!("http://127.0.0.1:{port}");
     let extra = [
         ("SMTP_URL", format!("{}?tls=none", sink.url())),
@@ -410,11 +386,7 @@ async fn browser_whole_path() {
     assert_no_personal_data(&logs, "event decided");
     assert_no_personal_data(&logs, "email attempt");
     // Also dates of birth as the pages show them (dd-mm-yyyy), and what was typed.
-    let shown_dates: Vec<String> = personal_data()
-        .iter()
-        .filter_map(|v| chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d").ok())
-        .map(|d| d.format("%d-%m-%Y").to_string())
-        .collect();
+    let shown_dates = dates_as_shown();
     assert!(
         shown_dates.contains(&"12-04-2016".to_string()),
         "Sanne's, as shown"

@@ -1,12 +1,10 @@
 //! The email worker under failure: a hard kill while sending, and two workers on one
 //! PostgreSQL database. Real service processes, a real SMTP sink, real RabbitMQ.
 
-mod support;
-
+use crate::support::*;
+use smtp_sink::SmtpSink;
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
-use support::smtp_sink::SmtpSink;
-use support::*;
 
 const LONG: Duration = Duration::from_secs(180);
 /// Emails on their way at once, per process.

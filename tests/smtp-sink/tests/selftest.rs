@@ -1,9 +1,6 @@
 //! The SMTP sink's own tests: a real lettre client against the in-process sink, and a
 //! raw TCP client for the protocol details.
 
-#[path = "support/smtp_sink.rs"]
-mod smtp_sink;
-
 use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::PoolConfig;

@@ -1,0 +1,15 @@
+//! The integration tests, as one test binary: the support code compiles and links
+//! once, not once per test file. Each module is one former test file; its tests are
+//! named by the module (`portal::postgres::link_to_acknowledgement`), so
+//! `cargo test portal::` runs one of them.
+
+mod support;
+
+mod browser;
+mod contract_examples;
+mod delivery;
+mod delivery_resilience;
+mod portal;
+mod registry_cli;
+mod resilience;
+mod retention;
