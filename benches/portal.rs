@@ -28,7 +28,7 @@
 #[path = "../tests/it/support/mod.rs"]
 mod support;
 
-use reqwest::header::{HeaderMap, COOKIE, LOCATION, ORIGIN, SET_COOKIE};
+use reqwest::header::{HeaderMap, COOKIE, LOCATION, ORIGIN};
 use reqwest::redirect::Policy;
 use smtp_sink::SmtpSink;
 use std::path::Path;
@@ -191,7 +191,7 @@ async fn run(k: Knobs) {
         .iter()
         .find(|m| m.rcpt_to.iter().any(|r| r == COORDINATOR))
         .unwrap_or_else(|| panic!("no email to the coordinator; see {}", service.log.display()));
-    let token = token_in(&mail.text_body(), &public);
+    let token = link_token(&mail.text_body(), &public);
 
     // Sign in: the link page, its form, TOTP enrolment.
     let client = Client {
@@ -465,41 +465,6 @@ impl Client {
             r.text().await.unwrap(),
         )
     }
-}
-
-fn token_in(text: &str, public: &str) -> String {
-    let prefix = format!("{public}/n/");
-    let start = text.find(&prefix).expect("a link in the email") + prefix.len();
-    text[start..]
-        .chars()
-        .take_while(|c| c.is_ascii_hexdigit())
-        .collect()
-}
-
-fn between(page: &str, start: &str, end: &str) -> String {
-    let from = page
-        .find(start)
-        .unwrap_or_else(|| panic!("{start} not in page"))
-        + start.len();
-    page[from..from + page[from..].find(end).unwrap()].to_string()
-}
-
-fn field(page: &str, name: &str) -> String {
-    between(page, &format!("name=\"{name}\" value=\""), "\"")
-}
-
-/// The first `Set-Cookie` as "name=value".
-fn session_cookie(headers: &HeaderMap) -> String {
-    let set = headers[SET_COOKIE].to_str().unwrap();
-    set.split(';').next().unwrap().to_string()
-}
-
-fn code_now(secret: &str) -> String {
-    let unix = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    schoolsignal::access::totp::current_code(secret, unix).unwrap()
 }
 
 /// User plus system CPU time of a process, all threads, in seconds.
