@@ -17,7 +17,7 @@ use crate::delivery::templates::Templates;
 use crate::delivery::transport::Mailer;
 use crate::delivery::worker::Worker;
 use crate::http::api::{self, AppState};
-use crate::http::portal::new_link::SignInMail;
+use crate::delivery::sign_in::SignInMail;
 use crate::http::portal::Portal;
 use crate::intake::{AbortAfterCommits, Intake};
 use crate::notices::follow_up::FollowUp;

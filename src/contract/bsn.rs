@@ -5,13 +5,14 @@
 pub struct Bsn(String);
 
 impl Bsn {
-    /// Nine digits whose weighted sum (9,8,7,6,5,4,3,2,-1) is divisible by 11.
+    /// Nine digits whose weighted sum (9,8,7,6,5,4,3,2,-1) is divisible by 11, and not
+    /// all zeros: `000000000` passes the sum but is no one's number (contract section 1).
     pub fn parse(raw: &str) -> Option<Bsn> {
         let digits: Vec<i64> = raw
             .chars()
             .map(|c| c.to_digit(10).map(i64::from))
             .collect::<Option<_>>()?;
-        if digits.len() != 9 {
+        if digits.len() != 9 || digits.iter().all(|d| *d == 0) {
             return None;
         }
         let weights = [9, 8, 7, 6, 5, 4, 3, 2, -1];
@@ -52,6 +53,7 @@ mod tests {
             "11122233a",
             "",
             "１１１222333",
+            "000000000",
         ] {
             assert!(Bsn::parse(bad).is_none(), "{bad}");
         }

@@ -98,6 +98,29 @@ pub fn queued_email(
     .map_err(|e| Failure::Message(e.kind()))
 }
 
+/// The email with a sign-in link for `email`, valid for its `valid_for`.
+pub fn sign_in_email(
+    templates: &Templates,
+    from: &Mailbox,
+    email: &super::sign_in::SignInEmail,
+    link: &str,
+    message_id: &str,
+    now: DateTime<Utc>,
+) -> Result<Message, Failure> {
+    let context = MailContext {
+        school_name: "",
+        recipient_name: email.name,
+        link,
+        open_by: now + email.valid_for,
+        valid_minutes: email.valid_for.num_minutes() as u32,
+    };
+    let rendered = templates
+        .render(super::kinds::Kind::SignIn, email.locale, &context)
+        .map_err(|e| Failure::Template(template_error_kind(&e)))?;
+    // The builder's error can quote the address: only its kind is kept.
+    build(from, email.name, email.to, message_id, rendered).map_err(|e| Failure::Message(e.kind()))
+}
+
 /// The kind of a template error, without its text (which could quote a value).
 fn template_error_kind(e: &TemplateError) -> &'static str {
     match e {

@@ -6,6 +6,7 @@
 pub mod compose;
 pub mod kinds;
 pub mod queue;
+pub mod sign_in;
 pub mod templates;
 pub mod transport;
 pub mod worker;

@@ -50,7 +50,7 @@ pub struct Portal {
     /// New-link requests per client.
     requests: Limiter,
     /// Unset in tests that need no sign-in emails.
-    pub sign_in_mail: Option<std::sync::Arc<new_link::SignInMail>>,
+    pub sign_in_mail: Option<std::sync::Arc<crate::delivery::sign_in::SignInMail>>,
     /// Where signals to Veilig Thuis are queued.
     pub outbox: Outbox,
     /// Proxies whose `X-Forwarded-For` names the client; none by default.

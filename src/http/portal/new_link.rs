@@ -7,24 +7,12 @@ use super::pages::{html, Pages};
 use super::{Portal, PortalError};
 use crate::access::sessions as session;
 use crate::access::sign_in::{self as access, SignInLink, LINK_VALID};
-use crate::delivery::kinds::Kind;
-use crate::delivery::templates::{MailContext, Templates};
-use crate::delivery::transport::Mailer;
+use crate::delivery::sign_in::{SignInEmail, SignInMail};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
-use lettre::message::Mailbox;
 use minijinja::context;
 use std::sync::Arc;
-
-/// How sign-in emails are sent: straight away, not through the outbox. Someone is
-/// waiting for it, and can ask again if it does not come.
-pub struct SignInMail {
-    pub mailer: Arc<Mailer>,
-    pub templates: Arc<Templates>,
-    pub from: Mailbox,
-    pub public_url: String,
-}
 
 #[derive(Debug, serde::Deserialize)]
 pub struct LoginForm {
@@ -76,41 +64,14 @@ pub async fn request(
     Ok(page(&portal, &req, true))
 }
 
-/// Sends the link; a failure is only logged, since the user can ask again.
-async fn send(mail: Arc<SignInMail>, email: String, link: SignInLink, now: DateTime<Utc>) {
-    let SignInLink {
-        token,
-        name,
-        locale,
-    } = link;
-    let link = format!("{}/n/{token}", mail.public_url);
-    let context = MailContext {
-        school_name: "",
-        recipient_name: &name,
-        link: &link,
-        open_by: now + LINK_VALID,
-        valid_minutes: LINK_VALID.num_minutes() as u32,
+/// Sends the link in the background: the answer does not wait for the mail server.
+async fn send(mail: Arc<SignInMail>, to: String, link: SignInLink, now: DateTime<Utc>) {
+    let email = SignInEmail {
+        to: &to,
+        name: &link.name,
+        locale: link.locale,
+        token: &link.token,
+        valid_for: LINK_VALID,
     };
-    let message_id = format!("<{}@{}>", uuid::Uuid::new_v4(), mail.from.email.domain());
-    let built = mail
-        .templates
-        .render(Kind::SignIn, locale, &context)
-        .map_err(|_| "template".to_string())
-        .and_then(|r| {
-            // The builder's error can quote the address: only say which step failed.
-            crate::delivery::compose::build(&mail.from, &name, &email, &message_id, r)
-                .map_err(|_| "message".to_string())
-        });
-    let outcome = match built {
-        Ok(message) => mail
-            .mailer
-            .send(message)
-            .await
-            .map_err(|e| e.failure().to_string()),
-        Err(e) => Err(e),
-    };
-    match outcome {
-        Ok(()) => tracing::info!("sign-in link sent"),
-        Err(error) => tracing::warn!(%error, "sign-in link not sent; the user can ask again"),
-    }
+    mail.send(email, now).await;
 }
