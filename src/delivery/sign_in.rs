@@ -41,14 +41,8 @@ impl SignInMail {
     async fn try_send(&self, email: SignInEmail<'_>, now: DateTime<Utc>) -> Result<(), Failure> {
         let link = format!("{}/n/{}", self.public_url, email.token);
         let message_id = format!("<{}@{}>", uuid::Uuid::new_v4(), self.from.email.domain());
-        let message = compose::sign_in_email(
-            &self.templates,
-            &self.from,
-            &email,
-            &link,
-            &message_id,
-            now,
-        )?;
+        let message =
+            compose::sign_in_email(&self.templates, &self.from, &email, &link, &message_id, now)?;
         self.mailer
             .send(message)
             .await
