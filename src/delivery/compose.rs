@@ -5,7 +5,7 @@ use super::kinds::Failure;
 use super::queue::Claimed;
 use super::templates::{MailContext, Rendered, TemplateError, Templates};
 use crate::locale::Locale;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 use lettre::message::header::{Header, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
 use lettre::Message;
@@ -98,11 +98,20 @@ pub fn queued_email(
     .map_err(|e| Failure::Message(e.kind()))
 }
 
+/// One sign-in link for one address.
+pub struct SignInEmail<'a> {
+    pub to: &'a str,
+    pub name: &'a str,
+    pub locale: Locale,
+    pub token: &'a str,
+    pub valid_for: Duration,
+}
+
 /// The email with a sign-in link for `email`, valid for its `valid_for`.
 pub fn sign_in_email(
     templates: &Templates,
     from: &Mailbox,
-    email: &super::sign_in::SignInEmail,
+    email: &SignInEmail,
     link: &str,
     message_id: &str,
     now: DateTime<Utc>,

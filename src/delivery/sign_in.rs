@@ -2,11 +2,11 @@
 //! for the email, and can ask again if it does not come.
 
 use super::compose;
+pub use super::compose::SignInEmail;
 use super::kinds::Failure;
 use super::templates::Templates;
 use super::transport::Mailer;
-use crate::locale::Locale;
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use lettre::message::Mailbox;
 use std::sync::Arc;
 
@@ -15,15 +15,6 @@ pub struct SignInMail {
     pub templates: Arc<Templates>,
     pub from: Mailbox,
     pub public_url: String,
-}
-
-/// One sign-in link for one address.
-pub struct SignInEmail<'a> {
-    pub to: &'a str,
-    pub name: &'a str,
-    pub locale: Locale,
-    pub token: &'a str,
-    pub valid_for: Duration,
 }
 
 impl SignInMail {
