@@ -16,6 +16,15 @@ pub fn random_secret() -> String {
     hex::encode(bytes)
 }
 
+/// Whether `token` has the form [`random_secret`] gives: 64 lowercase hex digits.
+/// Anything else was never issued, and is answered without a lookup.
+pub fn is_well_formed(token: &str) -> bool {
+    token.len() == 64
+        && token
+            .bytes()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
 /// How a link token is stored. A link's token is hashed the same way to find it.
 pub fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
@@ -112,4 +121,18 @@ pub fn forget_for_notices(conn: &mut DbConn, notice_ids: &[String]) -> QueryResu
         forgotten += diesel::delete(t::table.filter(t::notice_id.eq_any(chunk))).execute(conn)?;
     }
     Ok(forgotten)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_issued_form_is_well_formed() {
+        assert!(is_well_formed(&random_secret()));
+        assert!(!is_well_formed(&random_secret().to_uppercase()));
+        assert!(!is_well_formed(&random_secret()[..63]));
+        assert!(!is_well_formed("../../login"));
+        assert!(!is_well_formed(""));
+    }
 }

@@ -196,8 +196,36 @@ fn audit_actions(pool: &schoolsignal::db::Pool) -> Vec<(String, String)> {
         .unwrap()
 }
 
+/// Only a token of the form issued (64 lowercase hex digits) is a link. Any other
+/// is not found, GET or POST, and is never rendered into a form: a path-like token
+/// once made the link page's form post to `/login`.
+async fn only_issued_link_forms_are_links(backend: Backend) {
+    let p = Portal::start(backend).await;
+    let real = p.token_for("zorg@regenboog.example.nl");
+    for path in [
+        "/n/%2E%2E%2F%2E%2E%2Flogin".to_string(),
+        format!("/n/{}", real.to_uppercase()),
+        format!("/n/{}", &real[..63]),
+        format!("/n/{real}0"),
+    ] {
+        let (status, _, page) = p.get(&path, None).await;
+        assert_eq!(status, 404, "GET {path}");
+        assert!(!page.contains("<form"), "GET {path} renders no form");
+        let (status, _, _) = p.post(&path, None, Some(PUBLIC), &[("csrf", "x")]).await;
+        assert_eq!(status, 404, "POST {path}");
+    }
+    let (status, _, page) = p.get(&format!("/n/{real}"), None).await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains(&format!("action=\"/n/{real}\"")),
+        "the real link's form"
+    );
+    p.app.cleanup().await;
+}
+
 backend_tests!(
     link_to_acknowledgement,
+    only_issued_link_forms_are_links,
     wrong_codes_lock_the_account,
     a_new_link_by_email,
     guessed_links_lock_out_the_client,

@@ -6,7 +6,7 @@ use super::pages::{html, Pages};
 use super::{see_other, CsrfForm, Portal, PortalError};
 use crate::access::sessions::{self as session, Session};
 use crate::access::sign_in::{self as access, Checked, Prompt, Redeemed};
-use crate::access::{locales, totp};
+use crate::access::{links, locales, totp};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use minijinja::context;
@@ -29,12 +29,16 @@ pub async fn link_page(
 }
 
 /// The locale of a link's school, also for this request's error pages; the
-/// browser's for an unknown link.
+/// browser's for an unknown link. A token of another form than the ones issued is
+/// not found: it is never looked up, nor rendered into the page's form.
 async fn link_locale(
     portal: &Portal,
     req: &HttpRequest,
     token: &str,
 ) -> Result<Locale, PortalError> {
+    if !links::is_well_formed(token) {
+        return Err(PortalError::NotFound);
+    }
     let token = token.to_string();
     match portal
         .db(move |conn| locales::of_link(conn, &token))
