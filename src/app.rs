@@ -273,6 +273,7 @@ fn http_server(
     let portal = web::Data::new(portal);
     Ok(HttpServer::new(move || {
         App::new()
+            .wrap(api::baseline_headers())
             .app_data(state.clone())
             .app_data(portal.clone())
             .configure(api::routes)

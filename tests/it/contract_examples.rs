@@ -408,8 +408,47 @@ async fn contract_examples_over_http(backend: Backend) {
     app.cleanup().await;
 }
 
+/// Every API response, errors included, says `nosniff` and `no-store`, as the
+/// portal's pages do.
+async fn api_responses_carry_the_baseline_headers(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let url = |path: &str| format!("{}{path}", app.address);
+    let event = example("valid-basic.json");
+    let requests = [
+        ("healthz", app.http.get(url("/healthz"))),
+        (
+            "no key",
+            app.http.post(url("/v1/events")).body(event.clone()),
+        ),
+        (
+            "malformed",
+            app.http
+                .post(url("/v1/events"))
+                .bearer_auth(&app.api_key)
+                .body("{"),
+        ),
+        (
+            "accepted",
+            app.http
+                .post(url("/v1/events"))
+                .bearer_auth(&app.api_key)
+                .header("content-type", "application/json")
+                .body(event),
+        ),
+        ("unknown route", app.http.get(url("/v1/nothing"))),
+    ];
+    for (what, request) in requests {
+        let r = request.send().await.unwrap();
+        let headers = r.headers();
+        assert_eq!(headers["x-content-type-options"], "nosniff", "{what}");
+        assert_eq!(headers["cache-control"], "no-store", "{what}");
+    }
+    app.cleanup().await;
+}
+
 backend_tests!(
     contract_examples_over_amqp,
+    api_responses_carry_the_baseline_headers,
     amqp_edge_rejections,
     contract_examples_over_http,
     one_batch_is_decided_as_if_event_by_event

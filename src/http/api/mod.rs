@@ -5,7 +5,8 @@ pub mod events;
 use crate::db::{self, Pool};
 use crate::intake::Intake;
 use crate::telemetry::Metrics;
-use actix_web::http::StatusCode;
+use actix_web::http::{header, StatusCode};
+use actix_web::middleware::DefaultHeaders;
 use actix_web::{web, HttpResponse, ResponseError};
 use serde_json::json;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -70,6 +71,15 @@ impl ResponseError for ApiError {
         };
         response.json(json!({ "reason": reason, "error": error }))
     }
+}
+
+/// The headers every response of the service carries unless it sets its own, the
+/// API's and its error bodies too: nothing is sniffed into another type, and nothing
+/// (a decision, a reason code) is kept by a cache.
+pub fn baseline_headers() -> DefaultHeaders {
+    DefaultHeaders::new()
+        .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .add((header::CACHE_CONTROL, "no-store"))
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
