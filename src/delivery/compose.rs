@@ -85,17 +85,15 @@ pub fn queued_email(
         open_by,
         valid_minutes: 0,
     };
-    let rendered = templates
-        .render(email.kind, locale, &context)
-        .map_err(|e| Failure::Template(template_error_kind(&e)))?;
-    build(
+    let to = (email.to_name.as_str(), email.to_email.as_str());
+    render_and_build(
+        templates,
         from,
-        &email.to_name,
-        &email.to_email,
+        (email.kind, locale),
+        &context,
+        to,
         &email.message_id,
-        rendered,
     )
-    .map_err(|e| Failure::Message(e.kind()))
 }
 
 /// One sign-in link for one address.
@@ -123,11 +121,40 @@ pub fn sign_in_email(
         open_by: now + email.valid_for,
         valid_minutes: email.valid_for.num_minutes() as u32,
     };
+    let kind = (super::kinds::Kind::SignIn, email.locale);
+    render_and_build(
+        templates,
+        from,
+        kind,
+        &context,
+        (email.name, email.to),
+        message_id,
+    )
+}
+
+/// The link in an email: the portal's page for `token`, or its home page.
+pub fn link(public_url: &str, token: Option<&str>) -> String {
+    match token {
+        Some(token) => format!("{public_url}/n/{token}"),
+        None => format!("{public_url}/"),
+    }
+}
+
+/// Renders the template of `kind` for `context` and builds the email to `to` (name,
+/// address). Either failure keeps only its kind: a template's or the builder's
+/// error text can quote a value or the address.
+fn render_and_build(
+    templates: &Templates,
+    from: &Mailbox,
+    (kind, locale): (super::kinds::Kind, Locale),
+    context: &MailContext,
+    (to_name, to_email): (&str, &str),
+    message_id: &str,
+) -> Result<Message, Failure> {
     let rendered = templates
-        .render(super::kinds::Kind::SignIn, email.locale, &context)
+        .render(kind, locale, context)
         .map_err(|e| Failure::Template(template_error_kind(&e)))?;
-    // The builder's error can quote the address: only its kind is kept.
-    build(from, email.name, email.to, message_id, rendered).map_err(|e| Failure::Message(e.kind()))
+    build(from, to_name, to_email, message_id, rendered).map_err(|e| Failure::Message(e.kind()))
 }
 
 /// The kind of a template error, without its text (which could quote a value).

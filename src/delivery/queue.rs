@@ -662,20 +662,22 @@ pub fn withdraw(
 
 /// Whoever got the notice email or a reminder about these notices.
 fn reached(conn: &mut DbConn, notice_ids: &[String]) -> QueryResult<BTreeSet<(String, Recipient)>> {
-    let rows: Vec<(String, String)> = d::table
+    #[derive(Queryable)]
+    struct Reached {
+        notice_id: String,
+        #[diesel(deserialize_as = String)]
+        recipient: Recipient,
+    }
+    let rows: Vec<Reached> = d::table
         .filter(d::notice_id.eq_any(notice_ids))
         .filter(d::kind.eq_any([Kind::Notice.as_str(), Kind::Reminder.as_str()]))
         .filter(d::state.eq(State::Sent))
         .select((d::notice_id, d::recipient))
         .load(conn)?;
-    rows.into_iter()
-        .map(|(id, who)| Ok((id, who.parse().map_err(unknown)?)))
-        .collect()
-}
-
-/// A stored value this version does not know, as a query error.
-fn unknown(e: crate::db::UnknownValue) -> diesel::result::Error {
-    diesel::result::Error::DeserializationError(Box::new(e))
+    Ok(rows
+        .into_iter()
+        .map(|r| (r.notice_id, r.recipient))
+        .collect())
 }
 
 /// The age of the oldest email still waiting to be sent, in seconds.

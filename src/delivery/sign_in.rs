@@ -30,7 +30,7 @@ impl SignInMail {
     }
 
     async fn try_send(&self, email: SignInEmail<'_>, now: DateTime<Utc>) -> Result<(), Failure> {
-        let link = format!("{}/n/{}", self.public_url, email.token);
+        let link = compose::link(&self.public_url, Some(email.token));
         let message_id = format!("<{}@{}>", uuid::Uuid::new_v4(), self.from.email.domain());
         let message =
             compose::sign_in_email(&self.templates, &self.from, &email, &link, &message_id, now)?;

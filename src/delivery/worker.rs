@@ -227,10 +227,7 @@ impl Worker {
     }
 
     fn compose(&self, email: &Claimed) -> Result<lettre::Message, Failure> {
-        let link = match &email.token {
-            Some(token) => format!("{}/n/{token}", self.public_url),
-            None => format!("{}/", self.public_url),
-        };
+        let link = compose::link(&self.public_url, email.token.as_deref());
         let open_by = email
             .due_at
             .map_or_else(|| self.clock.now(), |t| t.and_utc());

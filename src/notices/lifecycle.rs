@@ -189,15 +189,21 @@ impl Notices for Lifecycle {
     }
 
     fn lock_withdrawn(&self, conn: &mut DbConn, notice_ids: &[&str]) -> QueryResult<Vec<String>> {
+        #[derive(Queryable)]
+        struct Locked {
+            id: String,
+            #[diesel(deserialize_as = String)]
+            status: NoticeStatus,
+        }
         let query = notices::table
             .filter(notices::id.eq_any(notice_ids))
             .order(notices::id)
             .select((notices::id, notices::status));
-        let rows: Vec<(String, String)> = crate::locked!(conn, query);
+        let rows: Vec<Locked> = crate::locked!(conn, query);
         Ok(rows
             .into_iter()
-            .filter(|(_, status)| status == NoticeStatus::Withdrawn.as_str())
-            .map(|(id, _)| id)
+            .filter(|r| r.status == NoticeStatus::Withdrawn)
+            .map(|r| r.id)
             .collect())
     }
 
