@@ -89,7 +89,8 @@ impl Application {
         let mail = open_mail(&config.mail)?;
         let intake = Arc::new(intake(&config, &shared, &mail.policy));
         let portal = portal(&config, &shared, &mail);
-        let server = http_server(listener, &shared, intake.clone(), portal)?;
+        let deadline = config.portal.request_timeout;
+        let server = http_server(listener, deadline, &shared, intake.clone(), portal)?;
         let backend = config.db.url.backend_name();
         let stages = start_stages(config, &shared, intake, mail);
         tracing::info!(port, backend, "schoolsignal listening");
@@ -260,6 +261,7 @@ fn portal(config: &Config, shared: &Shared, mail: &Mail) -> Portal {
 
 fn http_server(
     listener: TcpListener,
+    deadline: Duration,
     shared: &Shared,
     intake: Arc<Intake>,
     portal: Portal,
@@ -273,6 +275,7 @@ fn http_server(
     let portal = web::Data::new(portal);
     Ok(HttpServer::new(move || {
         App::new()
+            .wrap_fn(move |req, srv| crate::http::deadline::within(deadline, req, srv))
             .wrap(api::baseline_headers())
             .app_data(state.clone())
             .app_data(portal.clone())
@@ -280,6 +283,7 @@ fn http_server(
             .configure(crate::http::portal::routes)
     })
     .workers(2)
+    .client_request_timeout(deadline)
     // Signals are the caller's: they cancel `stop`, which stops the stages too.
     .disable_signals()
     .listen(listener)?

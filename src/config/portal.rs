@@ -3,6 +3,7 @@
 use super::vars::{err, Reader};
 use super::{ConfigError, TrustedProxies};
 use std::net::SocketAddr;
+use std::time::Duration;
 
 #[derive(Debug, Clone)]
 pub struct PortalConfig {
@@ -11,6 +12,9 @@ pub struct PortalConfig {
     pub public_url: String,
     /// Proxies (IPs or CIDRs) whose `X-Forwarded-For` names the portal's client.
     pub trusted_proxies: TrustedProxies,
+    /// A request's head must arrive within this; its body must then arrive, and its
+    /// answer be ready, within this again.
+    pub request_timeout: Duration,
 }
 
 impl PortalConfig {
@@ -27,6 +31,11 @@ impl PortalConfig {
             public_url: public_url.trim_end_matches('/').to_string(),
             trusted_proxies: TrustedProxies::parse(&r.text("SCHOOLSIGNAL_TRUSTED_PROXIES"))
                 .map_err(|why| err("SCHOOLSIGNAL_TRUSTED_PROXIES", why))?,
+            request_timeout: r.duration(
+                "SCHOOLSIGNAL_REQUEST_TIMEOUT_SECONDS",
+                Duration::from_secs(1),
+                1..=300,
+            )?,
         })
     }
 }

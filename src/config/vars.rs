@@ -191,6 +191,11 @@ pub const VARIABLES: &[Var] = &[
     ),
     var("SCHOOLSIGNAL_BIND", "127.0.0.1:8080", "where HTTP listens"),
     var(
+        "SCHOOLSIGNAL_REQUEST_TIMEOUT_SECONDS",
+        "15",
+        "the head, then body and answer, each within this",
+    ),
+    var(
         "SCHOOLSIGNAL_TRUSTED_PROXIES",
         "",
         "IPs or CIDRs whose X-Forwarded-For counts",

@@ -2,4 +2,6 @@
 //! no SQL below this folder.
 
 pub mod api;
+pub mod deadline;
+pub mod methods;
 pub mod portal;

@@ -228,7 +228,7 @@ impl State {
                 (school_brin, group, due_at)
             }
         };
-        let id = uuid::Uuid::new_v4().to_string();
+        let id = super::new_id();
         let now = ts(rules.now);
         self.writes.deliveries.push(NewDelivery::new(
             rules.delivery,

@@ -37,6 +37,17 @@ crate::text_enum! {
     }
 }
 
+/// A new notice's id: a random UUID, hyphenated and lowercase.
+pub fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// Whether `id` has the form [`new_id`] gives. Anything else names no notice, and
+/// is answered without a query.
+pub fn is_well_formed_id(id: &str) -> bool {
+    uuid::Uuid::try_parse(id).is_ok_and(|uuid| uuid.hyphenated().to_string() == id)
+}
+
 /// A notice to create. No `Debug`: it holds the child's names.
 #[derive(Clone, Insertable)]
 #[diesel(table_name = notices)]
@@ -58,4 +69,18 @@ pub struct NewNotice {
     pub updated_at: NaiveDateTime,
     pub due_at: Option<NaiveDateTime>,
     pub received_at: Option<NaiveDateTime>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_issued_form_is_a_notice_id() {
+        assert!(is_well_formed_id(&new_id()));
+        assert!(!is_well_formed_id(&new_id().to_uppercase()));
+        assert!(!is_well_formed_id(&new_id().replace('-', "")));
+        assert!(!is_well_formed_id("no-such-notice"));
+        assert!(!is_well_formed_id("\0"));
+    }
 }

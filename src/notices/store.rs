@@ -52,7 +52,14 @@ pub const MAX_TEXT: usize = 4000;
 /// A free text as a form sent it, trimmed; None when empty or too long.
 pub fn free_text(value: &str) -> Option<String> {
     let value = value.trim();
-    (!value.is_empty() && value.chars().count() <= MAX_TEXT).then(|| value.to_string())
+    let fits = !value.is_empty() && value.chars().count() <= MAX_TEXT;
+    (fits && !value.chars().any(is_stray_control)).then(|| value.to_string())
+}
+
+/// A control character other than a line break or a tab: nothing a person types. A
+/// NUL would even fail PostgreSQL's insert, and look like an outage.
+fn is_stray_control(c: char) -> bool {
+    c.is_control() && !matches!(c, '\n' | '\r' | '\t')
 }
 
 /// One notice as the portal shows it, with its school. No `Debug`: it holds the
@@ -530,5 +537,11 @@ mod tests {
         assert_eq!(free_text(" \t "), None);
         assert!(free_text(&"é".repeat(MAX_TEXT)).is_some());
         assert_eq!(free_text(&"é".repeat(MAX_TEXT + 1)), None);
+        assert_eq!(
+            free_text("two\r\nlines\tand a tab").as_deref(),
+            Some("two\r\nlines\tand a tab")
+        );
+        assert_eq!(free_text("a\0b"), None);
+        assert_eq!(free_text("a\u{1b}[31mb"), None);
     }
 }

@@ -97,15 +97,21 @@ fn required(row: &Row, col: &str) -> Result<String, String> {
     }
 }
 
-/// A bare address on a real domain: no display name ("Name <a@b.nl>"), no IP literal
-/// and no single-label host, which could never match a sign-in.
-fn email(col: &str, value: &str) -> Result<String, String> {
+/// Whether `value` could be a coordinator's or a deputy's address: what the import
+/// takes. Sign-in refuses any other before it looks anything up.
+pub fn is_coordinator_address(value: &str) -> bool {
     let options = email_address::Options {
         minimum_sub_domains: 2,
         allow_domain_literal: false,
         allow_display_text: false,
     };
-    if EmailAddress::parse_with_options(value, options).is_ok() {
+    !value.chars().any(char::is_control) && EmailAddress::parse_with_options(value, options).is_ok()
+}
+
+/// A bare address on a real domain: no display name ("Name <a@b.nl>"), no IP literal
+/// and no single-label host, which could never match a sign-in.
+fn email(col: &str, value: &str) -> Result<String, String> {
+    if is_coordinator_address(value) {
         Ok(value.to_string())
     } else {
         Err(format!("{col} is not a valid email address"))

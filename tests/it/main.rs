@@ -9,6 +9,7 @@ mod browser;
 mod contract_examples;
 mod delivery;
 mod delivery_resilience;
+mod http_boundary;
 mod portal;
 mod registry_cli;
 mod resilience;

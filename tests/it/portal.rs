@@ -223,9 +223,51 @@ async fn only_issued_link_forms_are_links(backend: Backend) {
     p.app.cleanup().await;
 }
 
+/// A control character in a form field or a notice id is refused (422, 404) before
+/// any query. A NUL once reached PostgreSQL, which refused it, and the portal
+/// answered 503 "database unavailable" with a false outage warning.
+async fn control_characters_never_reach_the_database(backend: Backend) {
+    let p = Portal::start(backend).await;
+    let me = "zorg@regenboog.example.nl";
+    let (mine, _) = notice_of(&p.app.pool, "12AB00");
+    let (_, cookie, target) = p.enrol(&p.redeem(me).await).await;
+    let (_, _, page) = p.get(&target, Some(&cookie)).await;
+    let csrf = field(&page, "csrf");
+    for id in ["%00", "%00%00", &format!("{mine}%00"), "a%1Bb"] {
+        let (status, _, _) = p.get(&format!("/notices/{id}"), Some(&cookie)).await;
+        assert_eq!(status, 404, "GET /notices/{id}");
+        let path = format!("/notices/{id}/acknowledge");
+        let form = [("csrf", csrf.as_str())];
+        let (status, _, _) = p.post(&path, Some(&cookie), Some(PUBLIC), &form).await;
+        assert_eq!(status, 404, "POST {path}");
+    }
+    let path = format!("/notices/{mine}/notes");
+    for body in ["a\0b", "\0", "bell\u{7}"] {
+        let form = [("csrf", csrf.as_str()), ("body", body)];
+        let (status, _, _) = p.post(&path, Some(&cookie), Some(PUBLIC), &form).await;
+        assert_eq!(status, 422, "a note with a control character");
+    }
+    assert_eq!(count_rows(&p.app.pool, "notice_notes"), 0, "no note saved");
+    let (_, _, login) = p.get("/login", None).await;
+    let login_csrf = field(&login, "csrf");
+    for email in [format!("{me}\0"), format!("\0{me}"), "zorg\0@x.nl".to_string()] {
+        let form = [("csrf", login_csrf.as_str()), ("email", email.as_str())];
+        let (status, _, _) = p.post("/login", None, Some(PUBLIC), &form).await;
+        assert_eq!(status, 422, "an address with a NUL");
+    }
+    // The portal still works: the notice is mine, and a plain note is saved.
+    assert_eq!(p.get(&format!("/notices/{mine}"), Some(&cookie)).await.0, 200);
+    let form = [("csrf", csrf.as_str()), ("body", "gesprek gehad\r\nmet moeder")];
+    let (status, _, _) = p.post(&path, Some(&cookie), Some(PUBLIC), &form).await;
+    assert_eq!(status, 303);
+    assert_eq!(count_rows(&p.app.pool, "notice_notes"), 1);
+    p.app.cleanup().await;
+}
+
 backend_tests!(
     link_to_acknowledgement,
     only_issued_link_forms_are_links,
+    control_characters_never_reach_the_database,
     wrong_codes_lock_the_account,
     a_new_link_by_email,
     guessed_links_lock_out_the_client,

@@ -3,6 +3,7 @@
 pub mod events;
 
 use crate::db::{self, Pool};
+use crate::http::methods::Endpoint;
 use crate::intake::Intake;
 use crate::telemetry::Metrics;
 use actix_web::http::{header, StatusCode};
@@ -83,13 +84,10 @@ pub fn baseline_headers() -> DefaultHeaders {
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/healthz", web::get().to(healthz))
-        .route("/readyz", web::get().to(readyz))
-        .route("/metrics", web::get().to(metrics))
-        .route(
-            "/v1/events",
-            web::post().to(crate::http::api::events::post_event),
-        );
+    cfg.service(Endpoint::new("/healthz").get(healthz))
+        .service(Endpoint::new("/readyz").get(readyz))
+        .service(Endpoint::new("/metrics").get(metrics))
+        .service(Endpoint::new("/v1/events").post(events::post_event));
 }
 
 async fn healthz() -> HttpResponse {

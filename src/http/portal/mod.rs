@@ -16,6 +16,7 @@ use crate::access::locales;
 use crate::access::sessions::{self as session, Session};
 use crate::clock::SharedClock;
 use crate::db::{self, DbConn, DbError, Pool};
+use crate::http::methods::Endpoint;
 use actix_web::dev::{Service, ServiceResponse};
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
@@ -276,27 +277,30 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 async move { Ok(localize_errors(response.await?)) }
             })
             .wrap(security_headers())
-            .route("/static/portal.css", web::get().to(stylesheet))
-            .route("/n/{token}", web::get().to(sign_in::link_page))
-            .route("/n/{token}", web::post().to(sign_in::redeem))
-            .route("/totp", web::get().to(sign_in::second_factor_page))
-            .route("/totp", web::post().to(sign_in::second_factor))
-            .route("/logout", web::post().to(sign_in::logout))
-            .route("/login", web::get().to(new_link::form))
-            .route("/login", web::post().to(new_link::request))
-            .route("/notices", web::get().to(notice_pages::list))
-            .route("/notices/{id}", web::get().to(notice_pages::show))
-            .route(
-                "/notices/{id}/acknowledge",
-                web::post().to(notice_actions::acknowledge),
+            .service(Endpoint::new("/static/portal.css").get(stylesheet))
+            .service(
+                Endpoint::new("/n/{token}")
+                    .get(sign_in::link_page)
+                    .post(sign_in::redeem),
             )
-            .route("/notices/{id}/notes", web::post().to(notice_actions::note))
-            .route("/notices/{id}/close", web::post().to(notice_actions::close))
-            .route(
-                "/notices/{id}/signals",
-                web::post().to(notice_actions::signal),
+            .service(
+                Endpoint::new("/totp")
+                    .get(sign_in::second_factor_page)
+                    .post(sign_in::second_factor),
             )
-            .route("/", web::get().to(notice_pages::home)),
+            .service(Endpoint::new("/logout").post(sign_in::logout))
+            .service(
+                Endpoint::new("/login")
+                    .get(new_link::form)
+                    .post(new_link::request),
+            )
+            .service(Endpoint::new("/notices").get(notice_pages::list))
+            .service(Endpoint::new("/notices/{id}").get(notice_pages::show))
+            .service(Endpoint::new("/notices/{id}/acknowledge").post(notice_actions::acknowledge))
+            .service(Endpoint::new("/notices/{id}/notes").post(notice_actions::note))
+            .service(Endpoint::new("/notices/{id}/close").post(notice_actions::close))
+            .service(Endpoint::new("/notices/{id}/signals").post(notice_actions::signal))
+            .service(Endpoint::new("/").get(notice_pages::home)),
     );
 }
 
@@ -324,6 +328,17 @@ async fn stylesheet() -> HttpResponse {
 pub struct CsrfForm {
     #[serde(default)]
     pub csrf: String,
+}
+
+/// A notice id from a path, if it has the form issued: any other names no notice,
+/// and never reaches a query (a NUL in it once failed PostgreSQL's and looked like
+/// an outage).
+fn notice_id(raw: &str) -> Result<String, PortalError> {
+    if crate::notices::is_well_formed_id(raw) {
+        Ok(raw.to_string())
+    } else {
+        Err(PortalError::NotFound)
+    }
 }
 
 fn hmac_sha256(key: &[u8], data: &[u8]) -> Vec<u8> {

@@ -47,12 +47,17 @@ pub async fn request(
     if !session::same_secret(&portal.link_csrf("login"), &form.csrf) {
         return Err(PortalError::Forbidden);
     }
+    // Before any count or query: an address no school could have (a NUL in it once
+    // failed PostgreSQL's query and looked like an outage) is a form filled in wrong.
+    let email = form.email.trim().to_lowercase();
+    if !crate::registry::schools::is_coordinator_address(&email) {
+        return Err(PortalError::Invalid);
+    }
     let client = portal.client(&req);
     if portal.requests.blocked(&client) {
         return Err(PortalError::Locked);
     }
     portal.requests.fail(&client);
-    let email = form.email.trim().to_lowercase();
     let now = portal.clock.now();
     let address = email.clone();
     let issued = portal

@@ -69,7 +69,8 @@ where
 {
     let session = portal.verified(req).await?;
     portal.csrf(req, &session, csrf)?;
-    let (email, id, now) = (session.email, id.to_string(), portal.clock.now());
+    let id = super::notice_id(id)?;
+    let (email, now) = (session.email, portal.clock.now());
     let (notice, acted) = portal
         .db(move |conn| act(conn, &email, &id, now))
         .await?

@@ -103,7 +103,8 @@ pub async fn show(
     id: web::Path<String>,
 ) -> Result<HttpResponse, PortalError> {
     let session = portal.verified(&req).await?;
-    let (email, id, now) = (session.email.clone(), id.into_inner(), portal.clock.now());
+    let id = super::notice_id(&id)?;
+    let (email, now) = (session.email.clone(), portal.clock.now());
     let (notice, history) = portal
         .db(move |conn| store::show(conn, &email, &id, now))
         .await?

@@ -161,6 +161,11 @@ impl TestApp {
         }
     }
 
+    /// The address of `path` on this app.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
     pub async fn wait_ready(&self) {
         wait_ready_at(
             &self.http,
