@@ -7,11 +7,12 @@
 
 use actix_web::body::BoxBody;
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse};
-use actix_web::HttpResponse;
+use actix_web::http::{header, StatusCode};
+use actix_web::{HttpResponse, ResponseError};
 use std::future::Future;
 use std::time::Duration;
 
-/// Runs `call` (the rest of the app, given the request) within `deadline`.
+/// Runs the rest of the app (`service`) on `req` within `deadline`.
 pub fn within<S>(
     deadline: Duration,
     req: ServiceRequest,
@@ -20,8 +21,6 @@ pub fn within<S>(
 where
     S: Service<ServiceRequest, Response = ServiceResponse<BoxBody>, Error = actix_web::Error>,
 {
-    // Kept to answer with: the request itself moves into the call.
-    let request = req.request().clone();
     let call = service.call(req);
     async move {
         match tokio::time::timeout(deadline, call).await {
@@ -31,18 +30,33 @@ where
                     deadline_seconds = deadline.as_secs(),
                     "request cut off at its deadline"
                 );
-                Ok(ServiceResponse::new(request, too_slow()))
+                // An error, because the request moved into the call (and a clone
+                // of it would break actix's routing); actix answers it as below.
+                Err(TooSlow.into())
             }
         }
     }
 }
 
-/// 408, and the connection closes: what is left of the body is never read.
-fn too_slow() -> HttpResponse {
-    HttpResponse::RequestTimeout()
-        .force_close()
-        .json(serde_json::json!({
-            "reason": "request_timeout",
-            "error": "the request was not received and answered in time",
-        }))
+#[derive(Debug, thiserror::Error)]
+#[error("the request was not received and answered in time")]
+struct TooSlow;
+
+impl ResponseError for TooSlow {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::REQUEST_TIMEOUT
+    }
+
+    /// 408, and the connection closes: what is left of the body is never read. An
+    /// error passes the middleware that adds the baseline headers, so it has its own.
+    fn error_response(&self) -> HttpResponse {
+        HttpResponse::RequestTimeout()
+            .force_close()
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+            .json(serde_json::json!({
+                "reason": "request_timeout",
+                "error": self.to_string(),
+            }))
+    }
 }

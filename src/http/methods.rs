@@ -93,7 +93,7 @@ mod tests {
         assert_eq!(head.status(), 200);
         let put = call_service(&app, TestRequest::put().uri("/x").to_request()).await;
         assert_eq!(put.status(), 405);
-        assert_eq!(put.headers()[header::ALLOW], "GET, HEAD, POST");
+        assert_eq!(put.headers().get(header::ALLOW).unwrap(), "GET, HEAD, POST");
         let other = call_service(&app, TestRequest::get().uri("/y").to_request()).await;
         assert_eq!(other.status(), 404);
     }

@@ -26,7 +26,12 @@ async fn methods_as_http_says(backend: Backend) {
         (Method::PATCH, "/static/portal.css", "GET, HEAD"),
     ];
     for (method, path, allow) in not_allowed {
-        let r = app.http.request(method.clone(), app.url(path)).send().await.unwrap();
+        let r = app
+            .http
+            .request(method.clone(), app.url(path))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 405, "{method} {path}");
         assert_eq!(r.headers()["allow"], allow, "{method} {path}");
         assert_eq!(r.headers()["x-content-type-options"], "nosniff");
@@ -38,7 +43,10 @@ async fn methods_as_http_says(backend: Backend) {
         assert_eq!(head.status(), 200, "HEAD {path}");
         let content_type = &get.headers()["content-type"];
         assert_eq!(&head.headers()["content-type"], content_type, "HEAD {path}");
-        assert!(head.bytes().await.unwrap().is_empty(), "HEAD {path} has no body");
+        assert!(
+            head.bytes().await.unwrap().is_empty(),
+            "HEAD {path} has no body"
+        );
     }
     let r = app.http.get(app.url("/no-such-path")).send().await.unwrap();
     assert_eq!(r.status(), 404, "an unknown path is still 404");
@@ -93,7 +101,10 @@ async fn unfinished_requests_are_cut_off(backend: Backend) {
         assert!(answer.contains("request_timeout"), "{answer}");
     }
     let answer = answer_then_close(head).await;
-    assert!(answer.is_empty() || answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 408"),
+        "{answer}"
+    );
     assert_eq!(count_rows(&app.pool, "inbox_events"), 0, "no event taken");
     app.cleanup().await;
 }

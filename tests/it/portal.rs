@@ -250,14 +250,24 @@ async fn control_characters_never_reach_the_database(backend: Backend) {
     assert_eq!(count_rows(&p.app.pool, "notice_notes"), 0, "no note saved");
     let (_, _, login) = p.get("/login", None).await;
     let login_csrf = field(&login, "csrf");
-    for email in [format!("{me}\0"), format!("\0{me}"), "zorg\0@x.nl".to_string()] {
+    for email in [
+        format!("{me}\0"),
+        format!("\0{me}"),
+        "zorg\0@x.nl".to_string(),
+    ] {
         let form = [("csrf", login_csrf.as_str()), ("email", email.as_str())];
         let (status, _, _) = p.post("/login", None, Some(PUBLIC), &form).await;
         assert_eq!(status, 422, "an address with a NUL");
     }
     // The portal still works: the notice is mine, and a plain note is saved.
-    assert_eq!(p.get(&format!("/notices/{mine}"), Some(&cookie)).await.0, 200);
-    let form = [("csrf", csrf.as_str()), ("body", "gesprek gehad\r\nmet moeder")];
+    assert_eq!(
+        p.get(&format!("/notices/{mine}"), Some(&cookie)).await.0,
+        200
+    );
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("body", "gesprek gehad\r\nmet moeder"),
+    ];
     let (status, _, _) = p.post(&path, Some(&cookie), Some(PUBLIC), &form).await;
     assert_eq!(status, 303);
     assert_eq!(count_rows(&p.app.pool, "notice_notes"), 1);
