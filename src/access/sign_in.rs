@@ -163,9 +163,13 @@ enum Tried {
     Locked,
 }
 
-/// Checks a code for a session in one write transaction. A right one verifies the
-/// session under a new id (so an id seen before sign-in is worthless after); five
-/// wrong ones lock the account. A wrong one asks again, as the page did before.
+/// Checks a code for a session in one write transaction, with the account's row
+/// locked from the first read to the commit: whether it is locked, its count of
+/// failures and the code's step are read and written in one turn, so concurrent
+/// codes for one account are checked one after another and none while it is
+/// locked. A right one verifies the session under a new id (so an id seen before
+/// sign-in is worthless after); five wrong ones lock the account, for longer each
+/// time in a row. A wrong one asks again, as the page did before.
 pub fn check_code(
     conn: &mut DbConn,
     session: &Session,
@@ -188,7 +192,7 @@ fn check_in_tx(
     now: DateTime<Utc>,
 ) -> QueryResult<Tried> {
     let (email, notice) = (session.email.as_str(), session.notice_id.as_deref());
-    let account = accounts::ensure(conn, email, now)?;
+    let account = accounts::lock(conn, email, now)?;
     if account.locked(now) {
         return Ok(Tried::Locked);
     }

@@ -5,6 +5,7 @@ use crate::support::*;
 use reqwest::header::{HeaderMap, COOKIE, LOCATION, ORIGIN, SET_COOKIE};
 use reqwest::redirect::Policy;
 use smtp_sink::SmtpSink;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 const PUBLIC: &str = "https://portal.example";
@@ -234,7 +235,9 @@ backend_tests!(
     a_signal_waits_while_the_broker_is_away,
     new_links_expire_and_are_limited_per_address,
     used_links_are_no_guesses,
-    every_route_sends_the_security_headers
+    every_route_sends_the_security_headers,
+    parallel_codes_stop_at_the_lockout,
+    a_second_lockout_lasts_longer
 );
 
 fn assert_logs_clean(texts: &[&str]) {
@@ -650,44 +653,109 @@ async fn guessed_links_lock_out_the_client(backend: Backend) {
     p.app.cleanup().await;
 }
 
-/// Races on PostgreSQL, where two requests really run at once on two connections.
-/// A test connection holds a row lock so that both requests have read the row
-/// before either writes, then lets them go: the race happens every run.
-mod postgres_races {
-    use super::*;
-    use diesel::prelude::*;
+/// Forces a race on PostgreSQL, where requests really run at once on connections of
+/// their own: a test transaction holds a lock, so that every request of a burst
+/// reaches the same statement and waits there, and is let go once `n` requests wait
+/// for a lock on its tables or were answered without reaching it. On SQLite nothing
+/// is held (its `BEGIN IMMEDIATE` write transaction runs them one at a time anyway),
+/// and "wait or answered" is "answered".
+struct Gate {
+    url: String,
+    held: std::sync::Mutex<Option<diesel::PgConnection>>,
+    tables: &'static [&'static str],
+}
 
-    /// Opens a transaction that runs `lock` (a `SELECT … FOR UPDATE`).
-    fn hold(url: &str, lock: &str) -> PgConnection {
-        let mut conn = PgConnection::establish(url).unwrap();
-        diesel::sql_query("BEGIN").execute(&mut conn).unwrap();
-        diesel::sql_query(lock).execute(&mut conn).unwrap();
-        conn
+impl Gate {
+    /// Opens a transaction that runs `lock` (a `SELECT … FOR UPDATE` or a `LOCK
+    /// TABLE`), on PostgreSQL.
+    fn hold(db: &TestDb, lock: &str, tables: &'static [&'static str]) -> Gate {
+        use diesel::prelude::*;
+        let held = (db.backend == Backend::Postgres).then(|| {
+            let mut conn = PgConnection::establish(&db.url).unwrap();
+            diesel::sql_query("BEGIN").execute(&mut conn).unwrap();
+            diesel::sql_query(lock).execute(&mut conn).unwrap();
+            conn
+        });
+        Gate {
+            url: db.url.clone(),
+            held: std::sync::Mutex::new(held),
+            tables,
+        }
     }
 
-    /// Waits until `n` statements on the portal's tables wait for a lock, then
-    /// commits `gate`, letting them go.
-    async fn release_when_waiting(url: &str, mut gate: PgConnection, n: i64) {
+    /// Statements on the gate's tables waiting for a lock now, on PostgreSQL.
+    fn waiting(&self, watch: &mut Option<diesel::PgConnection>) -> i64 {
+        use diesel::prelude::*;
         #[derive(QueryableByName)]
         struct Waiting {
             #[diesel(sql_type = diesel::sql_types::BigInt)]
             n: i64,
         }
-        let mut watch = PgConnection::establish(url).unwrap();
-        let query = "SELECT COUNT(*) AS n FROM pg_stat_activity \
-                     WHERE datname = current_database() AND pid <> pg_backend_pid() \
-                     AND wait_event_type = 'Lock' \
-                     AND (query LIKE '%access_tokens%' OR query LIKE '%staff_accounts%')";
-        wait_for("both requests waiting", WAIT, || {
-            diesel::sql_query(query)
-                .get_result::<Waiting>(&mut watch)
-                .unwrap()
-                .n
-                >= n
+        let Some(watch) = watch else {
+            return 0;
+        };
+        let on_tables: Vec<String> = self
+            .tables
+            .iter()
+            .map(|t| format!("query LIKE '%{t}%'"))
+            .collect();
+        let query = format!(
+            "SELECT COUNT(*) AS n FROM pg_stat_activity \
+             WHERE datname = current_database() AND pid <> pg_backend_pid() \
+             AND wait_event_type = 'Lock' AND ({})",
+            on_tables.join(" OR ")
+        );
+        diesel::sql_query(query)
+            .get_result::<Waiting>(watch)
+            .unwrap()
+            .n
+    }
+
+    /// Waits until `n` requests wait at the gate or were `answered`.
+    async fn until(&self, n: usize, answered: &AtomicUsize) {
+        use diesel::prelude::*;
+        let mut watch = self
+            .held
+            .lock()
+            .unwrap()
+            .is_some()
+            .then(|| PgConnection::establish(&self.url).unwrap());
+        wait_for("the burst waiting at the gate", WAIT, || {
+            let done = answered.load(Ordering::SeqCst);
+            self.waiting(&mut watch) as usize + done >= n
         })
         .await;
-        diesel::sql_query("COMMIT").execute(&mut gate).unwrap();
     }
+
+    /// Commits the gate's transaction, letting the waiting requests go.
+    fn release(&self) {
+        use diesel::prelude::*;
+        if let Some(mut conn) = self.held.lock().unwrap().take() {
+            diesel::sql_query("COMMIT").execute(&mut conn).unwrap();
+        }
+    }
+
+    /// [`Gate::until`], then [`Gate::release`].
+    async fn release_at(&self, n: usize, answered: &AtomicUsize) {
+        self.until(n, answered).await;
+        self.release();
+    }
+}
+
+/// Runs `request` and counts it answered.
+async fn counted<T>(answered: &AtomicUsize, request: impl std::future::Future<Output = T>) -> T {
+    let out = request.await;
+    answered.fetch_add(1, Ordering::SeqCst);
+    out
+}
+
+/// Races on PostgreSQL, where two requests really run at once on two connections.
+/// A test connection holds a row lock so that both requests have read the row
+/// before either writes, then lets them go: the race happens every run.
+mod postgres_races {
+    use super::*;
+
+    const TABLES: &[&str] = &["access_tokens", "staff_accounts"];
 
     /// Two POSTs of the same link at once: exactly one session.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -698,12 +766,12 @@ mod postgres_races {
         let (_, _, page) = p.get(&path, None).await;
         let csrf = field(&page, "csrf");
         let form = [("csrf", csrf.as_str())];
-        let url = p.app.db.url.clone();
-        let gate = hold(&url, "SELECT 1 FROM access_tokens FOR UPDATE");
+        let gate = Gate::hold(&p.app.db, "SELECT 1 FROM access_tokens FOR UPDATE", TABLES);
+        let answered = AtomicUsize::new(0);
         let (a, b, ()) = tokio::join!(
             p.post(&path, None, Some(PUBLIC), &form),
             p.post(&path, None, Some(PUBLIC), &form),
-            release_when_waiting(&url, gate, 2)
+            gate.release_at(2, &answered)
         );
         let mut statuses = [a.0, b.0];
         statuses.sort();
@@ -757,12 +825,12 @@ mod postgres_races {
         let (csrf_a, csrf_b) = (field(&page_a, "csrf"), field(&page_b, "csrf"));
         let form_a = [("csrf", csrf_a.as_str()), ("code", code.as_str())];
         let form_b = [("csrf", csrf_b.as_str()), ("code", code.as_str())];
-        let url = p.app.db.url.clone();
-        let gate = hold(&url, "SELECT 1 FROM staff_accounts FOR UPDATE");
+        let gate = Gate::hold(&p.app.db, "SELECT 1 FROM staff_accounts FOR UPDATE", TABLES);
+        let answered = AtomicUsize::new(0);
         let (a, b, ()) = tokio::join!(
             p.post("/totp", Some(&first), Some(PUBLIC), &form_a),
             p.post("/totp", Some(&second), Some(PUBLIC), &form_b),
-            release_when_waiting(&url, gate, 2)
+            gate.release_at(2, &answered)
         );
         let mut statuses = [a.0, b.0];
         statuses.sort();
@@ -1317,5 +1385,196 @@ async fn every_route_sends_the_security_headers(backend: Backend) {
         let (status, headers, _) = p.post(&path, c, Some(PUBLIC), form).await;
         check(&format!("POST {path} ({status})"), &headers);
     }
+    p.app.cleanup().await;
+}
+
+/// The account's row, as the lockout tests read it: failures, lockouts in a row,
+/// locked until, enrolled.
+type AccountRow = (i32, i32, Option<chrono::NaiveDateTime>, bool);
+
+fn account(pool: &schoolsignal::db::Pool, address: &str) -> AccountRow {
+    use diesel::prelude::*;
+    use schoolsignal::db::schema::staff_accounts::dsl::*;
+    let mut conn = pool.get().unwrap();
+    staff_accounts
+        .find(address)
+        .select((
+            failed_attempts,
+            lockouts,
+            locked_until,
+            totp_enrolled_at.is_not_null(),
+        ))
+        .first(&mut *conn)
+        .unwrap()
+}
+
+/// When each lockout for wrong codes was written, in order.
+fn lockouts_at(pool: &schoolsignal::db::Pool) -> Vec<chrono::NaiveDateTime> {
+    use diesel::prelude::*;
+    use schoolsignal::db::schema::audit_log::dsl::*;
+    let mut conn = pool.get().unwrap();
+    audit_log
+        .filter(action.eq("lockout").and(result.eq("codes")))
+        .order(id)
+        .select(at)
+        .load(&mut *conn)
+        .unwrap()
+}
+
+fn count_audit(pool: &schoolsignal::db::Pool, entry: (&str, &str)) -> usize {
+    let entry = (entry.0.to_string(), entry.1.to_string());
+    audit_actions(pool).iter().filter(|a| **a == entry).count()
+}
+
+/// A code that is not the current one.
+fn wrong_code(secret: &str) -> &'static str {
+    if code_now(secret) == "000000" {
+        "111111"
+    } else {
+        "000000"
+    }
+}
+
+/// Finding 2: fifteen wrong codes at once check five, lock once, and the right code
+/// sent while they wait is refused. On PostgreSQL a row lock holds all of them at
+/// the account's row and lets them go together, the right code last; on SQLite they
+/// run one at a time anyway, and the right code follows them.
+async fn parallel_codes_stop_at_the_lockout(backend: Backend) {
+    let pool_size = [("SCHOOLSIGNAL_DB_POOL_SIZE", "40".to_string())];
+    let p = Portal::start_with(backend, &pool_size).await;
+    let me = "zorg@anker.example.nl";
+    let cookie = p.redeem(me).await;
+    let (_, _, page) = p.get("/totp", Some(&cookie)).await;
+    let secret = between(&page, "<code class=\"secret\">", "</code>");
+    let csrf = field(&page, "csrf");
+    let wrong = [("csrf", csrf.as_str()), ("code", wrong_code(&secret))];
+    let gate = Gate::hold(
+        &p.app.db,
+        "SELECT 1 FROM staff_accounts FOR UPDATE",
+        &["staff_accounts"],
+    );
+    let answered = AtomicUsize::new(0);
+    let burst = (0..15).map(|_| {
+        counted(
+            &answered,
+            p.post("/totp", Some(&cookie), Some(PUBLIC), &wrong),
+        )
+    });
+    let right = async {
+        gate.until(15, &answered).await;
+        let code = code_now(&secret);
+        let form = [("csrf", csrf.as_str()), ("code", code.as_str())];
+        counted(
+            &answered,
+            p.post("/totp", Some(&cookie), Some(PUBLIC), &form),
+        )
+        .await
+    };
+    let (wrongs, right, ()) = tokio::join!(
+        futures_util::future::join_all(burst),
+        right,
+        gate.release_at(16, &answered)
+    );
+    let mut statuses: Vec<u16> = wrongs.iter().map(|r| r.0).collect();
+    statuses.sort();
+    let checked = count_audit(&p.app.pool, ("failed_sign_in", "wrong_code"));
+    let right_code = right.0;
+    assert_eq!(
+        checked, 5,
+        "wrong codes checked: {statuses:?}; the right code: {right_code}"
+    );
+    let expected: Vec<u16> = [vec![422; 4], vec![429; 11]].concat();
+    assert_eq!(statuses, expected);
+    assert_eq!(right.0, 429, "the right code during the lockout is refused");
+    assert_eq!(count_audit(&p.app.pool, ("lockout", "codes")), 1);
+    assert_eq!(count_audit(&p.app.pool, ("sign_in", "second_factor")), 0);
+    let (failures, lockouts, until, enrolled) = account(&p.app.pool, me);
+    assert_eq!((failures, lockouts, enrolled), (5, 1, false));
+    let locked_at = lockouts_at(&p.app.pool)[0];
+    assert_eq!(until, Some(locked_at + chrono::Duration::minutes(15)));
+    p.app.cleanup().await;
+}
+
+/// Finding 2: a second lockout with no right code in between lasts 30 minutes, not
+/// 15, and the right code is refused all of it; after it, the right code works and
+/// the count starts again. Later times are replicas whose clock says so.
+async fn a_second_lockout_lasts_longer(backend: Backend) {
+    let p = Portal::start(backend).await;
+    let me = "zorg@anker.example.nl";
+    let cookie = p.redeem(me).await;
+    let (_, _, page) = p.get("/totp", Some(&cookie)).await;
+    let secret = between(&page, "<code class=\"secret\">", "</code>");
+    let csrf = field(&page, "csrf");
+    let wrong = [("csrf", csrf.as_str()), ("code", wrong_code(&secret))];
+    let at = |minutes: i64| {
+        (chrono::DateTime::parse_from_rfc3339(NOW).unwrap() + chrono::Duration::minutes(minutes))
+            .to_rfc3339()
+    };
+    let replica = |minutes: i64| {
+        let env = [
+            ("SCHOOLSIGNAL_NOW", at(minutes)),
+            ("SCHOOLSIGNAL_PUBLIC_URL", PUBLIC.into()),
+        ];
+        let app = &p.app;
+        async move { app.spawn_replica(&env).await }
+    };
+    let post = |base: String, form: Vec<(&'static str, String)>| {
+        let request = p.http.post(format!("{base}/totp"));
+        let request = request.header(COOKIE, &cookie).header(ORIGIN, PUBLIC);
+        async move { request.form(&form).send().await.unwrap().status().as_u16() }
+    };
+    let form = |code: &str| vec![("csrf", csrf.clone()), ("code", code.to_string())];
+    let five_wrong = |base: String| {
+        let post = &post;
+        let form = form(wrong[1].1);
+        async move {
+            let mut statuses = Vec::new();
+            for _ in 0..5 {
+                statuses.push(post(base.clone(), form.clone()).await);
+            }
+            statuses
+        }
+    };
+    assert_eq!(
+        five_wrong(p.app.address.clone()).await,
+        [422, 422, 422, 422, 429]
+    );
+    let first = account(&p.app.pool, me);
+    assert_eq!(
+        first.2,
+        Some(lockouts_at(&p.app.pool)[0] + chrono::Duration::minutes(15))
+    );
+
+    // 20 minutes on, the first lockout is over: five more wrong codes lock it again,
+    // now for 30 minutes.
+    let later = replica(20).await;
+    assert_eq!(
+        five_wrong(later.address.clone()).await,
+        [422, 422, 422, 422, 429]
+    );
+    let second = account(&p.app.pool, me);
+    let locked = lockouts_at(&p.app.pool);
+    assert_eq!(locked.len(), 2);
+    assert_eq!(
+        second.2,
+        Some(locked[1] + chrono::Duration::minutes(30)),
+        "the second lockout lasts twice as long"
+    );
+    // The row keeps the count that locked it, and the lockouts in a row.
+    assert_eq!((first.0, first.1), (5, 1));
+    assert_eq!((second.0, second.1), (5, 2));
+    // 40 minutes on (15 after the second lockout began) the right code is still
+    // refused; 52 minutes on (past its 30) it works, and the slate is clean.
+    let still = replica(40).await;
+    assert_eq!(
+        post(still.address.clone(), form(&code_now(&secret))).await,
+        429
+    );
+    let after = replica(52).await;
+    assert_eq!(
+        post(after.address.clone(), form(&code_now(&secret))).await,
+        303
+    );
+    assert_eq!(account(&p.app.pool, me), (0, 0, None, true));
     p.app.cleanup().await;
 }
