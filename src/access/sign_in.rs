@@ -268,6 +268,8 @@ pub struct SignInLink {
 /// Issues a sign-in link to `email` (trimmed and lowercased by the caller), in one
 /// write transaction with its audit row. None for an address that is no school's
 /// coordinator or deputy, or that reached its limit: the caller answers the same.
+/// The address's account row is locked before its links are counted, so that
+/// concurrent requests for one address count and issue one after another.
 pub fn request_link(
     conn: &mut DbConn,
     email: &str,
@@ -288,6 +290,9 @@ fn request_in_tx(
         requested(conn, "unknown", Outcome::UnknownAddress)?;
         return Ok(None);
     };
+    // Taken before the count, held to the commit: the count and the new link are
+    // one step for this address.
+    accounts::lock(conn, email, now)?;
     if links::sign_in_links_since(conn, email, now - LINK_VALID)? >= LINKS_PER_ADDRESS {
         requested(conn, email, Outcome::Limited)?;
         return Ok(None);

@@ -237,7 +237,9 @@ backend_tests!(
     used_links_are_no_guesses,
     every_route_sends_the_security_headers,
     parallel_codes_stop_at_the_lockout,
-    a_second_lockout_lasts_longer
+    a_second_lockout_lasts_longer,
+    parallel_guesses_stop_at_the_limit,
+    parallel_new_links_stop_at_the_limit
 );
 
 fn assert_logs_clean(texts: &[&str]) {
@@ -1576,5 +1578,101 @@ async fn a_second_lockout_lasts_longer(backend: Backend) {
         303
     );
     assert_eq!(account(&p.app.pool, me), (0, 0, None, true));
+    p.app.cleanup().await;
+}
+
+/// Finding 5: thirty guessed links at once from one client check at most ten. On
+/// PostgreSQL the audit table is locked so that every guess let through waits at
+/// its audit row, and the gate opens once the other guesses were answered: with a
+/// check apart from the count, all thirty would have passed the check.
+async fn parallel_guesses_stop_at_the_limit(backend: Backend) {
+    let pool_size = [("SCHOOLSIGNAL_DB_POOL_SIZE", "40".to_string())];
+    let p = Portal::start_with(backend, &pool_size).await;
+    let mut guesses = Vec::new();
+    for n in 1..=30 {
+        let path = format!("/n/{n:064x}");
+        let (_, _, page) = p.get(&path, None).await;
+        guesses.push((path, field(&page, "csrf")));
+    }
+    let gate = Gate::hold(
+        &p.app.db,
+        "LOCK TABLE audit_log IN EXCLUSIVE MODE",
+        &["audit_log"],
+    );
+    let answered = AtomicUsize::new(0);
+    let burst = guesses.iter().map(|(path, csrf)| {
+        let form = [("csrf", csrf.as_str())];
+        let answered = &answered;
+        let p = &p;
+        async move {
+            counted(answered, p.post(path, None, Some(PUBLIC), &form))
+                .await
+                .0
+        }
+    });
+    let (mut statuses, ()) = tokio::join!(
+        futures_util::future::join_all(burst),
+        gate.release_at(30, &answered)
+    );
+    statuses.sort();
+    let checked = count_audit(&p.app.pool, ("failed_sign_in", "unknown_link"));
+    assert_eq!(checked, 10, "guesses checked: {statuses:?}");
+    let expected: Vec<u16> = [vec![410; 10], vec![429; 20]].concat();
+    assert_eq!(statuses, expected);
+    assert_eq!(count_audit(&p.app.pool, ("lockout", "links")), 1);
+    p.app.cleanup().await;
+}
+
+/// Finding 5: eight new-link requests at once for one address (from eight clients,
+/// so that only the address's limit applies) issue three links and send three
+/// emails. On PostgreSQL the links table is locked against inserts, so that every
+/// request has counted the address's links before any is written.
+async fn parallel_new_links_stop_at_the_limit(backend: Backend) {
+    let extra = [
+        ("SCHOOLSIGNAL_TRUSTED_PROXIES", "127.0.0.1/32".to_string()),
+        ("SCHOOLSIGNAL_DB_POOL_SIZE", "40".to_string()),
+    ];
+    let p = Portal::start_with(backend, &extra).await;
+    let me = "adjunct@regenboog.example.nl";
+    let (_, _, page) = p.get("/login", None).await;
+    let csrf = field(&page, "csrf");
+    let gate = Gate::hold(
+        &p.app.db,
+        "LOCK TABLE access_tokens IN EXCLUSIVE MODE",
+        &["access_tokens", "staff_accounts"],
+    );
+    let answered = AtomicUsize::new(0);
+    let burst = (1..=8).map(|n| {
+        let client = format!("203.0.113.{n}");
+        let form = [("csrf", csrf.clone()), ("email", me.to_string())];
+        let (answered, p) = (&answered, &p);
+        async move {
+            let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let forwarded = [("x-forwarded-for", client.as_str())];
+            let request = p.post_with("/login", None, Some(PUBLIC), &forwarded, &form);
+            counted(answered, request).await.0
+        }
+    });
+    let (statuses, ()) = tokio::join!(
+        futures_util::future::join_all(burst),
+        gate.release_at(8, &answered)
+    );
+    assert_eq!(statuses, [200; 8], "the same answer to every request");
+    let links: i64 = {
+        use diesel::prelude::*;
+        use schoolsignal::db::schema::access_tokens::dsl::*;
+        let mut conn = p.app.pool.get().unwrap();
+        access_tokens
+            .filter(recipient_email.eq(me).and(notice_id.is_null()))
+            .count()
+            .get_result(&mut *conn)
+            .unwrap()
+    };
+    assert_eq!(links, 3, "links issued");
+    assert_eq!(count_audit(&p.app.pool, ("link_request", "sent")), 3);
+    assert_eq!(count_audit(&p.app.pool, ("link_request", "limited")), 5);
+    // Every link issued is sent: two notices, then the links.
+    p.sink.wait_for(2 + links as usize, WAIT).await;
+    assert_eq!(p.sink.received_for(me).len(), 3, "emails sent");
     p.app.cleanup().await;
 }

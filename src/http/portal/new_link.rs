@@ -47,11 +47,12 @@ pub async fn request(
     if !session::same_secret(&portal.link_csrf("login"), &form.csrf) {
         return Err(PortalError::Forbidden);
     }
+    // Every request counts, checked and counted in one step.
     let client = portal.client(&req);
-    if portal.requests.blocked(&client) {
+    let Some(attempt) = portal.requests.try_begin(&client) else {
         return Err(PortalError::Locked);
-    }
-    portal.requests.fail(&client);
+    };
+    attempt.fail();
     let email = form.email.trim().to_lowercase();
     let now = portal.clock.now();
     let address = email.clone();

@@ -54,7 +54,9 @@ async fn link_locale(
 
 /// POST redeems the link, once: it starts a session that still needs the second
 /// factor, bound to the link's address and notice. Unknown links count against the
-/// client; the one that locks it out is audited.
+/// client; the one that locks it out is audited. A redemption holds a place under
+/// the client's limit from before the lookup until its outcome is known, so that
+/// concurrent guesses cannot all pass one check.
 pub async fn redeem(
     portal: web::Data<Portal>,
     req: HttpRequest,
@@ -67,9 +69,9 @@ pub async fn redeem(
         return Err(PortalError::Forbidden);
     }
     let client = portal.client(&req);
-    if portal.limiter.blocked(&client) {
+    let Some(attempt) = portal.limiter.try_begin(&client) else {
         return Err(PortalError::Locked);
-    }
+    };
     let (token, now) = (token.into_inner(), portal.clock.now());
     let redeemed = portal
         .db(move |conn| access::redeem(conn, &token, now))
@@ -82,7 +84,7 @@ pub async fn redeem(
         Redeemed::Locked => Err(PortalError::Locked),
         Redeemed::Refused => Err(PortalError::BadLink),
         Redeemed::Unknown => {
-            if portal.limiter.fail(&client) {
+            if attempt.fail() {
                 let now = portal.clock.now();
                 portal
                     .db(move |conn| access::client_locked_out(conn, &client, now))
