@@ -148,8 +148,12 @@ fn prompt_for(conn: &mut DbConn, account: &Account) -> QueryResult<Prompt> {
 
 /// What checking a code did.
 pub enum Checked {
-    /// The session is verified, under a new id: this cookie value.
-    Verified(String),
+    /// The session is verified, under a new id: this cookie value. When this code
+    /// completed an enrolment, whom to tell that it did.
+    Verified {
+        cookie: String,
+        enrolled: Option<FactorNotice>,
+    },
     /// Not right, or used already: ask again.
     Wrong(Prompt),
     /// Locked out, by this code or before it.
@@ -158,7 +162,8 @@ pub enum Checked {
 
 /// How the transaction of a code check ended.
 enum Tried {
-    Verified(String),
+    /// The cookie, and whom to tell when the code completed an enrolment.
+    Verified(String, Option<FactorNotice>),
     Wrong(Account),
     Locked,
 }
@@ -178,7 +183,7 @@ pub fn check_code(
 ) -> QueryResult<Checked> {
     Ok(
         match write_tx(conn, |conn| check_in_tx(conn, session, code, now))? {
-            Tried::Verified(cookie) => Checked::Verified(cookie),
+            Tried::Verified(cookie, enrolled) => Checked::Verified { cookie, enrolled },
             Tried::Wrong(account) => Checked::Wrong(prompt_for(conn, &account)?),
             Tried::Locked => Checked::Locked,
         },
@@ -216,7 +221,32 @@ fn check_in_tx(
         Outcome::SecondFactor,
         now,
     )?;
-    Ok(Tried::Verified(cookie))
+    // Read in the transaction: a sign-in that went through always has its notice.
+    let enrolled = match account.totp_enrolled_at {
+        None => Some(factor_notice(conn, email)?),
+        Some(_) => None,
+    };
+    Ok(Tried::Verified(cookie, enrolled))
+}
+
+/// Whom to tell that an account's second factor was set up or reset: the account's
+/// own address, whoever set it up. The email carries no link.
+pub struct FactorNotice {
+    pub email: String,
+    /// The name the registry gives the address; empty when it gives none now.
+    pub name: String,
+    /// The language of the address's school.
+    pub locale: Locale,
+}
+
+/// The [`FactorNotice`] for `email`.
+pub fn factor_notice(conn: &mut DbConn, email: &str) -> QueryResult<FactorNotice> {
+    let email = email.trim().to_lowercase();
+    Ok(FactorNotice {
+        name: accounts::name_of(conn, &email)?.unwrap_or_default(),
+        locale: locales::of_address(conn, &email)?,
+        email,
+    })
 }
 
 /// The time step of a right code, if `code` is one. The phone's clock is the real

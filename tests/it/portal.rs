@@ -239,7 +239,8 @@ backend_tests!(
     parallel_codes_stop_at_the_lockout,
     a_second_lockout_lasts_longer,
     parallel_guesses_stop_at_the_limit,
-    parallel_new_links_stop_at_the_limit
+    parallel_new_links_stop_at_the_limit,
+    enrolment_is_told_by_email
 );
 
 fn assert_logs_clean(texts: &[&str]) {
@@ -971,11 +972,22 @@ async fn pages_in_the_school_language(backend: Backend) {
     let form = [("csrf", field(&page, "csrf")), ("email", en.to_string())];
     let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
     assert_eq!(p.post("/login", None, Some(PUBLIC), &form).await.0, 200);
-    p.sink.wait_for(3, WAIT).await;
+    // Two notices, two enrolments told, and the new link.
+    p.sink.wait_for(5, WAIT).await;
     let mails = p.sink.received_for(en);
-    assert_eq!(mails.len(), 2);
-    let sign_in = mails[1].text_body();
+    assert_eq!(mails.len(), 3, "the notice, the enrolment and the new link");
+    let subject = |s: &str| {
+        mails
+            .iter()
+            .find(|m| m.subject() == s)
+            .map(|m| m.text_body())
+    };
+    let sign_in = subject("Your sign-in link for the secure portal").expect("the new link");
     assert!(sign_in.contains("valid for 15 minutes"), "{sign_in}");
+    let enrolled = subject("A second sign-in step was set up for your account");
+    assert!(enrolled
+        .expect("told in English")
+        .contains("call the operator"));
 
     let unknown = format!("/n/{:064x}", 7);
     let (_, _, page) = p.get(&unknown, None).await;
@@ -1674,5 +1686,62 @@ async fn parallel_new_links_stop_at_the_limit(backend: Backend) {
     // Every link issued is sent: two notices, then the links.
     p.sink.wait_for(2 + links as usize, WAIT).await;
     assert_eq!(p.sink.received_for(me).len(), 3, "emails sent");
+    p.app.cleanup().await;
+}
+
+/// Finding 9: setting up the second factor tells the address, once, by an email
+/// with no link or URL in it, that says to call the operator if it was not them.
+async fn enrolment_is_told_by_email(backend: Backend) {
+    let p = Portal::start(backend).await;
+    let me = "zorg@regenboog.example.nl";
+    let cookie = p.redeem(me).await;
+    let (_, _, target) = p.enrol(&cookie).await;
+    assert!(target.starts_with("/notices/"));
+    let mails = p.sink.wait_for(3, WAIT).await;
+    assert_eq!(mails.len(), 3, "the two notices, and the enrolment told");
+    let told: Vec<_> = p
+        .sink
+        .received_for(me)
+        .into_iter()
+        .filter(|m| !m.text_body().contains(&format!("{PUBLIC}/n/")))
+        .collect();
+    assert_eq!(told.len(), 1, "one email besides the notice");
+    let mail = &told[0];
+    assert_eq!(mail.to_addresses(), [me]);
+    assert_eq!(
+        mail.subject(),
+        "Er is een tweede inlogstap ingesteld voor uw account"
+    );
+    let text = mail.text_body();
+    assert!(text.contains("Bel dan direct de beheerder"), "{text}");
+    for part in [text.as_str(), &mail.html_body(), &mail.all_decoded_text()] {
+        let lower = part.to_lowercase();
+        assert!(
+            !lower.contains("http") && !lower.contains("://"),
+            "no URL: {part}"
+        );
+        assert!(!lower.contains("href"), "no link: {part}");
+    }
+
+    // A later email (a new link) arrives, and still only one told of the enrolment.
+    let (_, _, page) = p.get("/login", None).await;
+    let form = [("csrf", field(&page, "csrf")), ("email", me.to_string())];
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    assert_eq!(p.post("/login", None, Some(PUBLIC), &form).await.0, 200);
+    p.sink.wait_for(4, WAIT).await;
+    let subjects: Vec<String> = p
+        .sink
+        .received_for(me)
+        .iter()
+        .map(|m| m.subject())
+        .collect();
+    let enrolments = subjects
+        .iter()
+        .filter(|s| s.contains("tweede inlogstap"))
+        .count();
+    assert_eq!(enrolments, 1, "{subjects:?}");
+    let logs = captured_logs();
+    assert!(logs.contains("second-factor notice sent"));
+    assert!(!logs.contains(me), "no address in the logs");
     p.app.cleanup().await;
 }

@@ -5,11 +5,14 @@ use super::i18n::{self, Locale};
 use super::pages::{html, Pages};
 use super::{see_other, CsrfForm, Portal, PortalError};
 use crate::access::sessions::{self as session, Session};
-use crate::access::sign_in::{self as access, Checked, Prompt, Redeemed};
+use crate::access::sign_in::{self as access, Checked, FactorNotice, Prompt, Redeemed};
 use crate::access::{links, locales, totp};
+use crate::delivery::sign_in::{FactorChange, FactorEmail, SignInMail};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::{DateTime, Utc};
 use minijinja::context;
+use std::sync::Arc;
 
 /// GET shows a button and changes nothing: mail scanners follow links. The page is
 /// in the locale of the link's school.
@@ -161,7 +164,10 @@ pub async fn second_factor(
         .db(move |conn| access::check_code(conn, &s, &code, now))
         .await?;
     match checked {
-        Checked::Verified(cookie) => {
+        Checked::Verified { cookie, enrolled } => {
+            if let (Some(notice), Some(mail)) = (enrolled, portal.sign_in_mail.clone()) {
+                tokio::spawn(tell_enrolled(mail, notice, now));
+            }
             let target = match &session.notice_id {
                 Some(id) => format!("/notices/{id}"),
                 None => "/notices".to_string(),
@@ -178,6 +184,19 @@ pub async fn second_factor(
         }
         Checked::Locked => Err(PortalError::Locked),
     }
+}
+
+/// Tells the account's address that a second factor was set up, in the background
+/// like a sign-in link: whoever redeemed the link enrolled, and the address may not
+/// have been them.
+async fn tell_enrolled(mail: Arc<SignInMail>, notice: FactorNotice, now: DateTime<Utc>) {
+    let email = FactorEmail {
+        to: &notice.email,
+        name: &notice.name,
+        locale: notice.locale,
+        change: FactorChange::Enrolled,
+    };
+    mail.send_factor_notice(email, now).await;
 }
 
 pub async fn logout(
