@@ -156,7 +156,7 @@ fn admin(command: Command, config: &Config) -> anyhow::Result<()> {
         }
         Command::Coordinators {
             command: CoordinatorsCommand::ResetTotp { email },
-        } => reset_totp(conn, email.trim(), now)?,
+        } => reset_totp(conn, config, email.trim(), now)?,
     }
     Ok(())
 }
@@ -190,12 +190,52 @@ fn registry(
     Ok(())
 }
 
-fn reset_totp(conn: &mut DbConn, email: &str, now: DateTime<Utc>) -> anyhow::Result<()> {
+/// Resets the second factor, then tells the account's address by email (without a
+/// link), as the portal does when one is set up. A reset that could not be told is
+/// still a reset: the operator is asked to tell them.
+fn reset_totp(
+    conn: &mut DbConn,
+    config: &Config,
+    email: &str,
+    now: DateTime<Utc>,
+) -> anyhow::Result<()> {
     if !crate::access::accounts::reset_totp_by_operator(conn, email, now)? {
         anyhow::bail!("no portal account for that address");
     }
     println!("second factor reset: the next sign-in enrols again");
+    match tell_reset(conn, config, email, now) {
+        Ok(true) => println!("the account's address was told by email"),
+        Ok(false) => eprintln!(
+            "warning: the email to the account's address was not sent; tell them yourself"
+        ),
+        Err(e) => eprintln!("warning: no email to the account's address ({e}); tell them yourself"),
+    }
     Ok(())
+}
+
+/// Sends the reset's email to the account's address, with a transport of its own.
+fn tell_reset(
+    conn: &mut DbConn,
+    config: &Config,
+    email: &str,
+    now: DateTime<Utc>,
+) -> anyhow::Result<bool> {
+    use crate::delivery::sign_in::{FactorChange, FactorEmail, SignInMail};
+    let notice = crate::access::sign_in::factor_notice(conn, email)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let mail = SignInMail::open(&config.mail, &config.portal.public_url)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let email = FactorEmail {
+            to: &notice.email,
+            name: &notice.name,
+            locale: notice.locale,
+            change: FactorChange::Reset,
+        };
+        Ok(mail.send_factor_notice(email, now).await)
+    })
 }
 
 fn open(path: &PathBuf) -> anyhow::Result<std::fs::File> {

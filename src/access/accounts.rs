@@ -1,5 +1,5 @@
-//! Staff accounts: one per email address, holding the TOTP secret and the count of
-//! failed attempts that leads to a lockout.
+//! Staff accounts: one per email address, holding the TOTP secret, the count of
+//! failed attempts that leads to a lockout, and how many lockouts came in a row.
 
 use super::audit::{self, Action, Outcome};
 use crate::db::schema::{schools, staff_accounts as sa};
@@ -7,9 +7,21 @@ use crate::db::{ts, write_tx, DbConn};
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use diesel::prelude::*;
 
-/// Wrong codes or links before a lockout, and how long it lasts.
+/// Wrong codes before a lockout.
 pub const MAX_FAILURES: i32 = 5;
+/// The first lockout; each one after it, with no accepted code in between, lasts
+/// twice as long as the one before, up to [`LOCKOUT_MAX`].
 pub const LOCKOUT: Duration = Duration::minutes(15);
+/// The longest lockout. An operator's `coordinators reset-totp` lifts any lockout.
+pub const LOCKOUT_MAX: Duration = Duration::hours(24);
+
+/// How long the `nth` lockout in a row lasts (the first is 1): 15 minutes, 30, 60,
+/// …, at most [`LOCKOUT_MAX`].
+pub fn lockout_for(nth: i32) -> Duration {
+    let doublings = nth.saturating_sub(1).clamp(0, 16) as u32;
+    let minutes = LOCKOUT.num_minutes().saturating_mul(1 << doublings);
+    Duration::minutes(minutes).min(LOCKOUT_MAX)
+}
 
 #[derive(Debug, Clone, Queryable)]
 pub struct Account {
@@ -20,23 +32,48 @@ pub struct Account {
     pub failed_attempts: i32,
     pub locked_until: Option<NaiveDateTime>,
     pub created_at: NaiveDateTime,
+    /// Lockouts since the last accepted code.
+    pub lockouts: i32,
 }
 
 impl Account {
     pub fn locked(&self, now: DateTime<Utc>) -> bool {
         self.locked_until.is_some_and(|until| until > ts(now))
     }
+
+    /// Whether a lockout ran out: the failures it counted are done with.
+    fn lockout_over(&self, now: DateTime<Utc>) -> bool {
+        self.locked_until.is_some_and(|until| until <= ts(now))
+    }
 }
 
 /// The account for `email`, created on first use.
 pub fn ensure(conn: &mut DbConn, email: &str, now: DateTime<Utc>) -> QueryResult<Account> {
+    create(conn, email, now)?;
+    sa::table.find(email).first(conn)
+}
+
+/// Like [`ensure`], with the row locked until the transaction ends (`SELECT … FOR
+/// UPDATE` on PostgreSQL; on SQLite the write transaction is the only writer). What
+/// is decided from it (locked or not, how many failures) then still holds when it
+/// is written: concurrent requests for one account take their turn. Call inside a
+/// write transaction.
+pub fn lock(conn: &mut DbConn, email: &str, now: DateTime<Utc>) -> QueryResult<Account> {
+    create(conn, email, now)?;
+    let rows: Vec<Account> = crate::locked!(conn, sa::table.find(email));
+    rows.into_iter()
+        .next()
+        .ok_or(diesel::result::Error::NotFound)
+}
+
+fn create(conn: &mut DbConn, email: &str, now: DateTime<Utc>) -> QueryResult<()> {
     let row = (sa::email.eq(email), sa::created_at.eq(ts(now)));
     // BACKEND-SPECIFIC: upserts are not in diesel's multi-backend subset.
     crate::per_backend!(conn => diesel::insert_into(sa::table)
         .values(row)
         .on_conflict_do_nothing()
         .execute(conn))?;
-    sa::table.find(email).first(conn)
+    Ok(())
 }
 
 /// Stores a secret to enrol with, unless one is waiting already (so reloading the
@@ -52,10 +89,11 @@ pub fn pending_secret(conn: &mut DbConn, account: &Account) -> QueryResult<Strin
     Ok(secret)
 }
 
-/// Records an accepted code: the step is used up, failures are forgotten, and a
-/// first code completes the enrolment. Returns false, changing nothing, when this
-/// step (or a later one) was used already, also by a concurrent request: the update
-/// is conditional, so a code verifies once.
+/// Records an accepted code: the step is used up, failures and lockouts are
+/// forgotten, and a first code completes the enrolment. Returns false, changing
+/// nothing, when this step (or a later one) was used already, or while the account
+/// is locked: the update is conditional, so a code verifies once, and never during
+/// a lockout. Call with the row locked ([`lock`]), after checking [`Account::locked`].
 pub fn accept_code(
     conn: &mut DbConn,
     account: &Account,
@@ -63,50 +101,60 @@ pub fn accept_code(
     now: DateTime<Utc>,
 ) -> QueryResult<bool> {
     let step = i64::try_from(step).unwrap_or(i64::MAX);
+    let unlocked = sa::locked_until.is_null().or(sa::locked_until.le(ts(now)));
     let changed = diesel::update(
         sa::table
             .find(&account.email)
-            .filter(sa::totp_last_step.lt(step)),
+            .filter(sa::totp_last_step.lt(step))
+            .filter(unlocked),
     )
     .set((
         sa::totp_last_step.eq(step),
         sa::failed_attempts.eq(0),
         sa::locked_until.eq(None::<NaiveDateTime>),
+        sa::lockouts.eq(0),
         sa::totp_enrolled_at.eq(account.totp_enrolled_at.or(Some(ts(now)))),
     ))
     .execute(conn)?;
     Ok(changed == 1)
 }
 
-/// Counts a wrong code or link; returns true when this one locked the account.
-/// The count is incremented in SQL, so concurrent failures are all counted (the
-/// update holds the row until commit); call inside a write transaction.
+/// Counts a wrong code; returns true when this one locked the account. Call with
+/// the row locked ([`lock`]) and only while it is not locked: then `account` is
+/// what the row holds, and the count written is the one read plus one, whatever
+/// other requests for the account do meanwhile. A lockout keeps its count (the
+/// row shows the failures that caused it); the first failure after it has run out
+/// starts a new count. The lockout's length doubles with each one in a row.
 pub fn count_failure(
     conn: &mut DbConn,
     account: &Account,
     now: DateTime<Utc>,
 ) -> QueryResult<bool> {
-    diesel::update(sa::table.find(&account.email))
-        .set(sa::failed_attempts.eq(sa::failed_attempts + 1))
-        .execute(conn)?;
-    let failures: i32 = sa::table
-        .find(&account.email)
-        .select(sa::failed_attempts)
-        .first(conn)?;
+    let fresh = account.lockout_over(now);
+    let failures = if fresh {
+        1
+    } else {
+        account.failed_attempts + 1
+    };
     let locks = failures >= MAX_FAILURES;
-    if locks {
-        diesel::update(sa::table.find(&account.email))
-            .set((
-                sa::failed_attempts.eq(0),
-                sa::locked_until.eq(Some(ts(now + LOCKOUT))),
-            ))
-            .execute(conn)?;
-    }
+    let lockouts = account.lockouts + i32::from(locks);
+    let until = match (locks, fresh) {
+        (true, _) => Some(ts(now + lockout_for(lockouts))),
+        (false, true) => None,
+        (false, false) => account.locked_until,
+    };
+    diesel::update(sa::table.find(&account.email))
+        .set((
+            sa::failed_attempts.eq(failures),
+            sa::lockouts.eq(lockouts),
+            sa::locked_until.eq(until),
+        ))
+        .execute(conn)?;
     Ok(locks)
 }
 
-/// Forgets the second factor (a lost phone) and ends the address's sessions: the
-/// next sign-in enrols again.
+/// Forgets the second factor (a lost phone), lifts any lockout and ends the
+/// address's sessions: the next sign-in enrols again.
 /// Returns false when there is no such account.
 pub fn reset_totp(conn: &mut DbConn, email: &str) -> QueryResult<bool> {
     let email = email.to_lowercase();
@@ -119,6 +167,7 @@ pub fn reset_totp(conn: &mut DbConn, email: &str) -> QueryResult<bool> {
             sa::totp_last_step.eq(0),
             sa::failed_attempts.eq(0),
             sa::locked_until.eq(None::<NaiveDateTime>),
+            sa::lockouts.eq(0),
         ))
         .execute(conn)?;
     Ok(changed > 0)

@@ -148,8 +148,12 @@ fn prompt_for(conn: &mut DbConn, account: &Account) -> QueryResult<Prompt> {
 
 /// What checking a code did.
 pub enum Checked {
-    /// The session is verified, under a new id: this cookie value.
-    Verified(String),
+    /// The session is verified, under a new id: this cookie value. When this code
+    /// completed an enrolment, whom to tell that it did.
+    Verified {
+        cookie: String,
+        enrolled: Option<FactorNotice>,
+    },
     /// Not right, or used already: ask again.
     Wrong(Prompt),
     /// Locked out, by this code or before it.
@@ -158,14 +162,19 @@ pub enum Checked {
 
 /// How the transaction of a code check ended.
 enum Tried {
-    Verified(String),
+    /// The cookie, and whom to tell when the code completed an enrolment.
+    Verified(String, Option<FactorNotice>),
     Wrong(Account),
     Locked,
 }
 
-/// Checks a code for a session in one write transaction. A right one verifies the
-/// session under a new id (so an id seen before sign-in is worthless after); five
-/// wrong ones lock the account. A wrong one asks again, as the page did before.
+/// Checks a code for a session in one write transaction, with the account's row
+/// locked from the first read to the commit: whether it is locked, its count of
+/// failures and the code's step are read and written in one turn, so concurrent
+/// codes for one account are checked one after another and none while it is
+/// locked. A right one verifies the session under a new id (so an id seen before
+/// sign-in is worthless after); five wrong ones lock the account, for longer each
+/// time in a row. A wrong one asks again, as the page did before.
 pub fn check_code(
     conn: &mut DbConn,
     session: &Session,
@@ -174,7 +183,7 @@ pub fn check_code(
 ) -> QueryResult<Checked> {
     Ok(
         match write_tx(conn, |conn| check_in_tx(conn, session, code, now))? {
-            Tried::Verified(cookie) => Checked::Verified(cookie),
+            Tried::Verified(cookie, enrolled) => Checked::Verified { cookie, enrolled },
             Tried::Wrong(account) => Checked::Wrong(prompt_for(conn, &account)?),
             Tried::Locked => Checked::Locked,
         },
@@ -188,7 +197,7 @@ fn check_in_tx(
     now: DateTime<Utc>,
 ) -> QueryResult<Tried> {
     let (email, notice) = (session.email.as_str(), session.notice_id.as_deref());
-    let account = accounts::ensure(conn, email, now)?;
+    let account = accounts::lock(conn, email, now)?;
     if account.locked(now) {
         return Ok(Tried::Locked);
     }
@@ -212,7 +221,32 @@ fn check_in_tx(
         Outcome::SecondFactor,
         now,
     )?;
-    Ok(Tried::Verified(cookie))
+    // Read in the transaction: a sign-in that went through always has its notice.
+    let enrolled = match account.totp_enrolled_at {
+        None => Some(factor_notice(conn, email)?),
+        Some(_) => None,
+    };
+    Ok(Tried::Verified(cookie, enrolled))
+}
+
+/// Whom to tell that an account's second factor was set up or reset: the account's
+/// own address, whoever set it up. The email carries no link.
+pub struct FactorNotice {
+    pub email: String,
+    /// The name the registry gives the address; empty when it gives none now.
+    pub name: String,
+    /// The language of the address's school.
+    pub locale: Locale,
+}
+
+/// The [`FactorNotice`] for `email`.
+pub fn factor_notice(conn: &mut DbConn, email: &str) -> QueryResult<FactorNotice> {
+    let email = email.trim().to_lowercase();
+    Ok(FactorNotice {
+        name: accounts::name_of(conn, &email)?.unwrap_or_default(),
+        locale: locales::of_address(conn, &email)?,
+        email,
+    })
 }
 
 /// The time step of a right code, if `code` is one. The phone's clock is the real
@@ -264,6 +298,8 @@ pub struct SignInLink {
 /// Issues a sign-in link to `email` (trimmed and lowercased by the caller), in one
 /// write transaction with its audit row. None for an address that is no school's
 /// coordinator or deputy, or that reached its limit: the caller answers the same.
+/// The address's account row is locked before its links are counted, so that
+/// concurrent requests for one address count and issue one after another.
 pub fn request_link(
     conn: &mut DbConn,
     email: &str,
@@ -284,6 +320,9 @@ fn request_in_tx(
         requested(conn, "unknown", Outcome::UnknownAddress)?;
         return Ok(None);
     };
+    // Taken before the count, held to the commit: the count and the new link are
+    // one step for this address.
+    accounts::lock(conn, email, now)?;
     if links::sign_in_links_since(conn, email, now - LINK_VALID)? >= LINKS_PER_ADDRESS {
         requested(conn, email, Outcome::Limited)?;
         return Ok(None);

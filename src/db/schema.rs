@@ -170,6 +170,7 @@ diesel::table! {
         failed_attempts -> Integer,
         locked_until -> Nullable<Timestamp>,
         created_at -> Timestamp,
+        lockouts -> Integer,
     }
 }
 

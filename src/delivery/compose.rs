@@ -132,6 +132,54 @@ pub fn sign_in_email(
     )
 }
 
+/// What happened to an account's second factor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FactorChange {
+    /// An authenticator app was set up (a first code was accepted).
+    Enrolled,
+    /// An operator reset it (`coordinators reset-totp`).
+    Reset,
+}
+
+/// The email that tells an account's address its second factor changed.
+pub struct FactorEmail<'a> {
+    pub to: &'a str,
+    pub name: &'a str,
+    pub locale: Locale,
+    pub change: FactorChange,
+}
+
+/// The email for `email`. It carries no link, nor any URL: the template has none to
+/// show, and its readers are told to call the operator.
+pub fn factor_email(
+    templates: &Templates,
+    from: &Mailbox,
+    email: &FactorEmail,
+    message_id: &str,
+    now: DateTime<Utc>,
+) -> Result<Message, Failure> {
+    let context = MailContext {
+        school_name: "",
+        recipient_name: email.name,
+        link: "",
+        open_by: now,
+        valid_minutes: 0,
+    };
+    let kind = match email.change {
+        FactorChange::Enrolled => super::kinds::Kind::FactorEnrolled,
+        FactorChange::Reset => super::kinds::Kind::FactorReset,
+    };
+    let to = (email.name, email.to);
+    render_and_build(
+        templates,
+        from,
+        (kind, email.locale),
+        &context,
+        to,
+        message_id,
+    )
+}
+
 /// The link in an email: the portal's page for `token`, or its home page.
 pub fn link(public_url: &str, token: Option<&str>) -> String {
     match token {

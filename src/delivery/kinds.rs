@@ -12,13 +12,28 @@ crate::text_enum! {
         Withdrawal = "withdrawal",
         /// A sign-in link for the portal, valid for `valid_minutes`.
         SignIn = "signin",
+        /// An authenticator app was set up as the account's second factor: call the
+        /// operator if it was not you. Sent at once, like a sign-in link; no link.
+        FactorEnrolled = "factor_enrolled",
+        /// The operator reset the account's second factor. Sent at once; no link.
+        FactorReset = "factor_reset",
     }
 }
 
 impl Kind {
     /// Whether the mail carries a link to the notice (a "please disregard" has none).
     pub fn carries_link(self) -> bool {
-        self != Kind::Withdrawal
+        !matches!(
+            self,
+            Kind::Withdrawal | Kind::FactorEnrolled | Kind::FactorReset
+        )
+    }
+
+    /// Whether the mail may hold a URL at all. One that says an account's second
+    /// factor changed holds none, so that it cannot be imitated with a link in it:
+    /// its reader is told to call the operator instead.
+    pub fn carries_url(self) -> bool {
+        !matches!(self, Kind::FactorEnrolled | Kind::FactorReset)
     }
 }
 

@@ -11,7 +11,8 @@
 //! matter. On top of that, [`Templates::load`] renders every template with a
 //! sample context and refuses to start if the fixed text of a template contains
 //! one of the [`REVEALING_WORDS`], or if an HTML template would load anything
-//! from outside the mail (images, tracking pixels, style sheets, scripts).
+//! from outside the mail (images, tracking pixels, style sheets, scripts), or if a
+//! mail that must carry no URL (see [`Kind::carries_url`]) holds one.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -165,12 +166,22 @@ pub enum TemplateError {
         origin: String,
         marker: &'static str,
     },
+    #[error(
+        "mail template {name} ({origin}) contains {marker:?}; this mail must carry no \
+         link or address of any site, so that its readers call instead"
+    )]
+    Url {
+        name: String,
+        origin: String,
+        marker: &'static str,
+    },
     #[error("cannot read mail template override {path}: {message}")]
     Io { path: PathBuf, message: String },
     #[error(
         "unknown file {path} in the mail template override folder; expected \
          <locale>/<kind>.subject.txt, <locale>/<kind>.txt or <locale>/<kind>.html \
-         with locale nl or en and kind notice, reminder, withdrawal or signin"
+         with locale nl or en and kind notice, reminder, withdrawal, signin, \
+         factor_enrolled or factor_reset"
     )]
     UnknownOverride { path: PathBuf },
 }
@@ -235,10 +246,14 @@ const BUILTIN: &[(&str, &str)] = builtin_templates![
     ("nl", "reminder"),
     ("nl", "withdrawal"),
     ("nl", "signin"),
+    ("nl", "factor_enrolled"),
+    ("nl", "factor_reset"),
     ("en", "notice"),
     ("en", "reminder"),
     ("en", "withdrawal"),
     ("en", "signin"),
+    ("en", "factor_enrolled"),
+    ("en", "factor_reset"),
 ];
 
 const BUILT_IN_ORIGIN: &str = "built-in";
@@ -369,6 +384,15 @@ impl Templates {
                             word,
                         });
                     }
+                    if !kind.carries_url() {
+                        if let Some(marker) = url_in(&output, sample.link) {
+                            return Err(TemplateError::Url {
+                                origin: self.origin(&name),
+                                name,
+                                marker,
+                            });
+                        }
+                    }
                     if part == Part::Html {
                         if let Some(marker) = external_resource(&output, sample.link) {
                             return Err(TemplateError::ExternalResource {
@@ -438,6 +462,20 @@ fn external_resource(html: &str, link: &str) -> Option<&'static str> {
         .iter()
         .copied()
         .find(|m| lower.contains(m))
+}
+
+/// What shows a URL in a mail that must carry none: the (sample) link itself, a
+/// scheme, or a host. Lowercased, so `HTTPS:` is found too.
+const URL_MARKERS: &[&str] = &["http", "://", "www.", "href", "mailto:"];
+
+/// The first sign of a URL in `output`, with the link the mail was given counted
+/// as one.
+fn url_in(output: &str, link: &str) -> Option<&'static str> {
+    if output.contains(link) {
+        return Some("the link");
+    }
+    let lower = output.to_lowercase();
+    URL_MARKERS.iter().copied().find(|m| lower.contains(m))
 }
 
 /// Like minijinja's default formatter, but HTML escaping leaves `/` alone so
@@ -553,7 +591,7 @@ mod tests {
     }
 
     #[test]
-    fn builtin_set_is_exactly_the_24_known_names() {
+    fn builtin_set_is_exactly_the_36_known_names() {
         let builtin: BTreeSet<&str> = BUILTIN.iter().map(|(n, _)| *n).collect();
         let expected: BTreeSet<String> = Locale::ALL
             .into_iter()
@@ -563,7 +601,7 @@ mod tests {
                     .flat_map(move |k| Part::ALL.into_iter().map(move |p| template_name(l, k, p)))
             })
             .collect();
-        assert_eq!(BUILTIN.len(), 24);
+        assert_eq!(BUILTIN.len(), 36);
         assert_eq!(
             builtin,
             expected.iter().map(String::as_str).collect::<BTreeSet<_>>()
@@ -579,8 +617,15 @@ mod tests {
                 assert!(!r.subject.is_empty());
                 assert!(!r.subject.contains(['\n', '\r']), "{kind:?} {locale:?}");
                 assert_eq!(r.subject, r.subject.trim());
-                assert!(r.text.contains(LINK), "text {kind:?} {locale:?}");
-                assert!(r.html.contains(LINK), "html {kind:?} {locale:?}");
+                if kind.carries_url() {
+                    assert!(r.text.contains(LINK), "text {kind:?} {locale:?}");
+                    assert!(r.html.contains(LINK), "html {kind:?} {locale:?}");
+                } else {
+                    for out in [&r.subject, &r.text, &r.html] {
+                        assert!(!out.contains(LINK), "{kind:?} {locale:?}");
+                        assert!(!out.to_lowercase().contains("http"), "{kind:?}");
+                    }
+                }
                 assert!(r
                     .html
                     .contains(&format!("<html lang=\"{}\"", locale.as_str())));
@@ -635,7 +680,7 @@ mod tests {
         for locale in Locale::ALL {
             for kind in Kind::ALL {
                 let r = t.render(kind, locale, &school).unwrap();
-                if kind != Kind::SignIn {
+                if matches!(kind, Kind::Notice | Kind::Reminder | Kind::Withdrawal) {
                     assert!(r.subject.contains(raw), "{kind:?} {locale:?}");
                 }
                 assert!(r.text.contains(raw), "{kind:?} {locale:?}");
@@ -835,6 +880,35 @@ mod tests {
     }
 
     #[test]
+    fn a_factor_notice_with_a_link_is_an_error() {
+        for text in [
+            "Beste {{ recipient_name }}, zie {{ link }}",
+            "Beste {{ recipient_name }}, zie https://portal.example.nl/",
+            "Beste {{ recipient_name }}, zie www.example.nl",
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            write(dir.path(), "nl/factor_enrolled.txt", text);
+            let err = Templates::load(Some(dir.path())).unwrap_err();
+            assert!(matches!(err, TemplateError::Url { .. }), "{err}");
+            assert!(err.to_string().contains("nl/factor_enrolled.txt"));
+        }
+    }
+
+    #[test]
+    fn factor_notices_say_to_call_and_hold_no_url() {
+        let t = Templates::load(None).unwrap();
+        for (locale, call) in [(Locale::Nl, "Bel dan direct"), (Locale::En, "call the")] {
+            for kind in [Kind::FactorEnrolled, Kind::FactorReset] {
+                let r = t.render(kind, locale, &ctx("X")).unwrap();
+                assert!(r.text.contains(call), "{kind:?} {locale:?}");
+                assert!(r.text.contains("Jamie de Vries"));
+                assert_eq!(url_in(&r.text, LINK), None);
+                assert_eq!(url_in(&r.html, LINK), None);
+            }
+        }
+    }
+
+    #[test]
     fn override_with_bad_subject_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
         write(dir.path(), "en/signin.subject.txt", "Line one\nLine two\n");
@@ -852,6 +926,16 @@ mod tests {
     #[test]
     fn kind_names() {
         let names: Vec<_> = Kind::ALL.iter().map(|k| k.as_str()).collect();
-        assert_eq!(names, ["notice", "reminder", "withdrawal", "signin"]);
+        assert_eq!(
+            names,
+            [
+                "notice",
+                "reminder",
+                "withdrawal",
+                "signin",
+                "factor_enrolled",
+                "factor_reset"
+            ]
+        );
     }
 }

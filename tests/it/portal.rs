@@ -5,6 +5,7 @@ use crate::support::*;
 use reqwest::header::{HeaderMap, COOKIE, LOCATION, ORIGIN, SET_COOKIE};
 use reqwest::redirect::Policy;
 use smtp_sink::SmtpSink;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 const PUBLIC: &str = "https://portal.example";
@@ -286,7 +287,12 @@ backend_tests!(
     a_signal_waits_while_the_broker_is_away,
     new_links_expire_and_are_limited_per_address,
     used_links_are_no_guesses,
-    every_route_sends_the_security_headers
+    every_route_sends_the_security_headers,
+    parallel_codes_stop_at_the_lockout,
+    a_second_lockout_lasts_longer,
+    parallel_guesses_stop_at_the_limit,
+    parallel_new_links_stop_at_the_limit,
+    enrolment_is_told_by_email
 );
 
 fn assert_logs_clean(texts: &[&str]) {
@@ -702,44 +708,109 @@ async fn guessed_links_lock_out_the_client(backend: Backend) {
     p.app.cleanup().await;
 }
 
-/// Races on PostgreSQL, where two requests really run at once on two connections.
-/// A test connection holds a row lock so that both requests have read the row
-/// before either writes, then lets them go: the race happens every run.
-mod postgres_races {
-    use super::*;
-    use diesel::prelude::*;
+/// Forces a race on PostgreSQL, where requests really run at once on connections of
+/// their own: a test transaction holds a lock, so that every request of a burst
+/// reaches the same statement and waits there, and is let go once `n` requests wait
+/// for a lock on its tables or were answered without reaching it. On SQLite nothing
+/// is held (its `BEGIN IMMEDIATE` write transaction runs them one at a time anyway),
+/// and "wait or answered" is "answered".
+struct Gate {
+    url: String,
+    held: std::sync::Mutex<Option<diesel::PgConnection>>,
+    tables: &'static [&'static str],
+}
 
-    /// Opens a transaction that runs `lock` (a `SELECT … FOR UPDATE`).
-    fn hold(url: &str, lock: &str) -> PgConnection {
-        let mut conn = PgConnection::establish(url).unwrap();
-        diesel::sql_query("BEGIN").execute(&mut conn).unwrap();
-        diesel::sql_query(lock).execute(&mut conn).unwrap();
-        conn
+impl Gate {
+    /// Opens a transaction that runs `lock` (a `SELECT … FOR UPDATE` or a `LOCK
+    /// TABLE`), on PostgreSQL.
+    fn hold(db: &TestDb, lock: &str, tables: &'static [&'static str]) -> Gate {
+        use diesel::prelude::*;
+        let held = (db.backend == Backend::Postgres).then(|| {
+            let mut conn = PgConnection::establish(&db.url).unwrap();
+            diesel::sql_query("BEGIN").execute(&mut conn).unwrap();
+            diesel::sql_query(lock).execute(&mut conn).unwrap();
+            conn
+        });
+        Gate {
+            url: db.url.clone(),
+            held: std::sync::Mutex::new(held),
+            tables,
+        }
     }
 
-    /// Waits until `n` statements on the portal's tables wait for a lock, then
-    /// commits `gate`, letting them go.
-    async fn release_when_waiting(url: &str, mut gate: PgConnection, n: i64) {
+    /// Statements on the gate's tables waiting for a lock now, on PostgreSQL.
+    fn waiting(&self, watch: &mut Option<diesel::PgConnection>) -> i64 {
+        use diesel::prelude::*;
         #[derive(QueryableByName)]
         struct Waiting {
             #[diesel(sql_type = diesel::sql_types::BigInt)]
             n: i64,
         }
-        let mut watch = PgConnection::establish(url).unwrap();
-        let query = "SELECT COUNT(*) AS n FROM pg_stat_activity \
-                     WHERE datname = current_database() AND pid <> pg_backend_pid() \
-                     AND wait_event_type = 'Lock' \
-                     AND (query LIKE '%access_tokens%' OR query LIKE '%staff_accounts%')";
-        wait_for("both requests waiting", WAIT, || {
-            diesel::sql_query(query)
-                .get_result::<Waiting>(&mut watch)
-                .unwrap()
-                .n
-                >= n
+        let Some(watch) = watch else {
+            return 0;
+        };
+        let on_tables: Vec<String> = self
+            .tables
+            .iter()
+            .map(|t| format!("query LIKE '%{t}%'"))
+            .collect();
+        let query = format!(
+            "SELECT COUNT(*) AS n FROM pg_stat_activity \
+             WHERE datname = current_database() AND pid <> pg_backend_pid() \
+             AND wait_event_type = 'Lock' AND ({})",
+            on_tables.join(" OR ")
+        );
+        diesel::sql_query(query)
+            .get_result::<Waiting>(watch)
+            .unwrap()
+            .n
+    }
+
+    /// Waits until `n` requests wait at the gate or were `answered`.
+    async fn until(&self, n: usize, answered: &AtomicUsize) {
+        use diesel::prelude::*;
+        let mut watch = self
+            .held
+            .lock()
+            .unwrap()
+            .is_some()
+            .then(|| PgConnection::establish(&self.url).unwrap());
+        wait_for("the burst waiting at the gate", WAIT, || {
+            let done = answered.load(Ordering::SeqCst);
+            self.waiting(&mut watch) as usize + done >= n
         })
         .await;
-        diesel::sql_query("COMMIT").execute(&mut gate).unwrap();
     }
+
+    /// Commits the gate's transaction, letting the waiting requests go.
+    fn release(&self) {
+        use diesel::prelude::*;
+        if let Some(mut conn) = self.held.lock().unwrap().take() {
+            diesel::sql_query("COMMIT").execute(&mut conn).unwrap();
+        }
+    }
+
+    /// [`Gate::until`], then [`Gate::release`].
+    async fn release_at(&self, n: usize, answered: &AtomicUsize) {
+        self.until(n, answered).await;
+        self.release();
+    }
+}
+
+/// Runs `request` and counts it answered.
+async fn counted<T>(answered: &AtomicUsize, request: impl std::future::Future<Output = T>) -> T {
+    let out = request.await;
+    answered.fetch_add(1, Ordering::SeqCst);
+    out
+}
+
+/// Races on PostgreSQL, where two requests really run at once on two connections.
+/// A test connection holds a row lock so that both requests have read the row
+/// before either writes, then lets them go: the race happens every run.
+mod postgres_races {
+    use super::*;
+
+    const TABLES: &[&str] = &["access_tokens", "staff_accounts"];
 
     /// Two POSTs of the same link at once: exactly one session.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -750,12 +821,12 @@ mod postgres_races {
         let (_, _, page) = p.get(&path, None).await;
         let csrf = field(&page, "csrf");
         let form = [("csrf", csrf.as_str())];
-        let url = p.app.db.url.clone();
-        let gate = hold(&url, "SELECT 1 FROM access_tokens FOR UPDATE");
+        let gate = Gate::hold(&p.app.db, "SELECT 1 FROM access_tokens FOR UPDATE", TABLES);
+        let answered = AtomicUsize::new(0);
         let (a, b, ()) = tokio::join!(
             p.post(&path, None, Some(PUBLIC), &form),
             p.post(&path, None, Some(PUBLIC), &form),
-            release_when_waiting(&url, gate, 2)
+            gate.release_at(2, &answered)
         );
         let mut statuses = [a.0, b.0];
         statuses.sort();
@@ -809,12 +880,12 @@ mod postgres_races {
         let (csrf_a, csrf_b) = (field(&page_a, "csrf"), field(&page_b, "csrf"));
         let form_a = [("csrf", csrf_a.as_str()), ("code", code.as_str())];
         let form_b = [("csrf", csrf_b.as_str()), ("code", code.as_str())];
-        let url = p.app.db.url.clone();
-        let gate = hold(&url, "SELECT 1 FROM staff_accounts FOR UPDATE");
+        let gate = Gate::hold(&p.app.db, "SELECT 1 FROM staff_accounts FOR UPDATE", TABLES);
+        let answered = AtomicUsize::new(0);
         let (a, b, ()) = tokio::join!(
             p.post("/totp", Some(&first), Some(PUBLIC), &form_a),
             p.post("/totp", Some(&second), Some(PUBLIC), &form_b),
-            release_when_waiting(&url, gate, 2)
+            gate.release_at(2, &answered)
         );
         let mut statuses = [a.0, b.0];
         statuses.sort();
@@ -953,11 +1024,22 @@ async fn pages_in_the_school_language(backend: Backend) {
     let form = [("csrf", field(&page, "csrf")), ("email", en.to_string())];
     let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
     assert_eq!(p.post("/login", None, Some(PUBLIC), &form).await.0, 200);
-    p.sink.wait_for(3, WAIT).await;
+    // Two notices, two enrolments told, and the new link.
+    p.sink.wait_for(5, WAIT).await;
     let mails = p.sink.received_for(en);
-    assert_eq!(mails.len(), 2);
-    let sign_in = mails[1].text_body();
+    assert_eq!(mails.len(), 3, "the notice, the enrolment and the new link");
+    let subject = |s: &str| {
+        mails
+            .iter()
+            .find(|m| m.subject() == s)
+            .map(|m| m.text_body())
+    };
+    let sign_in = subject("Your sign-in link for the secure portal").expect("the new link");
     assert!(sign_in.contains("valid for 15 minutes"), "{sign_in}");
+    let enrolled = subject("A second sign-in step was set up for your account");
+    assert!(enrolled
+        .expect("told in English")
+        .contains("call the operator"));
 
     let unknown = format!("/n/{:064x}", 7);
     let (_, _, page) = p.get(&unknown, None).await;
@@ -1369,5 +1451,349 @@ async fn every_route_sends_the_security_headers(backend: Backend) {
         let (status, headers, _) = p.post(&path, c, Some(PUBLIC), form).await;
         check(&format!("POST {path} ({status})"), &headers);
     }
+    p.app.cleanup().await;
+}
+
+/// The account's row, as the lockout tests read it: failures, lockouts in a row,
+/// locked until, enrolled.
+type AccountRow = (i32, i32, Option<chrono::NaiveDateTime>, bool);
+
+fn account(pool: &schoolsignal::db::Pool, address: &str) -> AccountRow {
+    use diesel::prelude::*;
+    use schoolsignal::db::schema::staff_accounts::dsl::*;
+    let mut conn = pool.get().unwrap();
+    staff_accounts
+        .find(address)
+        .select((
+            failed_attempts,
+            lockouts,
+            locked_until,
+            totp_enrolled_at.is_not_null(),
+        ))
+        .first(&mut *conn)
+        .unwrap()
+}
+
+/// When each lockout for wrong codes was written, in order.
+fn lockouts_at(pool: &schoolsignal::db::Pool) -> Vec<chrono::NaiveDateTime> {
+    use diesel::prelude::*;
+    use schoolsignal::db::schema::audit_log::dsl::*;
+    let mut conn = pool.get().unwrap();
+    audit_log
+        .filter(action.eq("lockout").and(result.eq("codes")))
+        .order(id)
+        .select(at)
+        .load(&mut *conn)
+        .unwrap()
+}
+
+fn count_audit(pool: &schoolsignal::db::Pool, entry: (&str, &str)) -> usize {
+    let entry = (entry.0.to_string(), entry.1.to_string());
+    audit_actions(pool).iter().filter(|a| **a == entry).count()
+}
+
+/// A code that is not the current one.
+fn wrong_code(secret: &str) -> &'static str {
+    if code_now(secret) == "000000" {
+        "111111"
+    } else {
+        "000000"
+    }
+}
+
+/// Finding 2: fifteen wrong codes at once check five, lock once, and the right code
+/// sent while they wait is refused. On PostgreSQL a row lock holds all of them at
+/// the account's row and lets them go together, the right code last; on SQLite they
+/// run one at a time anyway, and the right code follows them.
+async fn parallel_codes_stop_at_the_lockout(backend: Backend) {
+    let pool_size = [("SCHOOLSIGNAL_DB_POOL_SIZE", "40".to_string())];
+    let p = Portal::start_with(backend, &pool_size).await;
+    let me = "zorg@anker.example.nl";
+    let cookie = p.redeem(me).await;
+    let (_, _, page) = p.get("/totp", Some(&cookie)).await;
+    let secret = between(&page, "<code class=\"secret\">", "</code>");
+    let csrf = field(&page, "csrf");
+    let wrong = [("csrf", csrf.as_str()), ("code", wrong_code(&secret))];
+    let gate = Gate::hold(
+        &p.app.db,
+        "SELECT 1 FROM staff_accounts FOR UPDATE",
+        &["staff_accounts"],
+    );
+    let answered = AtomicUsize::new(0);
+    let burst = (0..15).map(|_| {
+        counted(
+            &answered,
+            p.post("/totp", Some(&cookie), Some(PUBLIC), &wrong),
+        )
+    });
+    let right = async {
+        gate.until(15, &answered).await;
+        let code = code_now(&secret);
+        let form = [("csrf", csrf.as_str()), ("code", code.as_str())];
+        counted(
+            &answered,
+            p.post("/totp", Some(&cookie), Some(PUBLIC), &form),
+        )
+        .await
+    };
+    let (wrongs, right, ()) = tokio::join!(
+        futures_util::future::join_all(burst),
+        right,
+        gate.release_at(16, &answered)
+    );
+    let mut statuses: Vec<u16> = wrongs.iter().map(|r| r.0).collect();
+    statuses.sort();
+    let checked = count_audit(&p.app.pool, ("failed_sign_in", "wrong_code"));
+    let right_code = right.0;
+    assert_eq!(
+        checked, 5,
+        "wrong codes checked: {statuses:?}; the right code: {right_code}"
+    );
+    let expected: Vec<u16> = [vec![422; 4], vec![429; 11]].concat();
+    assert_eq!(statuses, expected);
+    assert_eq!(right.0, 429, "the right code during the lockout is refused");
+    assert_eq!(count_audit(&p.app.pool, ("lockout", "codes")), 1);
+    assert_eq!(count_audit(&p.app.pool, ("sign_in", "second_factor")), 0);
+    let (failures, lockouts, until, enrolled) = account(&p.app.pool, me);
+    assert_eq!((failures, lockouts, enrolled), (5, 1, false));
+    let locked_at = lockouts_at(&p.app.pool)[0];
+    assert_eq!(until, Some(locked_at + chrono::Duration::minutes(15)));
+    p.app.cleanup().await;
+}
+
+/// Finding 2: a second lockout with no right code in between lasts 30 minutes, not
+/// 15, and the right code is refused all of it; after it, the right code works and
+/// the count starts again. Later times are replicas whose clock says so.
+async fn a_second_lockout_lasts_longer(backend: Backend) {
+    let p = Portal::start(backend).await;
+    let me = "zorg@anker.example.nl";
+    let cookie = p.redeem(me).await;
+    let (_, _, page) = p.get("/totp", Some(&cookie)).await;
+    let secret = between(&page, "<code class=\"secret\">", "</code>");
+    let csrf = field(&page, "csrf");
+    let wrong = [("csrf", csrf.as_str()), ("code", wrong_code(&secret))];
+    let at = |minutes: i64| {
+        (chrono::DateTime::parse_from_rfc3339(NOW).unwrap() + chrono::Duration::minutes(minutes))
+            .to_rfc3339()
+    };
+    let replica = |minutes: i64| {
+        let env = [
+            ("SCHOOLSIGNAL_NOW", at(minutes)),
+            ("SCHOOLSIGNAL_PUBLIC_URL", PUBLIC.into()),
+        ];
+        let app = &p.app;
+        async move { app.spawn_replica(&env).await }
+    };
+    let post = |base: String, form: Vec<(&'static str, String)>| {
+        let request = p.http.post(format!("{base}/totp"));
+        let request = request.header(COOKIE, &cookie).header(ORIGIN, PUBLIC);
+        async move { request.form(&form).send().await.unwrap().status().as_u16() }
+    };
+    let form = |code: &str| vec![("csrf", csrf.clone()), ("code", code.to_string())];
+    let five_wrong = |base: String| {
+        let post = &post;
+        let form = form(wrong[1].1);
+        async move {
+            let mut statuses = Vec::new();
+            for _ in 0..5 {
+                statuses.push(post(base.clone(), form.clone()).await);
+            }
+            statuses
+        }
+    };
+    assert_eq!(
+        five_wrong(p.app.address.clone()).await,
+        [422, 422, 422, 422, 429]
+    );
+    let first = account(&p.app.pool, me);
+    assert_eq!(
+        first.2,
+        Some(lockouts_at(&p.app.pool)[0] + chrono::Duration::minutes(15))
+    );
+
+    // 20 minutes on, the first lockout is over: five more wrong codes lock it again,
+    // now for 30 minutes.
+    let later = replica(20).await;
+    assert_eq!(
+        five_wrong(later.address.clone()).await,
+        [422, 422, 422, 422, 429]
+    );
+    let second = account(&p.app.pool, me);
+    let locked = lockouts_at(&p.app.pool);
+    assert_eq!(locked.len(), 2);
+    assert_eq!(
+        second.2,
+        Some(locked[1] + chrono::Duration::minutes(30)),
+        "the second lockout lasts twice as long"
+    );
+    // The row keeps the count that locked it, and the lockouts in a row.
+    assert_eq!((first.0, first.1), (5, 1));
+    assert_eq!((second.0, second.1), (5, 2));
+    // 40 minutes on (15 after the second lockout began) the right code is still
+    // refused; 52 minutes on (past its 30) it works, and the slate is clean.
+    let still = replica(40).await;
+    assert_eq!(
+        post(still.address.clone(), form(&code_now(&secret))).await,
+        429
+    );
+    let after = replica(52).await;
+    assert_eq!(
+        post(after.address.clone(), form(&code_now(&secret))).await,
+        303
+    );
+    assert_eq!(account(&p.app.pool, me), (0, 0, None, true));
+    p.app.cleanup().await;
+}
+
+/// Finding 5: thirty guessed links at once from one client check at most ten. On
+/// PostgreSQL the audit table is locked so that every guess let through waits at
+/// its audit row, and the gate opens once the other guesses were answered: with a
+/// check apart from the count, all thirty would have passed the check.
+async fn parallel_guesses_stop_at_the_limit(backend: Backend) {
+    let pool_size = [("SCHOOLSIGNAL_DB_POOL_SIZE", "40".to_string())];
+    let p = Portal::start_with(backend, &pool_size).await;
+    let mut guesses = Vec::new();
+    for n in 1..=30 {
+        let path = format!("/n/{n:064x}");
+        let (_, _, page) = p.get(&path, None).await;
+        guesses.push((path, field(&page, "csrf")));
+    }
+    let gate = Gate::hold(
+        &p.app.db,
+        "LOCK TABLE audit_log IN EXCLUSIVE MODE",
+        &["audit_log"],
+    );
+    let answered = AtomicUsize::new(0);
+    let burst = guesses.iter().map(|(path, csrf)| {
+        let form = [("csrf", csrf.as_str())];
+        let answered = &answered;
+        let p = &p;
+        async move {
+            counted(answered, p.post(path, None, Some(PUBLIC), &form))
+                .await
+                .0
+        }
+    });
+    let (mut statuses, ()) = tokio::join!(
+        futures_util::future::join_all(burst),
+        gate.release_at(30, &answered)
+    );
+    statuses.sort();
+    let checked = count_audit(&p.app.pool, ("failed_sign_in", "unknown_link"));
+    assert_eq!(checked, 10, "guesses checked: {statuses:?}");
+    let expected: Vec<u16> = [vec![410; 10], vec![429; 20]].concat();
+    assert_eq!(statuses, expected);
+    assert_eq!(count_audit(&p.app.pool, ("lockout", "links")), 1);
+    p.app.cleanup().await;
+}
+
+/// Finding 5: eight new-link requests at once for one address (from eight clients,
+/// so that only the address's limit applies) issue three links and send three
+/// emails. On PostgreSQL the links table is locked against inserts, so that every
+/// request has counted the address's links before any is written.
+async fn parallel_new_links_stop_at_the_limit(backend: Backend) {
+    let extra = [
+        ("SCHOOLSIGNAL_TRUSTED_PROXIES", "127.0.0.1/32".to_string()),
+        ("SCHOOLSIGNAL_DB_POOL_SIZE", "40".to_string()),
+    ];
+    let p = Portal::start_with(backend, &extra).await;
+    let me = "adjunct@regenboog.example.nl";
+    let (_, _, page) = p.get("/login", None).await;
+    let csrf = field(&page, "csrf");
+    let gate = Gate::hold(
+        &p.app.db,
+        "LOCK TABLE access_tokens IN EXCLUSIVE MODE",
+        &["access_tokens", "staff_accounts"],
+    );
+    let answered = AtomicUsize::new(0);
+    let burst = (1..=8).map(|n| {
+        let client = format!("203.0.113.{n}");
+        let form = [("csrf", csrf.clone()), ("email", me.to_string())];
+        let (answered, p) = (&answered, &p);
+        async move {
+            let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let forwarded = [("x-forwarded-for", client.as_str())];
+            let request = p.post_with("/login", None, Some(PUBLIC), &forwarded, &form);
+            counted(answered, request).await.0
+        }
+    });
+    let (statuses, ()) = tokio::join!(
+        futures_util::future::join_all(burst),
+        gate.release_at(8, &answered)
+    );
+    assert_eq!(statuses, [200; 8], "the same answer to every request");
+    let links: i64 = {
+        use diesel::prelude::*;
+        use schoolsignal::db::schema::access_tokens::dsl::*;
+        let mut conn = p.app.pool.get().unwrap();
+        access_tokens
+            .filter(recipient_email.eq(me).and(notice_id.is_null()))
+            .count()
+            .get_result(&mut *conn)
+            .unwrap()
+    };
+    assert_eq!(links, 3, "links issued");
+    assert_eq!(count_audit(&p.app.pool, ("link_request", "sent")), 3);
+    assert_eq!(count_audit(&p.app.pool, ("link_request", "limited")), 5);
+    // Every link issued is sent: two notices, then the links.
+    p.sink.wait_for(2 + links as usize, WAIT).await;
+    assert_eq!(p.sink.received_for(me).len(), 3, "emails sent");
+    p.app.cleanup().await;
+}
+
+/// Finding 9: setting up the second factor tells the address, once, by an email
+/// with no link or URL in it, that says to call the operator if it was not them.
+async fn enrolment_is_told_by_email(backend: Backend) {
+    let p = Portal::start(backend).await;
+    let me = "zorg@regenboog.example.nl";
+    let cookie = p.redeem(me).await;
+    let (_, _, target) = p.enrol(&cookie).await;
+    assert!(target.starts_with("/notices/"));
+    let mails = p.sink.wait_for(3, WAIT).await;
+    assert_eq!(mails.len(), 3, "the two notices, and the enrolment told");
+    let told: Vec<_> = p
+        .sink
+        .received_for(me)
+        .into_iter()
+        .filter(|m| !m.text_body().contains(&format!("{PUBLIC}/n/")))
+        .collect();
+    assert_eq!(told.len(), 1, "one email besides the notice");
+    let mail = &told[0];
+    assert_eq!(mail.to_addresses(), [me]);
+    assert_eq!(
+        mail.subject(),
+        "Er is een tweede inlogstap ingesteld voor uw account"
+    );
+    let text = mail.text_body();
+    assert!(text.contains("Bel dan direct de beheerder"), "{text}");
+    for part in [text.as_str(), &mail.html_body(), &mail.all_decoded_text()] {
+        let lower = part.to_lowercase();
+        assert!(
+            !lower.contains("http") && !lower.contains("://"),
+            "no URL: {part}"
+        );
+        assert!(!lower.contains("href"), "no link: {part}");
+    }
+
+    // A later email (a new link) arrives, and still only one told of the enrolment.
+    let (_, _, page) = p.get("/login", None).await;
+    let form = [("csrf", field(&page, "csrf")), ("email", me.to_string())];
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    assert_eq!(p.post("/login", None, Some(PUBLIC), &form).await.0, 200);
+    p.sink.wait_for(4, WAIT).await;
+    let subjects: Vec<String> = p
+        .sink
+        .received_for(me)
+        .iter()
+        .map(|m| m.subject())
+        .collect();
+    let enrolments = subjects
+        .iter()
+        .filter(|s| s.contains("tweede inlogstap"))
+        .count();
+    assert_eq!(enrolments, 1, "{subjects:?}");
+    let logs = captured_logs();
+    assert!(logs.contains("second-factor notice sent"));
+    assert!(!logs.contains(me), "no address in the logs");
     p.app.cleanup().await;
 }

@@ -4,11 +4,17 @@ use crate::support::*;
 use std::process::{Command, Output};
 
 fn run(db: &TestDb, args: &[&str]) -> Output {
+    run_with(db, args, &[])
+}
+
+/// [`run`] with more environment variables.
+fn run_with(db: &TestDb, args: &[&str], env: &[(&str, String)]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_schoolsignal"))
         .args(args)
         .env("DATABASE_URL", &db.url)
         .env("SCHOOLSIGNAL_BSN_KEY", BSN_KEY)
         .env("RUST_LOG", "info,schoolsignal=debug")
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .output()
         .unwrap()
 }
@@ -234,8 +240,10 @@ backend_tests!(
     reset_totp_forgets_the_second_factor
 );
 
-/// A lost phone: the operator resets the second factor; the account enrols again.
+/// A lost phone: the operator resets the second factor; the account enrols again,
+/// and its address is told by an email without a link (finding 9).
 async fn reset_totp_forgets_the_second_factor(backend: Backend) {
+    let sink = smtp_sink::SmtpSink::start().await;
     let db = TestDb::create(backend);
     let pool = db.pool();
     seed(&pool);
@@ -269,11 +277,26 @@ async fn reset_totp_forgets_the_second_factor(backend: Backend) {
             .unwrap();
     }
     assert_eq!(count_rows(&pool, "sessions"), 1);
-    let out = run(
-        &db,
-        &["coordinators", "reset-totp", "Zorg@Regenboog.example.nl"],
-    );
+    let smtp = [("SMTP_URL", format!("{}?tls=none", sink.url()))];
+    // The command sends to the sink this test's runtime serves: block in place.
+    let out = tokio::task::block_in_place(|| {
+        run_with(
+            &db,
+            &["coordinators", "reset-totp", "Zorg@Regenboog.example.nl"],
+            &smtp,
+        )
+    });
     assert!(out.status.success(), "{}", text(&out));
+    assert!(!text(&out).contains(address), "{}", text(&out));
+    let mails = sink.received_for(address);
+    assert_eq!(mails.len(), 1, "the address is told: {}", text(&out));
+    assert_eq!(
+        mails[0].subject(),
+        "De tweede inlogstap van uw account is gewist"
+    );
+    assert!(mails[0].text_body().contains("Bel dan direct de beheerder"));
+    let all = mails[0].all_decoded_text().to_lowercase();
+    assert!(!all.contains("http") && !all.contains("href"), "no link");
     let (secret, enrolled): (Option<String>, Option<chrono::NaiveDateTime>) = {
         use diesel::prelude::*;
         use schoolsignal::db::schema::staff_accounts::dsl::*;
@@ -286,8 +309,13 @@ async fn reset_totp_forgets_the_second_factor(backend: Backend) {
     };
     assert_eq!((secret, enrolled), (None, None));
     assert_eq!(count_rows(&pool, "sessions"), 0, "its sessions are gone");
-    let out = run(&db, &["coordinators", "reset-totp", "nobody@example.org"]);
+    let out = run_with(
+        &db,
+        &["coordinators", "reset-totp", "nobody@example.org"],
+        &smtp,
+    );
     assert!(!out.status.success());
     assert!(text(&out).contains("no portal account"), "{}", text(&out));
     assert_eq!(count_rows(&pool, "audit_log"), 1, "the reset is audited");
+    assert_eq!(sink.received().len(), 1, "no email for an unknown address");
 }

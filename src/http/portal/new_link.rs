@@ -53,11 +53,12 @@ pub async fn request(
     if !crate::registry::schools::is_coordinator_address(&email) {
         return Err(PortalError::Invalid);
     }
+    // Every request counts, checked and counted in one step.
     let client = portal.client(&req);
-    if portal.requests.blocked(&client) {
+    let Some(attempt) = portal.requests.try_begin(&client) else {
         return Err(PortalError::Locked);
-    }
-    portal.requests.fail(&client);
+    };
+    attempt.fail();
     let now = portal.clock.now();
     let address = email.clone();
     let issued = portal

@@ -5,11 +5,14 @@ use super::i18n::{self, Locale};
 use super::pages::{html, Pages};
 use super::{see_other, CsrfForm, Portal, PortalError};
 use crate::access::sessions::{self as session, Session};
-use crate::access::sign_in::{self as access, Checked, Prompt, Redeemed};
+use crate::access::sign_in::{self as access, Checked, FactorNotice, Prompt, Redeemed};
 use crate::access::{links, locales, totp};
+use crate::delivery::sign_in::{FactorChange, FactorEmail, SignInMail};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::{DateTime, Utc};
 use minijinja::context;
+use std::sync::Arc;
 
 /// GET shows a button and changes nothing: mail scanners follow links. The page is
 /// in the locale of the link's school.
@@ -54,7 +57,9 @@ async fn link_locale(
 
 /// POST redeems the link, once: it starts a session that still needs the second
 /// factor, bound to the link's address and notice. Unknown links count against the
-/// client; the one that locks it out is audited.
+/// client; the one that locks it out is audited. A redemption holds a place under
+/// the client's limit from before the lookup until its outcome is known, so that
+/// concurrent guesses cannot all pass one check.
 pub async fn redeem(
     portal: web::Data<Portal>,
     req: HttpRequest,
@@ -67,9 +72,9 @@ pub async fn redeem(
         return Err(PortalError::Forbidden);
     }
     let client = portal.client(&req);
-    if portal.limiter.blocked(&client) {
+    let Some(attempt) = portal.limiter.try_begin(&client) else {
         return Err(PortalError::Locked);
-    }
+    };
     let (token, now) = (token.into_inner(), portal.clock.now());
     let redeemed = portal
         .db(move |conn| access::redeem(conn, &token, now))
@@ -82,7 +87,7 @@ pub async fn redeem(
         Redeemed::Locked => Err(PortalError::Locked),
         Redeemed::Refused => Err(PortalError::BadLink),
         Redeemed::Unknown => {
-            if portal.limiter.fail(&client) {
+            if attempt.fail() {
                 let now = portal.clock.now();
                 portal
                     .db(move |conn| access::client_locked_out(conn, &client, now))
@@ -159,7 +164,10 @@ pub async fn second_factor(
         .db(move |conn| access::check_code(conn, &s, &code, now))
         .await?;
     match checked {
-        Checked::Verified(cookie) => {
+        Checked::Verified { cookie, enrolled } => {
+            if let (Some(notice), Some(mail)) = (enrolled, portal.sign_in_mail.clone()) {
+                tokio::spawn(tell_enrolled(mail, notice, now));
+            }
             let target = match &session.notice_id {
                 Some(id) => format!("/notices/{id}"),
                 None => "/notices".to_string(),
@@ -176,6 +184,19 @@ pub async fn second_factor(
         }
         Checked::Locked => Err(PortalError::Locked),
     }
+}
+
+/// Tells the account's address that a second factor was set up, in the background
+/// like a sign-in link: whoever redeemed the link enrolled, and the address may not
+/// have been them.
+async fn tell_enrolled(mail: Arc<SignInMail>, notice: FactorNotice, now: DateTime<Utc>) {
+    let email = FactorEmail {
+        to: &notice.email,
+        name: &notice.name,
+        locale: notice.locale,
+        change: FactorChange::Enrolled,
+    };
+    mail.send_factor_notice(email, now).await;
 }
 
 pub async fn logout(
