@@ -191,6 +191,11 @@ pub const VARIABLES: &[Var] = &[
     ),
     var("SCHOOLSIGNAL_BIND", "127.0.0.1:8080", "where HTTP listens"),
     var(
+        "SCHOOLSIGNAL_METRICS_BIND",
+        "127.0.0.1:9090",
+        "where /metrics and /health listen; never the portal's address",
+    ),
+    var(
         "SCHOOLSIGNAL_TRUSTED_PROXIES",
         "",
         "IPs or CIDRs whose X-Forwarded-For counts",
