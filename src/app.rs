@@ -1,6 +1,6 @@
 //! Wires the service: the configuration's sections become services, and the services
 //! become stages that share one stop token. `Application::build` does every step
-//! that can fail (migrations, the listener, the mail templates and transport) before
+//! that can fail (migrations, both listeners, the mail templates and transport) before
 //! any stage starts, so a process that cannot serve takes no work from the queue or
 //! the outbox. A stop (SIGTERM, SIGINT) lets each stage finish the work in hand.
 
@@ -46,7 +46,10 @@ const SMTP_CONNECTIONS: usize = 16;
 
 pub struct Application {
     port: u16,
+    /// The internal listener's port: `/metrics` and the detailed `/health`.
+    metrics_port: u16,
     server: Server,
+    metrics_server: Server,
     pub pool: Pool,
     pub metrics: Arc<Metrics>,
     stop: CancellationToken,
@@ -81,22 +84,25 @@ impl Application {
         let pool = db::pool(&config.db.url, config.db.pool_size);
         migrate_when_reachable(&pool).await?;
         let shared = shared(&config, pool);
-        let listener = TcpListener::bind(config.portal.bind).map_err(|e| {
-            let bind = config.portal.bind;
-            anyhow::anyhow!("SCHOOLSIGNAL_BIND: cannot listen on {bind}: {e}")
-        })?;
+        let listener = bind("SCHOOLSIGNAL_BIND", config.portal.bind)?;
+        let metrics_listener = bind("SCHOOLSIGNAL_METRICS_BIND", config.portal.metrics_bind)?;
         let port = listener.local_addr()?.port();
+        let metrics_port = metrics_listener.local_addr()?.port();
         let mail = open_mail(&config.mail)?;
         let intake = Arc::new(intake(&config, &shared, &mail.policy));
         let portal = portal(&config, &shared, &mail);
+        let state = app_state(&shared, intake.clone());
         let deadline = config.portal.request_timeout;
-        let server = http_server(listener, deadline, &shared, intake.clone(), portal)?;
+        let server = http_server(listener, deadline, state.clone(), portal)?;
+        let metrics_server = metrics_server(metrics_listener, deadline, state)?;
         let backend = config.db.url.backend_name();
         let stages = start_stages(config, &shared, intake, mail);
-        tracing::info!(port, backend, "schoolsignal listening");
+        tracing::info!(port, metrics_port, backend, "schoolsignal listening");
         Ok(Self {
             port,
+            metrics_port,
             server,
+            metrics_server,
             pool: shared.pool,
             metrics: shared.metrics,
             stop: shared.stop,
@@ -106,6 +112,11 @@ impl Application {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The internal listener's port (`SCHOOLSIGNAL_METRICS_BIND`).
+    pub fn metrics_port(&self) -> u16 {
+        self.metrics_port
     }
 
     /// Cancelling this token stops the service as [`Application::run_until_stopped`]
@@ -122,15 +133,18 @@ impl Application {
     /// at once instead of after their lease; the relay settles its batch.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let http = self.server.handle();
+        let internal = self.metrics_server.handle();
         let mut serving = tokio::spawn(self.server);
+        let mut serving_internal = tokio::spawn(self.metrics_server);
         let served = tokio::select! {
             result = &mut serving => Some(result),
+            result = &mut serving_internal => Some(result),
             _ = self.stop.cancelled() => None,
         };
         tracing::info!("stopping: finishing the work in hand");
         self.stop.cancel();
         let finished = async {
-            http.stop(true).await;
+            tokio::join!(http.stop(true), internal.stop(true));
             for stage in self.stages {
                 let _ = stage.await;
             }
@@ -259,19 +273,27 @@ fn portal(config: &Config, shared: &Shared, mail: &Mail) -> Portal {
     portal
 }
 
-fn http_server(
-    listener: TcpListener,
-    deadline: Duration,
-    shared: &Shared,
-    intake: Arc<Intake>,
-    portal: Portal,
-) -> std::io::Result<Server> {
-    let state = web::Data::new(AppState {
+/// Binds `addr`, or fails startup naming `var`.
+fn bind(var: &str, addr: std::net::SocketAddr) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr).map_err(|e| anyhow::anyhow!("{var}: cannot listen on {addr}: {e}"))
+}
+
+fn app_state(shared: &Shared, intake: Arc<Intake>) -> web::Data<AppState> {
+    web::Data::new(AppState {
         pool: shared.pool.clone(),
         intake,
         metrics: shared.metrics.clone(),
         broker_connected: shared.broker_connected.clone(),
-    });
+    })
+}
+
+/// The main listener: the portal, intake and the kubelet's probes.
+fn http_server(
+    listener: TcpListener,
+    deadline: Duration,
+    state: web::Data<AppState>,
+    portal: Portal,
+) -> std::io::Result<Server> {
     let portal = web::Data::new(portal);
     Ok(HttpServer::new(move || {
         App::new()
@@ -285,6 +307,26 @@ fn http_server(
     .workers(2)
     .client_request_timeout(deadline)
     // Signals are the caller's: they cancel `stop`, which stops the stages too.
+    .disable_signals()
+    .listen(listener)?
+    .run())
+}
+
+/// The internal listener: `/metrics` and the detailed `/health`, nothing else.
+fn metrics_server(
+    listener: TcpListener,
+    deadline: Duration,
+    state: web::Data<AppState>,
+) -> std::io::Result<Server> {
+    Ok(HttpServer::new(move || {
+        App::new()
+            .wrap_fn(move |req, srv| crate::http::deadline::within(deadline, req, srv))
+            .wrap(api::baseline_headers())
+            .app_data(state.clone())
+            .configure(api::internal::routes)
+    })
+    .workers(1)
+    .client_request_timeout(deadline)
     .disable_signals()
     .listen(listener)?
     .run())

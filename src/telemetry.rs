@@ -73,7 +73,7 @@ const HELP: &[(&str, &str)] = &[
     ("schoolsignal_outbox_depth", "Outbound messages not yet confirmed by the broker"),
     ("schoolsignal_outbox_published_total", "Outbound messages confirmed by the broker"),
     ("schoolsignal_outbox_publish_failures_total", "Outbound messages the broker refused or did not confirm"),
-    ("schoolsignal_broker_up", "1 while the intake consumer is connected"),
+    ("schoolsignal_broker_up", "1 while the intake consumer holds a broker connection, else 0; readiness leaves the broker out, so this is where an outage shows"),
     ("schoolsignal_deliveries_total", "Emails that reached a final state, by state"),
     ("schoolsignal_delivery_retries_total", "Email attempts that failed and will be tried again"),
     ("schoolsignal_mail_session_errors_total", "Sends refused for the session, not the email (authentication or TLS required or failed): a configuration fault; retried"),

@@ -222,6 +222,14 @@ mod tests {
         assert_eq!(e.var, "SCHOOLSIGNAL_NOW");
         let e = load(&[("SCHOOLSIGNAL_BSN_KEY", "short")]).unwrap_err();
         assert_eq!(e.var, "SCHOOLSIGNAL_BSN_KEY");
+        let e = load(&[("SCHOOLSIGNAL_METRICS_BIND", "localhost")]).unwrap_err();
+        assert_eq!(e.var, "SCHOOLSIGNAL_METRICS_BIND");
+        let e = load(&[("SCHOOLSIGNAL_METRICS_BIND", "0.0.0.0:8080")]).unwrap_err();
+        assert_eq!(e.var, "SCHOOLSIGNAL_METRICS_BIND", "the portal's port");
+        assert_eq!(
+            load(&[]).unwrap().portal.metrics_bind,
+            "127.0.0.1:9090".parse().unwrap()
+        );
         let e = load(&[("SCHOOLSIGNAL_TRUSTED_PROXIES", "10.0.0.0/99")]).unwrap_err();
         assert_eq!(e.var, "SCHOOLSIGNAL_TRUSTED_PROXIES");
         let c = load(&[("SCHOOLSIGNAL_TRUSTED_PROXIES", "10.0.0.0/8, ::1")]).unwrap();

@@ -8,6 +8,9 @@ use std::time::Duration;
 #[derive(Debug, Clone)]
 pub struct PortalConfig {
     pub bind: SocketAddr,
+    /// The internal listener for `/metrics` and the detailed `/health`, apart from
+    /// the portal's address: the counters move after each police event.
+    pub metrics_bind: SocketAddr,
     /// `scheme://host[:port]`, without a trailing slash.
     pub public_url: String,
     /// Proxies (IPs or CIDRs) whose `X-Forwarded-For` names the portal's client.
@@ -26,8 +29,17 @@ impl PortalConfig {
                 "must start with http:// or https://",
             ));
         }
+        let bind: SocketAddr = r.parsed("SCHOOLSIGNAL_BIND")?;
+        let metrics_bind: SocketAddr = r.parsed("SCHOOLSIGNAL_METRICS_BIND")?;
+        if metrics_bind.port() != 0 && metrics_bind.port() == bind.port() {
+            return Err(err(
+                "SCHOOLSIGNAL_METRICS_BIND",
+                "must use another port than SCHOOLSIGNAL_BIND",
+            ));
+        }
         Ok(PortalConfig {
-            bind: r.parsed("SCHOOLSIGNAL_BIND")?,
+            bind,
+            metrics_bind,
             public_url: public_url.trim_end_matches('/').to_string(),
             trusted_proxies: TrustedProxies::parse(&r.text("SCHOOLSIGNAL_TRUSTED_PROXIES"))
                 .map_err(|why| err("SCHOOLSIGNAL_TRUSTED_PROXIES", why))?,

@@ -196,6 +196,11 @@ pub const VARIABLES: &[Var] = &[
         "the head, then body and answer, each within this",
     ),
     var(
+        "SCHOOLSIGNAL_METRICS_BIND",
+        "127.0.0.1:9090",
+        "where /metrics and /health listen; never the portal's address",
+    ),
+    var(
         "SCHOOLSIGNAL_TRUSTED_PROXIES",
         "",
         "IPs or CIDRs whose X-Forwarded-For counts",

@@ -446,9 +446,60 @@ async fn api_responses_carry_the_baseline_headers(backend: Backend) {
     app.cleanup().await;
 }
 
+/// The counters move right after a police event, so on the portal's address they
+/// would tell whether a child is in the registry: `/metrics` and the detailed health
+/// are on the internal listener only. The main listener answers 404 for them, and
+/// its `/readyz` names the database alone; the internal listener serves nothing of
+/// the portal or the intake.
+async fn metrics_and_health_are_on_the_internal_listener_only(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (status, _) = app.post_event(&example("valid-basic.json")).await;
+    assert_eq!(status, 202);
+    let get = |base: &str, path: &str| {
+        let request = app.http.get(format!("{base}{path}"));
+        async move {
+            let r = request.send().await.unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    let (main, internal) = (app.address.as_str(), app.metrics_address.as_str());
+    assert_ne!(main, internal);
+    for path in ["/metrics", "/health"] {
+        let (status, body) = get(main, path).await;
+        assert_eq!(status, 404, "{path} on the main listener");
+        assert!(!body.contains("schoolsignal_"), "{path}: {body}");
+    }
+    let (status, page) = get(internal, "/metrics").await;
+    assert_eq!(status, 200);
+    let line = "schoolsignal_decisions_total{outcome=\"notified\"} 1";
+    assert!(page.lines().any(|l| l == line), "{line} in {page}");
+    assert!(
+        page.lines().any(|l| l == "schoolsignal_broker_up 1"),
+        "{page}"
+    );
+    let (status, body) = get(internal, "/health").await;
+    assert_eq!(status, 200, "{body}");
+    let health: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(health, json!({"database": "up", "broker": "up"}));
+    let (status, body) = get(main, "/readyz").await;
+    assert_eq!(status, 200, "{body}");
+    let ready: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(ready, json!({"database": "up"}), "the database only");
+    assert_eq!(get(main, "/healthz").await.0, 200);
+    for path in ["/readyz", "/healthz", "/login", "/v1/events"] {
+        assert_eq!(
+            get(internal, path).await.0,
+            404,
+            "{path} on the internal listener"
+        );
+    }
+    app.cleanup().await;
+}
+
 backend_tests!(
     contract_examples_over_amqp,
     api_responses_carry_the_baseline_headers,
+    metrics_and_health_are_on_the_internal_listener_only,
     amqp_edge_rejections,
     contract_examples_over_http,
     one_batch_is_decided_as_if_event_by_event

@@ -37,7 +37,8 @@ impl Portal {
     }
 
     /// A service that cannot reach the broker: it serves pages and takes events over
-    /// HTTP, but its relay cannot publish (and it never reports ready).
+    /// HTTP (it is ready), but its relay cannot publish (and its detailed health never
+    /// reports the broker up, which is what `TestApp::wait_ready` waits for).
     async fn start_without_broker(backend: Backend) -> Self {
         let sink = SmtpSink::start().await;
         // A port nothing listens on. Safe to take from `free_port` although it is

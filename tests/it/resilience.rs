@@ -1,6 +1,7 @@
 //! The service as a real process: redelivery, hard kills, replicas, broker restarts.
 
 use crate::support::*;
+use serde_json::json;
 use std::collections::HashSet;
 use std::time::Duration;
 
@@ -291,20 +292,117 @@ impl Drop for PrivateRabbit {
     }
 }
 
-async fn readyz_says_broker_down(service: &ServiceProcess) {
+/// Waits until the internal listener says the broker is down: the detailed health
+/// (503, the database up, the broker down) and the gauge `schoolsignal_broker_up 0`.
+/// Then the replica must still be ready on the main listener: `/readyz` is 200 and
+/// says that the database is up, and nothing about the broker.
+async fn ready_with_the_broker_down(service: &ServiceProcess) {
+    let down = json!({"database": "up", "broker": "down"});
     let deadline = std::time::Instant::now() + LONG;
     loop {
-        if let Some((503, body)) = service.get("/readyz").await {
-            if body.contains("\"broker\":\"down\"") && body.contains("\"database\":\"up\"") {
-                return;
-            }
+        let health = service.get_internal("/health").await;
+        let page = service.get_internal("/metrics").await;
+        let reported = health.as_ref().is_some_and(|(status, body)| {
+            *status == 503
+                && serde_json::from_str::<serde_json::Value>(body).ok() == Some(down.clone())
+        });
+        let gauge = page
+            .as_ref()
+            .is_some_and(|(_, page)| page.lines().any(|l| l == "schoolsignal_broker_up 0"));
+        if reported && gauge {
+            break;
         }
         assert!(
             std::time::Instant::now() < deadline,
-            "readyz never reported the broker down"
+            "the internal listener never reported the broker down: {health:?}"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    let (status, body) = service
+        .get("/readyz")
+        .await
+        .expect("the main listener answers");
+    assert_eq!(status, 200, "ready while the broker is down: {body}");
+    let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        body,
+        json!({"database": "up"}),
+        "readyz names the database only"
+    );
+}
+
+/// The broker is unreachable from the start: the replica is ready all the same,
+/// because the portal and HTTPS intake need only the database. The broker's state
+/// shows on the internal listener, and an event sent over HTTPS is accepted.
+async fn ready_while_the_broker_is_down(backend: Backend) {
+    let db = TestDb::create(backend);
+    let api_key = seed(&db.pool());
+    // A port nothing listens on (see `free_port`): the broker stays unreachable.
+    let closed = format!("amqp://guest:guest@127.0.0.1:{}/%2f", free_port());
+    let env = service_env(&db.url, &format!("t{}.", unique()), &closed);
+    let service = ServiceProcess::start(&env, &format!("no-broker-{}", unique()));
+    ready_with_the_broker_down(&service).await;
+    let r = reqwest::Client::new()
+        .post(format!("{}/v1/events", service.address().await))
+        .bearer_auth(&api_key)
+        .header("content-type", "application/json")
+        .body(example("valid-basic.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202, "HTTPS intake works without the broker");
+    ready_with_the_broker_down(&service).await;
+}
+
+/// Polls `/readyz` on the main listener until it answers `status` with `body`.
+async fn readyz_answers(service: &ServiceProcess, status: u16, body: serde_json::Value) {
+    let deadline = std::time::Instant::now() + LONG;
+    loop {
+        let got = service.get("/readyz").await;
+        let seen = got
+            .as_ref()
+            .map(|(s, text)| (*s, serde_json::from_str::<serde_json::Value>(text).ok()));
+        if seen == Some((status, Some(body.clone()))) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "readyz never answered {status} {body}: {got:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Readiness follows the database: while it refuses connections, `/readyz` on the
+/// main listener answers 503 `{"database":"down"}`, and 200 again once it is back.
+/// (No broker, so that nothing is declared on the shared one.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_follows_the_database_on_postgres() {
+    let db = TestDb::create(Backend::Postgres);
+    let closed = format!("amqp://guest:guest@127.0.0.1:{}/%2f", free_port());
+    let env = service_env(&db.url, &format!("t{}.", unique()), &closed);
+    let service = ServiceProcess::start(&env, &format!("db-ready-{}", unique()));
+    readyz_answers(&service, 200, json!({"database": "up"})).await;
+    let name = db.url.rsplit('/').next().unwrap().to_string();
+    let mut admin = <diesel::PgConnection as diesel::Connection>::establish(
+        "postgres://postgres@127.0.0.1:5432/test",
+    )
+    .unwrap();
+    use diesel::RunQueryDsl;
+    for sql in [
+        format!("ALTER DATABASE {name} ALLOW_CONNECTIONS false"),
+        format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+        ),
+    ] {
+        diesel::sql_query(sql).execute(&mut admin).unwrap();
+    }
+    readyz_answers(&service, 503, json!({"database": "down"})).await;
+    diesel::sql_query(format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true"))
+        .execute(&mut admin)
+        .unwrap();
+    readyz_answers(&service, 200, json!({"database": "up"})).await;
 }
 
 /// The queues a RabbitMQ node has, with their arguments, as `rabbitmqctl` prints them.
@@ -355,11 +453,15 @@ async fn broker_restart(backend: Backend) {
     let prefix = format!("t{}.", unique());
     let env = service_env(&db.url, &prefix, &rabbit.url());
     let service = ServiceProcess::start(&env, &format!("broker-restart-{}", unique()));
-    readyz_says_broker_down(&service).await;
+    ready_with_the_broker_down(&service).await;
     assert_eq!(service.get("/healthz").await.map(|r| r.0), Some(200));
 
     rabbit.run("start").await;
     service.wait_ready(LONG).await;
+    wait_for_metric("the broker gauge at 1", LONG, 1.0, || {
+        service.metric("schoolsignal_broker_up")
+    })
+    .await;
     let names = schoolsignal::config::AmqpNames::with_prefix(&prefix);
     assert_topology(&rabbit, &names);
     let broker = Broker::connect(&rabbit.url(), names.clone()).await;
@@ -374,7 +476,7 @@ async fn broker_restart(backend: Backend) {
     rabbit.run("stop").await;
     let at_stop = count_rows(&pool, "inbox_events");
     eprintln!("broker stopped with {at_stop} of 300 events committed");
-    readyz_says_broker_down(&service).await;
+    ready_with_the_broker_down(&service).await;
     // While the broker is down, HTTPS intake goes on; outcomes wait in the outbox.
     let client = reqwest::Client::new();
     for n in 300..320 {
@@ -538,23 +640,25 @@ async fn a_poison_event_does_not_block_the_queue(backend: Backend) {
     app.cleanup().await;
 }
 
-/// A service that cannot serve takes no work. `Application::build` binds its port
-/// (and opens its mail transport) before any stage starts, so when the port is taken
-/// it fails with the events it would have consumed still on the queue. When the
-/// consumer started first, as it once did, it ran on in this runtime after the
-/// failure and took them.
+/// A service that cannot serve takes no work. `Application::build` binds both its
+/// ports, the main and the internal listener's (and opens its mail transport),
+/// before any stage starts, so when either port is taken it fails with the events it
+/// would have consumed still on the queue. When the consumer started first, as it
+/// once did, it ran on in this runtime after the failure and took them.
 async fn a_service_that_cannot_bind_takes_no_events(backend: Backend) {
     let s = setup(backend, &amqp_url()).await;
     s.broker.declare().await;
     let events: Vec<Vec<u8>> = (0..20).map(|n| generated_event(n, "bind").1).collect();
     s.broker.publish_many(&events).await;
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let mut env = s.env.clone();
     let bind = taken.local_addr().unwrap().to_string();
-    env.push(("SCHOOLSIGNAL_BIND".into(), bind));
-    let built = schoolsignal::app::Application::build(config_from(&env)).await;
-    let error = built.err().expect("the port is taken").to_string();
-    assert!(error.contains("SCHOOLSIGNAL_BIND"), "{error}");
+    for var in ["SCHOOLSIGNAL_BIND", "SCHOOLSIGNAL_METRICS_BIND"] {
+        let mut env = s.env.clone();
+        env.push((var.into(), bind.clone()));
+        let built = schoolsignal::app::Application::build(config_from(&env)).await;
+        let error = built.err().expect("the port is taken").to_string();
+        assert!(error.starts_with(&format!("{var}: ")), "{error}");
+    }
     // Long enough for a consumer that had started to connect and take a prefetch.
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(s.broker.message_count(&s.broker.names.queue).await, 20);
@@ -565,6 +669,7 @@ async fn a_service_that_cannot_bind_takes_no_events(backend: Backend) {
 backend_tests!(
     a_poison_event_does_not_block_the_queue,
     a_service_that_cannot_bind_takes_no_events,
+    ready_while_the_broker_is_down,
     duplicates_and_redelivery,
     hard_kill_with_1000_in_flight,
     broker_restart

@@ -1,6 +1,7 @@
 //! The HTTP surface: police intake, health, readiness and metrics.
 
 pub mod events;
+pub mod internal;
 
 use crate::db::{self, Pool};
 use crate::http::methods::Endpoint;
@@ -10,7 +11,7 @@ use actix_web::http::{header, StatusCode};
 use actix_web::middleware::DefaultHeaders;
 use actix_web::{web, HttpResponse, ResponseError};
 use serde_json::json;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -83,10 +84,12 @@ pub fn baseline_headers() -> DefaultHeaders {
         .add((header::CACHE_CONTROL, "no-store"))
 }
 
+/// The routes of the main listener (the portal's address): intake and the kubelet's
+/// probes. `/metrics` and the detailed health are on the internal listener only
+/// ([`internal::routes`]), so here they are 404.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(Endpoint::new("/healthz").get(healthz))
         .service(Endpoint::new("/readyz").get(readyz))
-        .service(Endpoint::new("/metrics").get(metrics))
         .service(Endpoint::new("/v1/events").post(events::post_event));
 }
 
@@ -94,36 +97,30 @@ async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
 }
 
-/// Ready when the database answers and the intake consumer holds a broker connection.
+/// Ready when the database answers: all this replica needs to answer the portal and
+/// HTTPS intake. The broker is left out on purpose: its outage must not take every
+/// replica out of the Service. The body says the database's state and nothing else.
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    let database = tokio::time::timeout(Duration::from_secs(3), db::run(&state.pool, db::ping))
-        .await
-        .is_ok_and(|r| r.is_ok());
-    let broker = state.broker_connected.load(Ordering::SeqCst);
-    let body = json!({
-        "database": if database { "up" } else { "down" },
-        "broker": if broker { "up" } else { "down" },
-    });
-    if database && broker {
+    let database = database_up(&state.pool).await;
+    let body = json!({ "database": up_down(database) });
+    if database {
         HttpResponse::Ok().json(body)
     } else {
         HttpResponse::ServiceUnavailable().json(body)
     }
 }
 
-async fn metrics(state: web::Data<AppState>) -> HttpResponse {
-    // Queue gauges are read at scrape time, so they are exact across replicas.
-    let now = state.intake.clock.now();
-    let read = db::run(&state.pool, move |c| {
-        let depth = crate::outbox::depth(c)?;
-        let oldest = crate::delivery::queue::oldest_pending_age(c, now)?;
-        Ok((depth, oldest))
-    });
-    if let Ok(Ok((depth, oldest))) = tokio::time::timeout(Duration::from_secs(3), read).await {
-        state.metrics.outbox_depth.set(depth);
-        state.metrics.oldest_pending_delivery.set(oldest);
+/// Whether the database answers a ping within 3 seconds.
+async fn database_up(pool: &Pool) -> bool {
+    tokio::time::timeout(Duration::from_secs(3), db::run(pool, db::ping))
+        .await
+        .is_ok_and(|r| r.is_ok())
+}
+
+fn up_down(up: bool) -> &'static str {
+    if up {
+        "up"
+    } else {
+        "down"
     }
-    HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4")
-        .body(state.metrics.render())
 }

@@ -18,7 +18,8 @@ use tokio_util::sync::CancellationToken;
 const READY: Duration = Duration::from_secs(30);
 
 /// The configuration a test service runs with, as environment variables. It listens
-/// on a port the system picks (`SCHOOLSIGNAL_BIND=127.0.0.1:0`).
+/// on ports the system picks (`SCHOOLSIGNAL_BIND=127.0.0.1:0`, and the same for the
+/// internal listener, `SCHOOLSIGNAL_METRICS_BIND`).
 pub fn service_env(db_url: &str, prefix: &str, amqp: &str) -> Vec<(String, String)> {
     let names = AmqpNames::with_prefix(prefix);
     [
@@ -26,6 +27,7 @@ pub fn service_env(db_url: &str, prefix: &str, amqp: &str) -> Vec<(String, Strin
         ("AMQP_URL", amqp.to_string()),
         ("SCHOOLSIGNAL_NOW", NOW.to_string()),
         ("SCHOOLSIGNAL_BIND", "127.0.0.1:0".to_string()),
+        ("SCHOOLSIGNAL_METRICS_BIND", "127.0.0.1:0".to_string()),
         ("SCHOOLSIGNAL_BSN_KEY", BSN_KEY.to_string()),
         ("SCHOOLSIGNAL_AMQP_INBOUND_EXCHANGE", names.inbound_exchange),
         ("SCHOOLSIGNAL_AMQP_QUEUE", names.queue),
@@ -62,6 +64,8 @@ pub fn config_from(env: &[(String, String)]) -> Config {
 /// A service running in this process: where it listens, and how to stop it.
 pub struct InProcess {
     pub address: String,
+    /// The internal listener: `/metrics` and `/health`.
+    pub metrics_address: String,
     stop: CancellationToken,
     /// Cancelled once the service has stopped.
     stopped: CancellationToken,
@@ -87,6 +91,7 @@ pub async fn start_in_process(db_url: &str, prefix: &str, extra: &[(&str, String
         .await
         .unwrap();
     let address = format!("http://127.0.0.1:{}", app.port());
+    let metrics_address = format!("http://127.0.0.1:{}", app.metrics_port());
     let (stop, stopped) = (app.stopper(), CancellationToken::new());
     let done = stopped.clone();
     tokio::spawn(async move {
@@ -95,6 +100,7 @@ pub async fn start_in_process(db_url: &str, prefix: &str, extra: &[(&str, String
     });
     InProcess {
         address,
+        metrics_address,
         stop,
         stopped,
     }
@@ -103,13 +109,14 @@ pub async fn start_in_process(db_url: &str, prefix: &str, extra: &[(&str, String
 /// Another in-process service on a [`TestApp`]'s database and AMQP names.
 pub struct Replica {
     pub address: String,
+    pub metrics_address: String,
     pub http: reqwest::Client,
 }
 
 impl Replica {
     /// The value of one series on its `/metrics` (`name{labels}` as printed), or 0.
     pub async fn metric(&self, series: &str) -> f64 {
-        metric_at(&self.http, &self.address, series).await
+        metric_at(&self.http, &self.metrics_address, series).await
     }
 }
 
@@ -119,6 +126,8 @@ pub struct TestApp {
     pub db: TestDb,
     pub pool: Pool,
     pub address: String,
+    /// The internal listener: `/metrics` and `/health`.
+    pub metrics_address: String,
     pub api_key: String,
     pub broker: Broker,
     pub http: reqwest::Client,
@@ -154,6 +163,7 @@ impl TestApp {
             db,
             pool,
             address: service.address.clone(),
+            metrics_address: service.metrics_address.clone(),
             api_key,
             broker,
             http: reqwest::Client::new(),
@@ -166,10 +176,12 @@ impl TestApp {
         format!("{}{path}", self.address)
     }
 
+    /// Waits until the service is ready and its consumer connected (see
+    /// [`wait_ready_at`]).
     pub async fn wait_ready(&self) {
         wait_ready_at(
             &self.http,
-            &self.address,
+            &self.metrics_address,
             READY,
             "service not ready in time",
         )
@@ -183,12 +195,13 @@ impl TestApp {
         let service = start_in_process(&self.db.url, &self.prefix(), extra).await;
         let replica = Replica {
             address: service.address.clone(),
+            metrics_address: service.metrics_address.clone(),
             http: reqwest::Client::new(),
         };
         self.services.lock().unwrap().push(service);
         wait_ready_at(
             &replica.http,
-            &replica.address,
+            &replica.metrics_address,
             READY,
             "service not ready in time",
         )
@@ -207,9 +220,9 @@ impl TestApp {
             .to_string()
     }
 
-    /// The whole `/metrics` page.
+    /// The whole `/metrics` page, from the internal listener.
     pub async fn metrics_text(&self) -> String {
-        scrape(&self.http, &self.address)
+        scrape(&self.http, &self.metrics_address)
             .await
             .expect("the service answers /metrics")
     }

@@ -86,18 +86,21 @@ where
     }
 }
 
-/// Polls `{address}/readyz` until it answers 200; fails the test after `timeout` with
-/// the message `failure`.
+/// Polls the detailed health on the internal listener, `{metrics_address}/health`,
+/// until it answers 200: the database answers and the intake consumer holds a broker
+/// connection. That is more than `/readyz` on the main listener, which leaves the
+/// broker out; the tests wait for both, so that the consumer is running. Fails the
+/// test after `timeout` with the message `failure`.
 pub async fn wait_ready_at(
     http: &reqwest::Client,
-    address: &str,
+    metrics_address: &str,
     timeout: Duration,
     failure: &str,
 ) {
     let deadline = Instant::now() + timeout;
     loop {
         let ready = http
-            .get(format!("{address}/readyz"))
+            .get(format!("{metrics_address}/health"))
             .send()
             .await
             .is_ok_and(|r| r.status() == 200);

@@ -1,8 +1,9 @@
 //! Ports for things a test must name before they listen.
 //!
-//! A service the tests start listens on `127.0.0.1:0` and says where: an in-process
-//! one through `Application::port`, a child process in its log
-//! ([`super::ServiceProcess::port`]). Picking a free port and handing it over is a
+//! A service the tests start listens on `127.0.0.1:0` (both listeners, the main and
+//! the internal one) and says where: an in-process one through `Application::port`
+//! and `Application::metrics_port`, a child process in its log
+//! ([`super::ServiceProcess::port`], [`super::ServiceProcess::metrics_port`]). Picking a free port and handing it over is a
 //! race: the port is free again between the pick and the bind, and two processes
 //! once drew the same one. What is here is for the few cases that cannot wait to
 //! learn the port.

@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 
 /// How long a started service may take to log where it listens.
 const LISTENING_WITHIN: Duration = Duration::from_secs(120);
-/// The message the service logs once it listens, with the port in a field `port`.
+/// The message the service logs once it listens, with the ports in the fields `port`
+/// (the main listener) and `metrics_port` (the internal one).
 const LISTENING: &str = "schoolsignal listening";
 
 pub fn log_dir() -> PathBuf {
@@ -26,14 +27,15 @@ pub struct ServiceProcess {
     /// Where this start's lines begin in `log`: the file is appended to, and may
     /// hold earlier runs under the same name.
     log_from: u64,
-    /// The port, once read from the log.
-    port: OnceLock<u16>,
+    /// The main and the internal listener's ports, once read from the log.
+    ports: OnceLock<(u16, u16)>,
 }
 
 impl ServiceProcess {
     /// Starts `schoolsignal serve` with `env`, logging to target/test-logs/<name>.log.
-    /// It listens where `env`'s `SCHOOLSIGNAL_BIND` says, by default on a port the
-    /// system picks; [`ServiceProcess::port`] tells which.
+    /// It listens where `env`'s `SCHOOLSIGNAL_BIND` and `SCHOOLSIGNAL_METRICS_BIND`
+    /// say, by default on ports the system picks; [`ServiceProcess::port`] and
+    /// [`ServiceProcess::metrics_port`] tell which.
     pub fn start(env: &[(String, String)], name: &str) -> Self {
         let log = log_dir().join(format!("{name}.log"));
         let file = std::fs::OpenOptions::new()
@@ -45,6 +47,7 @@ impl ServiceProcess {
         let child = Command::new(env!("CARGO_BIN_EXE_schoolsignal"))
             .arg("serve")
             .env("SCHOOLSIGNAL_BIND", "127.0.0.1:0")
+            .env("SCHOOLSIGNAL_METRICS_BIND", "127.0.0.1:0")
             .envs(env.iter().cloned())
             .env("SCHOOLSIGNAL_LOG_FORMAT", "json")
             .stdout(Stdio::from(file.try_clone().unwrap()))
@@ -55,27 +58,36 @@ impl ServiceProcess {
             child,
             log,
             log_from,
-            port: OnceLock::new(),
+            ports: OnceLock::new(),
         }
     }
 
     /// The port the service listens on, from its `schoolsignal listening` log line;
     /// waits for that line (at most two minutes, then the test fails).
     pub async fn port(&self) -> u16 {
+        self.ports().await.0
+    }
+
+    /// The internal listener's port (`/metrics`, `/health`), from the same line.
+    pub async fn metrics_port(&self) -> u16 {
+        self.ports().await.1
+    }
+
+    async fn ports(&self) -> (u16, u16) {
         let deadline = Instant::now() + LISTENING_WITHIN;
         loop {
-            if let Some(port) = self.port.get() {
-                return *port;
+            if let Some(ports) = self.ports.get() {
+                return *ports;
             }
             // Checked before the log is read: a line written before an exit is seen.
             let exited = self.has_exited();
-            if let Some(port) = listening_port(&self.log_of_this_start()) {
-                return *self.port.get_or_init(|| port);
+            if let Some(ports) = listening_ports(&self.log_of_this_start()) {
+                return *self.ports.get_or_init(|| ports);
             }
             if exited || Instant::now() >= deadline {
                 let why = if exited { "it exited" } else { "not in time" };
                 panic!(
-                    "the service did not log `{LISTENING}` with its port ({why}); see its log {}",
+                    "the service did not log `{LISTENING}` with its ports ({why}); see its log {}",
                     self.log.display()
                 );
             }
@@ -86,6 +98,11 @@ impl ServiceProcess {
     /// `http://127.0.0.1:<port>`.
     pub async fn address(&self) -> String {
         format!("http://127.0.0.1:{}", self.port().await)
+    }
+
+    /// `http://127.0.0.1:<metrics port>`: the internal listener.
+    pub async fn metrics_address(&self) -> String {
+        format!("http://127.0.0.1:{}", self.metrics_port().await)
     }
 
     /// Sends SIGTERM, as Kubernetes does, and waits up to `within` for the process to
@@ -139,23 +156,27 @@ impl ServiceProcess {
         })
     }
 
+    /// A GET on the main listener: status and body, or None when it does not answer.
     pub async fn get(&self, path: &str) -> Option<(u16, String)> {
-        let r = reqwest::get(format!("{}{path}", self.address().await))
-            .await
-            .ok()?;
-        let status = r.status().as_u16();
-        Some((status, r.text().await.unwrap_or_default()))
+        get_at(&self.address().await, path).await
     }
 
+    /// A GET on the internal listener (`/metrics`, `/health`).
+    pub async fn get_internal(&self, path: &str) -> Option<(u16, String)> {
+        get_at(&self.metrics_address().await, path).await
+    }
+
+    /// Waits until the service is ready and its consumer connected (see
+    /// [`wait_ready_at`]).
     pub async fn wait_ready(&self, timeout: Duration) {
         let failure = format!("service not ready in time; log: {}", self.log.display());
-        let address = self.address().await;
+        let address = self.metrics_address().await;
         wait_ready_at(&reqwest::Client::new(), &address, timeout, &failure).await
     }
 
     /// The value of one series on its `/metrics` (`name{labels}` as printed), or 0.
     pub async fn metric(&self, series: &str) -> f64 {
-        match self.get("/metrics").await {
+        match self.get_internal("/metrics").await {
             Some((_, page)) => series_value(&page, series),
             None => 0.0,
         }
@@ -168,12 +189,19 @@ impl Drop for ServiceProcess {
     }
 }
 
-/// The port of the `schoolsignal listening` line in JSON log `lines`, if there is one.
-fn listening_port(lines: &str) -> Option<u16> {
-    lines
+async fn get_at(address: &str, path: &str) -> Option<(u16, String)> {
+    let r = reqwest::get(format!("{address}{path}")).await.ok()?;
+    let status = r.status().as_u16();
+    Some((status, r.text().await.unwrap_or_default()))
+}
+
+/// The ports (`port`, `metrics_port`) of the `schoolsignal listening` line in JSON
+/// log `lines`, if there is one.
+fn listening_ports(lines: &str) -> Option<(u16, u16)> {
+    let entry = lines
         .lines()
         .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-        .find(|entry| entry["message"] == LISTENING)
-        .and_then(|entry| entry["port"].as_u64())
-        .and_then(|port| u16::try_from(port).ok())
+        .find(|entry| entry["message"] == LISTENING)?;
+    let port = |field: &str| entry[field].as_u64().and_then(|p| u16::try_from(p).ok());
+    Some((port("port")?, port("metrics_port")?))
 }
