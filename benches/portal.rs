@@ -177,15 +177,8 @@ async fn run(k: Knobs) {
         .redirect(Policy::none())
         .build()
         .unwrap();
-    let r = http
-        .post(format!("{public}/v1/events"))
-        .bearer_auth(&api_key)
-        .header("content-type", "application/json")
-        .body(example("valid-basic.json"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 202, "the event is accepted");
+    let (status, _) = post_event_to(&http, &public, &api_key, &example("valid-basic.json")).await;
+    assert_eq!(status, 202, "the event is accepted");
     let mails = sink.wait_for(1, WAIT).await;
     let mail = mails
         .iter()

@@ -114,13 +114,9 @@ pub fn sign_in_email(
     message_id: &str,
     now: DateTime<Utc>,
 ) -> Result<Message, Failure> {
-    let context = MailContext {
-        school_name: "",
-        recipient_name: email.name,
-        link,
-        open_by: now + email.valid_for,
-        valid_minutes: email.valid_for.num_minutes() as u32,
-    };
+    let valid_minutes = email.valid_for.num_minutes() as u32;
+    let context =
+        MailContext::about_account(email.name, link, now + email.valid_for, valid_minutes);
     let kind = (super::kinds::Kind::SignIn, email.locale);
     render_and_build(
         templates,
@@ -158,13 +154,7 @@ pub fn factor_email(
     message_id: &str,
     now: DateTime<Utc>,
 ) -> Result<Message, Failure> {
-    let context = MailContext {
-        school_name: "",
-        recipient_name: email.name,
-        link: "",
-        open_by: now,
-        valid_minutes: 0,
-    };
+    let context = MailContext::about_account(email.name, "", now, 0);
     let kind = match email.change {
         FactorChange::Enrolled => super::kinds::Kind::FactorEnrolled,
         FactorChange::Reset => super::kinds::Kind::FactorReset,

@@ -111,6 +111,24 @@ pub struct MailContext<'a> {
     pub valid_minutes: u32,
 }
 
+impl<'a> MailContext<'a> {
+    /// For an email about an account rather than a notice: it names no school.
+    pub fn about_account(
+        recipient_name: &'a str,
+        link: &'a str,
+        open_by: DateTime<Utc>,
+        valid_minutes: u32,
+    ) -> Self {
+        MailContext {
+            school_name: "",
+            recipient_name,
+            link,
+            open_by,
+            valid_minutes,
+        }
+    }
+}
+
 /// A rendered mail.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rendered {

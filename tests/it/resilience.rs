@@ -342,15 +342,10 @@ async fn ready_while_the_broker_is_down(backend: Backend) {
     let env = service_env(&db.url, &format!("t{}.", unique()), &closed);
     let service = ServiceProcess::start(&env, &format!("no-broker-{}", unique()));
     ready_with_the_broker_down(&service).await;
-    let r = reqwest::Client::new()
-        .post(format!("{}/v1/events", service.address().await))
-        .bearer_auth(&api_key)
-        .header("content-type", "application/json")
-        .body(example("valid-basic.json"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 202, "HTTPS intake works without the broker");
+    let http = reqwest::Client::new();
+    let address = service.address().await;
+    let (status, _) = post_event_to(&http, &address, &api_key, &example("valid-basic.json")).await;
+    assert_eq!(status, 202, "HTTPS intake works without the broker");
     ready_with_the_broker_down(&service).await;
 }
 

@@ -233,17 +233,7 @@ impl TestApp {
     }
 
     pub async fn post_event(&self, body: &[u8]) -> (u16, serde_json::Value) {
-        let r = self
-            .http
-            .post(format!("{}/v1/events", self.address))
-            .bearer_auth(&self.api_key)
-            .header("content-type", "application/json")
-            .body(body.to_vec())
-            .send()
-            .await
-            .unwrap();
-        let status = r.status().as_u16();
-        (status, r.json().await.unwrap_or(serde_json::Value::Null))
+        post_event_to(&self.http, &self.address, &self.api_key, body).await
     }
 
     /// Stops this app and its replicas, then removes what the test declared on the
@@ -256,4 +246,24 @@ impl TestApp {
         }
         self.broker.cleanup().await;
     }
+}
+
+/// Posts an event to the service at `address` with `api_key`; returns the status and
+/// the JSON body (null when there is none).
+pub async fn post_event_to(
+    http: &reqwest::Client,
+    address: &str,
+    api_key: &str,
+    body: &[u8],
+) -> (u16, serde_json::Value) {
+    let r = http
+        .post(format!("{address}/v1/events"))
+        .bearer_auth(api_key)
+        .header("content-type", "application/json")
+        .body(body.to_vec())
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(serde_json::Value::Null))
 }
