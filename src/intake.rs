@@ -30,6 +30,30 @@ fn canonical(value: &serde_json::Value) -> Vec<u8> {
     serde_json::to_vec(value).expect("a parsed value serialises")
 }
 
+/// Everything both transports do to a body before any database work: the size
+/// limit, JSON, the contract's checks and the body's fingerprint. Pure, so that the
+/// fuzz target (`fuzz/fuzz_targets/event_decode.rs`) runs exactly this path;
+/// `limits.now` is the time of receipt.
+pub fn validate_body(
+    body: &[u8],
+    limits: Limits,
+    hasher: &KeyedHasher,
+    source: &'static str,
+) -> Result<Received, Rejection> {
+    if body.len() > MAX_BODY_BYTES {
+        return Err(Rejection::new(Reason::TooLarge));
+    }
+    let value: serde_json::Value =
+        serde_json::from_slice(body).map_err(|_| Rejection::new(Reason::MalformedJson))?;
+    let event = HomeVisit::from_value(&value, limits)?;
+    Ok(Received {
+        event,
+        body_hash: hasher.body(&canonical(&value)),
+        received_at: limits.now,
+        source,
+    })
+}
+
 pub struct Intake {
     pub pool: Pool,
     pub clock: SharedClock,
@@ -71,25 +95,13 @@ impl AbortAfterCommits {
 }
 
 impl Intake {
-    /// Validates a message body against the contract.
+    /// Validates a message body against the contract (see [`validate_body`]).
     pub fn validate(&self, body: &[u8], source: &'static str) -> Result<Received, Rejection> {
-        let received_at = self.clock.now();
-        if body.len() > MAX_BODY_BYTES {
-            return Err(Rejection::new(Reason::TooLarge));
-        }
-        let value: serde_json::Value =
-            serde_json::from_slice(body).map_err(|_| Rejection::new(Reason::MalformedJson))?;
         let limits = Limits {
-            now: received_at,
+            now: self.clock.now(),
             window_days: self.window_days,
         };
-        let event = HomeVisit::from_value(&value, limits)?;
-        Ok(Received {
-            event,
-            body_hash: self.hasher.body(&canonical(&value)),
-            received_at,
-            source,
-        })
+        validate_body(body, limits, &self.hasher, source)
     }
 
     /// Counts and logs a rejection. The log holds the reason, the offending field's
