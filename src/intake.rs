@@ -227,4 +227,26 @@ mod tests {
                 .unwrap();
         assert_ne!(super::canonical(&a), super::canonical(&c));
     }
+
+    /// Found by the `event_decode` fuzz target: serde_json's default float parsing
+    /// can miss the nearest f64, so a body written in its own canonical form got
+    /// another fingerprint (an `event_id_conflict` for a re-serialised republish).
+    #[test]
+    fn the_canonical_form_has_the_same_fingerprint() {
+        for number in [
+            "19999999999999900000013371215493478744062",
+            "2.2250738585072011e-308",
+            "52.090737399999994",
+        ] {
+            let body = format!(r#"{{"schema":"x","extra":{number}}}"#);
+            let once: serde_json::Value = serde_json::from_str(&body).unwrap();
+            let twice: serde_json::Value =
+                serde_json::from_slice(&super::canonical(&once)).unwrap();
+            assert_eq!(
+                super::canonical(&once),
+                super::canonical(&twice),
+                "{number}"
+            );
+        }
+    }
 }
