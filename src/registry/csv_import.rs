@@ -80,13 +80,39 @@ impl Row<'_> {
     }
 }
 
-/// Reads every row with `parse`, collecting all errors with their line numbers.
-pub fn parse_all<T>(
-    input: impl Read,
+/// Counts lines as an editor shows them, for the line numbers of row errors. csv's
+/// own count starts a record at the line break before it (the `\n` of a CRLF, a
+/// blank line) and counts `\n` only, so it put every row of a CRLF file one line
+/// early, the first on the header's line.
+struct Lines<'a> {
+    data: &'a [u8],
+    at: usize,
+    line: u64,
+}
+
+impl Lines<'_> {
+    /// The line of the first byte at or after `byte` that is not a line break.
+    /// Records come in file order, so the whole file is scanned once.
+    fn of(&mut self, byte: u64) -> u64 {
+        let mut end = usize::try_from(byte).map_or(self.data.len(), |b| b.min(self.data.len()));
+        while matches!(self.data.get(end), Some(b'\r' | b'\n')) {
+            end += 1;
+        }
+        for i in self.at..end {
+            let b = self.data[i];
+            if b == b'\n' || (b == b'\r' && self.data.get(i + 1) != Some(&b'\n')) {
+                self.line += 1;
+            }
+        }
+        self.at = self.at.max(end);
+        self.line
+    }
+}
+
+fn check_header(
+    reader: &mut csv::Reader<&[u8]>,
     headers: &'static [&'static str],
-    mut parse: impl FnMut(&Row) -> Result<T, String>,
-) -> Result<Vec<(u64, T)>, ImportError> {
-    let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(input);
+) -> Result<(), ImportError> {
     let found: Vec<String> = match reader.headers() {
         Ok(h) => h
             .iter()
@@ -99,21 +125,44 @@ pub fn parse_all<T>(
             expected: headers.join(","),
         });
     }
+    Ok(())
+}
+
+/// Reads every row with `parse`, collecting all errors with their line numbers.
+pub fn parse_all<T>(
+    mut input: impl Read,
+    headers: &'static [&'static str],
+    mut parse: impl FnMut(&Row) -> Result<T, String>,
+) -> Result<Vec<(u64, T)>, ImportError> {
+    let mut data = Vec::new();
+    input.read_to_end(&mut data)?;
+    let mut lines = Lines {
+        data: &data,
+        at: 0,
+        line: 1,
+    };
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_reader(data.as_slice());
+    check_header(&mut reader, headers)?;
     let mut rows = Vec::new();
     let mut errors = Vec::new();
     for (n, record) in reader.records().enumerate() {
-        let line = n as u64 + 2;
+        let position = match &record {
+            Ok(r) => r.position(),
+            Err(e) => e.position(),
+        };
+        let line = position.map_or(n as u64 + 2, |p| lines.of(p.byte()));
         match record {
             Err(_) => errors.push(RowError {
                 line,
                 message: "not readable as CSV UTF-8".into(),
             }),
             Ok(r) if r.len() != headers.len() => errors.push(RowError {
-                line: r.position().map_or(line, |p| p.line()),
+                line,
                 message: format!("has {} fields, expected {}", r.len(), headers.len()),
             }),
             Ok(r) => {
-                let line = r.position().map_or(line, |p| p.line());
                 match parse(&Row {
                     record: &r,
                     headers,
@@ -180,5 +229,26 @@ mod tests {
         assert_eq!(rows.iter().map(|r| r.line).collect::<Vec<_>>(), vec![3, 5]);
         let err = parse_all("x,y\n".as_bytes(), &["a", "b"], |_| Ok(())).unwrap_err();
         assert!(matches!(err, ImportError::Header { .. }));
+    }
+
+    /// Found by the `registry_csv` fuzz target: in a CRLF file every row was
+    /// reported one line early, the first on the header's line.
+    #[test]
+    fn line_numbers_count_crlf_cr_and_blank_lines() {
+        let bad_lines = |csv: &[u8]| {
+            let err = parse_all(csv, &["a", "b"], |_| Err::<(), _>("bad".into())).unwrap_err();
+            let ImportError::Rows(rows) = err else {
+                panic!("{err}")
+            };
+            rows.iter().map(|r| r.line).collect::<Vec<_>>()
+        };
+        assert_eq!(bad_lines(b"a,b\n1,x\n2,x\n"), vec![2, 3]);
+        assert_eq!(bad_lines(b"\xef\xbb\xbfa,b\r\n1,x\r\n2,x\r\n"), vec![2, 3]);
+        assert_eq!(bad_lines(b"a,b\r1,x\r2,x\r"), vec![2, 3]);
+        assert_eq!(bad_lines(b"a,b\r\n\r\n1,x\n\n\n2,x"), vec![3, 6]);
+        assert_eq!(
+            bad_lines(b"a,b\r\n\"1\r\n\",x\r\n2,\xff\r\n3"),
+            vec![2, 4, 5]
+        );
     }
 }

@@ -54,9 +54,20 @@ pub fn import(
         .load(conn)?
         .into_iter()
         .collect();
+    let rows = parse(input, hasher, &known)?;
+    Ok(write_tx(conn, |conn| write_rows(conn, &rows))?)
+}
+
+/// Checks the header and every row against the `known` school codes, without the
+/// database: every enrollment of the file, or every bad row.
+pub fn parse(
+    input: impl Read,
+    hasher: &KeyedHasher,
+    known: &HashSet<String>,
+) -> Result<Vec<NewEnrollment>, ImportError> {
     let mut seen = HashSet::new();
     let rows = csv_import::parse_all(input, HEADERS, |row| {
-        let enrollment = parse_row(row, hasher, &known)?;
+        let enrollment = parse_row(row, hasher, known)?;
         let key = (
             enrollment.bsn_hash.clone(),
             enrollment.school_brin.clone(),
@@ -67,8 +78,7 @@ pub fn import(
         }
         Ok(enrollment)
     })?;
-    let rows: Vec<NewEnrollment> = rows.into_iter().map(|(_, row)| row).collect();
-    Ok(write_tx(conn, |conn| write_rows(conn, &rows))?)
+    Ok(rows.into_iter().map(|(_, row)| row).collect())
 }
 
 fn parse_row(

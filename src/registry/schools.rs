@@ -132,12 +132,9 @@ fn deputy(row: &Row) -> Result<(Option<String>, Option<String>), String> {
     }
 }
 
-/// Checks every row, then writes them all in one transaction.
-pub fn import(
-    conn: &mut DbConn,
-    input: impl Read,
-    now: NaiveDateTime,
-) -> Result<ImportSummary, ImportError> {
+/// Checks the header and every row, without the database: every school of the file,
+/// or every bad row.
+pub fn parse(input: impl Read, now: NaiveDateTime) -> Result<Vec<School>, ImportError> {
     let mut seen = HashSet::new();
     let rows = csv_import::parse_all(input, HEADERS, |row| {
         let school = parse_row(row, now)?;
@@ -146,9 +143,19 @@ pub fn import(
         }
         Ok(school)
     })?;
+    Ok(rows.into_iter().map(|(_, school)| school).collect())
+}
+
+/// Checks every row, then writes them all in one transaction.
+pub fn import(
+    conn: &mut DbConn,
+    input: impl Read,
+    now: NaiveDateTime,
+) -> Result<ImportSummary, ImportError> {
+    let rows = parse(input, now)?;
     write_tx(conn, |conn| {
         let mut summary = ImportSummary::default();
-        for (_, school) in rows {
+        for school in rows {
             let existing: Option<School> = schools::table
                 .find(&school.brin)
                 .select(School::as_select())
