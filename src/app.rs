@@ -214,18 +214,13 @@ fn metrics() -> Metrics {
 /// SMTP_URL stops startup.
 fn open_mail(config: &MailConfig) -> anyhow::Result<Mail> {
     let templates = Templates::load(config.templates.as_deref())?;
-    let mailer = match &config.smtp_url {
-        // A send slot gives its connection back before it waits for its result to
-        // be recorded, so fewer connections than slots keep the server busy.
-        Some(url) => {
-            let connections = config.concurrency.min(SMTP_CONNECTIONS) as u32;
-            Mailer::smtp(url, config.timeout, connections)?
-        }
-        None => {
-            tracing::warn!(folder = %config.dir.display(), "SMTP_URL is not set: emails are written as .eml files, not sent");
-            Mailer::files(&config.dir)?
-        }
-    };
+    if config.smtp_url.is_none() {
+        tracing::warn!(folder = %config.dir.display(), "SMTP_URL is not set: emails are written as .eml files, not sent");
+    }
+    // A send slot gives its connection back before it waits for its result to be
+    // recorded, so fewer connections than slots keep the server busy.
+    let connections = config.concurrency.min(SMTP_CONNECTIONS) as u32;
+    let mailer = Mailer::open(config, connections)?;
     let policy = Policy {
         give_up_after: chrono_duration(config.give_up_after),
         message_domain: config.from.email.domain().to_string(),

@@ -29,10 +29,7 @@ impl SignInMail {
         public_url: &str,
     ) -> Result<SignInMail, Box<dyn std::error::Error + Send + Sync>> {
         let templates = Templates::load(config.templates.as_deref())?;
-        let mailer = match &config.smtp_url {
-            Some(url) => Mailer::smtp(url, config.timeout, 1)?,
-            None => Mailer::files(&config.dir)?,
-        };
+        let mailer = Mailer::open(config, 1)?;
         Ok(SignInMail {
             mailer: Arc::new(mailer),
             templates: Arc::new(templates),

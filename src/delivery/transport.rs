@@ -2,7 +2,7 @@
 //! set, and how a failure is classified.
 
 use super::kinds::Failure;
-use crate::config::ConfigError;
+use crate::config::{ConfigError, MailConfig};
 use lettre::address::Envelope;
 use lettre::transport::smtp::PoolConfig;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
@@ -63,6 +63,15 @@ pub fn classify_code(code: &str, permanent: bool) -> SendError {
 }
 
 impl Mailer {
+    /// The transport `config` names: SMTP through at most `connections` pooled
+    /// connections, or `.eml` files in its folder when no `SMTP_URL` is set.
+    pub fn open(config: &MailConfig, connections: u32) -> Result<Mailer, ConfigError> {
+        match &config.smtp_url {
+            Some(url) => Mailer::smtp(url, config.timeout, connections),
+            None => Mailer::files(&config.dir),
+        }
+    }
+
     /// A pooled SMTP transport for `url`, as configuration checked it
     /// (`config::mail::smtp_url`).
     pub fn smtp(url: &str, timeout: Duration, pool_size: u32) -> Result<Mailer, ConfigError> {

@@ -133,7 +133,7 @@ pub fn parse_all<T>(
     mut input: impl Read,
     headers: &'static [&'static str],
     mut parse: impl FnMut(&Row) -> Result<T, String>,
-) -> Result<Vec<(u64, T)>, ImportError> {
+) -> Result<Vec<T>, ImportError> {
     let mut data = Vec::new();
     input.read_to_end(&mut data)?;
     let mut lines = Lines {
@@ -167,7 +167,7 @@ pub fn parse_all<T>(
                     record: &r,
                     headers,
                 }) {
-                    Ok(v) => rows.push((line, v)),
+                    Ok(v) => rows.push(v),
                     Err(message) => errors.push(RowError { line, message }),
                 }
             }

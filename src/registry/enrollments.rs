@@ -66,7 +66,7 @@ pub fn parse(
     known: &HashSet<String>,
 ) -> Result<Vec<NewEnrollment>, ImportError> {
     let mut seen = HashSet::new();
-    let rows = csv_import::parse_all(input, HEADERS, |row| {
+    csv_import::parse_all(input, HEADERS, |row| {
         let enrollment = parse_row(row, hasher, known)?;
         let key = (
             enrollment.bsn_hash.clone(),
@@ -77,8 +77,7 @@ pub fn parse(
             return Err("the same child, school and valid_from appear earlier in the file".into());
         }
         Ok(enrollment)
-    })?;
-    Ok(rows.into_iter().map(|(_, row)| row).collect())
+    })
 }
 
 fn parse_row(

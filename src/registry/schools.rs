@@ -136,14 +136,13 @@ fn deputy(row: &Row) -> Result<(Option<String>, Option<String>), String> {
 /// or every bad row.
 pub fn parse(input: impl Read, now: NaiveDateTime) -> Result<Vec<School>, ImportError> {
     let mut seen = HashSet::new();
-    let rows = csv_import::parse_all(input, HEADERS, |row| {
+    csv_import::parse_all(input, HEADERS, |row| {
         let school = parse_row(row, now)?;
         if !seen.insert(school.brin.clone()) {
             return Err("this brin appears earlier in the file".into());
         }
         Ok(school)
-    })?;
-    Ok(rows.into_iter().map(|(_, school)| school).collect())
+    })
 }
 
 /// Checks every row, then writes them all in one transaction.
