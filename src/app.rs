@@ -290,21 +290,11 @@ fn http_server(
     portal: Portal,
 ) -> std::io::Result<Server> {
     let portal = web::Data::new(portal);
-    Ok(HttpServer::new(move || {
-        App::new()
-            .wrap_fn(move |req, srv| crate::http::deadline::within(deadline, req, srv))
-            .wrap(api::baseline_headers())
-            .app_data(state.clone())
-            .app_data(portal.clone())
-            .configure(api::routes)
-            .configure(crate::http::portal::routes)
+    serve(listener, deadline, 2, move |cfg| {
+        cfg.app_data(state.clone()).app_data(portal.clone());
+        api::routes(cfg);
+        crate::http::portal::routes(cfg);
     })
-    .workers(2)
-    .client_request_timeout(deadline)
-    // Signals are the caller's: they cancel `stop`, which stops the stages too.
-    .disable_signals()
-    .listen(listener)?
-    .run())
 }
 
 /// The internal listener: `/metrics` and the detailed `/health`, nothing else.
@@ -313,15 +303,32 @@ fn metrics_server(
     deadline: Duration,
     state: web::Data<AppState>,
 ) -> std::io::Result<Server> {
+    serve(listener, deadline, 1, move |cfg| {
+        cfg.app_data(state.clone());
+        api::internal::routes(cfg);
+    })
+}
+
+/// A server on `listener` for what `configure` adds (routes and their data), under
+/// the whole-request deadline and with the baseline headers.
+fn serve<F>(
+    listener: TcpListener,
+    deadline: Duration,
+    workers: usize,
+    configure: F,
+) -> std::io::Result<Server>
+where
+    F: Fn(&mut web::ServiceConfig) + Clone + Send + 'static,
+{
     Ok(HttpServer::new(move || {
         App::new()
             .wrap_fn(move |req, srv| crate::http::deadline::within(deadline, req, srv))
             .wrap(api::baseline_headers())
-            .app_data(state.clone())
-            .configure(api::internal::routes)
+            .configure(configure.clone())
     })
-    .workers(1)
+    .workers(workers)
     .client_request_timeout(deadline)
+    // Signals are the caller's: they cancel `stop`, which stops the stages too.
     .disable_signals()
     .listen(listener)?
     .run())
