@@ -81,10 +81,6 @@ impl Portal {
         token.clone()
     }
 
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.app.address)
-    }
-
     async fn get(&self, path: &str, cookie: Option<&str>) -> (u16, HeaderMap, String) {
         self.get_with(path, cookie, &[]).await
     }
@@ -96,7 +92,7 @@ impl Portal {
         cookie: Option<&str>,
         headers: &[(&str, &str)],
     ) -> (u16, HeaderMap, String) {
-        let mut request = self.http.get(self.url(path));
+        let mut request = self.http.get(self.app.url(path));
         if let Some(c) = cookie {
             request = request.header(COOKIE, c);
         }
@@ -130,7 +126,7 @@ impl Portal {
         headers: &[(&str, &str)],
         form: &[(&str, &str)],
     ) -> (u16, HeaderMap, String) {
-        let mut request = self.http.post(self.url(path)).form(form);
+        let mut request = self.http.post(self.app.url(path)).form(form);
         if let Some(c) = cookie {
             request = request.header(COOKIE, c);
         }
