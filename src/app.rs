@@ -27,6 +27,7 @@ use crate::notices::Outcome;
 use crate::outbox::Outbox;
 use crate::registry::KeyedHasher;
 use crate::retry::Backoff;
+use crate::sealing::Keyring;
 use crate::telemetry::Metrics;
 use actix_web::{dev::Server, web, App, HttpServer};
 use std::net::TcpListener;
@@ -64,6 +65,8 @@ struct Shared {
     pool: Pool,
     clock: SharedClock,
     metrics: Arc<Metrics>,
+    /// Seals personal data at rest, and opens it.
+    keys: Arc<Keyring>,
     /// Where outbound messages are queued, and the relay's wake-up.
     outbox: Outbox,
     /// Woken when emails were queued.
@@ -83,7 +86,8 @@ impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let pool = db::pool(&config.db.url, config.db.pool_size);
         migrate_when_reachable(&pool).await?;
-        let shared = shared(&config, pool);
+        let keys = keyring(&config, &pool).await?;
+        let shared = shared(&config, pool, keys);
         let listener = bind("SCHOOLSIGNAL_BIND", config.portal.bind)?;
         let metrics_listener = bind("SCHOOLSIGNAL_METRICS_BIND", config.portal.metrics_bind)?;
         let port = listener.local_addr()?.port();
@@ -182,7 +186,20 @@ pub async fn stop_signal() {
     }
 }
 
-fn shared(config: &Config, pool: Pool) -> Shared {
+/// The data keys, checked against the fingerprints the database recorded before
+/// anything is written: a wrong key stops startup.
+pub async fn keyring(config: &Config, pool: &Pool) -> anyhow::Result<Arc<Keyring>> {
+    let keys = Arc::new(match config.unsealed {
+        true => Keyring::unsealed(&config.data_keys),
+        false => Keyring::new(&config.data_keys),
+    });
+    let (checked, now) = (keys.clone(), crate::clock::from_config(config.now).now());
+    db::run(pool, move |conn| Ok(db::keys::register(conn, &checked, now)))
+        .await??;
+    Ok(keys)
+}
+
+fn shared(config: &Config, pool: Pool, keys: Arc<Keyring>) -> Shared {
     let clock = crate::clock::from_config(config.now);
     if config.now.is_some() {
         tracing::warn!(now = %clock.now(), "clock set by SCHOOLSIGNAL_NOW");
@@ -191,6 +208,7 @@ fn shared(config: &Config, pool: Pool) -> Shared {
         pool,
         clock,
         metrics: Arc::new(metrics()),
+        keys,
         outbox: Outbox::new(config.amqp.names.outbound_exchange.clone()),
         mail_wake: Arc::new(Notify::new()),
         broker_connected: Arc::new(AtomicBool::new(false)),
@@ -239,6 +257,7 @@ fn intake(config: &Config, shared: &Shared, policy: &Policy) -> Intake {
         pool: shared.pool.clone(),
         clock: shared.clock.clone(),
         hasher: KeyedHasher::new(&section.bsn_key),
+        keys: shared.keys.clone(),
         metrics: shared.metrics.clone(),
         window_days: section.visit_window_days,
         school_age: section.school_age.clone(),
@@ -258,6 +277,7 @@ fn portal(config: &Config, shared: &Shared, mail: &Mail) -> Portal {
         shared.pool.clone(),
         shared.clock.clone(),
         shared.outbox.clone(),
+        (shared.keys.clone(), config.follow_up.retention_after_close.is_zero()),
     );
     portal.sign_in_mail = Some(Arc::new(SignInMail {
         mailer: mail.mailer.clone(),
@@ -352,6 +372,7 @@ fn start_stages(
         pool: shared.pool.clone(),
         clock: shared.clock.clone(),
         metrics: shared.metrics.clone(),
+        keys: shared.keys.clone(),
         amqp_url: config.amqp.url.clone(),
         outbox: shared.outbox.clone(),
         stop: shared.stop.clone(),

@@ -2,7 +2,8 @@
 
 use crate::access::api_keys as keys;
 use crate::app::Application;
-use crate::config::Config;
+use crate::config::{Config, DataKeysConfig};
+use crate::sealing::{Keyring, SEALED};
 use crate::contract::Bsn;
 use crate::db::{self, DbConn};
 use crate::registry::{enrollments, schools, KeyedHasher};
@@ -48,6 +49,22 @@ pub enum Command {
         #[command(subcommand)]
         command: CoordinatorsCommand,
     },
+    /// The data keys that seal personal data at rest (SCHOOLSIGNAL_DATA_KEYS).
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum KeysCommand {
+    /// Print a new random key as ID:BASE64, to put first in SCHOOLSIGNAL_DATA_KEYS.
+    Generate { id: String },
+    /// Re-seal every value under the first key, in batches; safe while the service
+    /// runs, and resumable. Values still in the clear are sealed too.
+    Rotate,
+    /// Count the stored values by the key that sealed them.
+    Check,
 }
 
 #[derive(Subcommand)]
@@ -97,6 +114,9 @@ pub fn main(cli: Cli) -> ExitCode {
     Config::warn_unknown_variables();
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(config),
+        Command::Keys {
+            command: KeysCommand::Generate { id },
+        } => generate_key(&id),
         other => admin(other, &config),
     };
     match result {
@@ -138,7 +158,11 @@ fn admin(command: Command, config: &Config) -> anyhow::Result<()> {
     let hasher = KeyedHasher::new(&config.intake.bsn_key);
     let conn: &mut DbConn = &mut conn;
     match command {
-        Command::Serve => unreachable!("handled by main"),
+        Command::Serve
+        | Command::Keys {
+            command: KeysCommand::Generate { .. },
+        } => unreachable!("handled by main"),
+        Command::Keys { command } => data_keys(conn, config, command, now)?,
         Command::Migrate => println!("{ran} migration(s) run"),
         Command::Schools {
             command: SchoolsCommand::Import { file },
@@ -146,7 +170,10 @@ fn admin(command: Command, config: &Config) -> anyhow::Result<()> {
             let summary = schools::import(conn, open(&file)?, db::ts(now))?;
             println!("schools: {summary}");
         }
-        Command::Registry { command } => registry(conn, &hasher, command, now)?,
+        Command::Registry { command } => {
+            let keys = Keyring::new(&config.data_keys);
+            registry(conn, (&hasher, &keys), command, now)?
+        }
         Command::Apikey {
             command: ApikeyCommand::Create { name, scopes },
         } => {
@@ -161,15 +188,85 @@ fn admin(command: Command, config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A new data key. Nothing is stored: the operator puts it in the secret.
+fn generate_key(id: &str) -> anyhow::Result<()> {
+    use base64::Engine;
+    anyhow::ensure!(
+        crate::config::is_key_id(id),
+        "the key id must be 1 to 32 letters, digits or '-'"
+    );
+    let mut secret = [0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::rng(), &mut secret);
+    let secret = base64::engine::general_purpose::STANDARD.encode(secret);
+    println!("{id}:{secret}");
+    Ok(())
+}
+
+/// `keys rotate` and `keys check`. Rotation checks the keys against the database
+/// first, as the service does, so that it never seals under a wrong key.
+fn data_keys(
+    conn: &mut DbConn,
+    config: &Config,
+    command: KeysCommand,
+    now: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    let keys = Keyring::new(&config.data_keys);
+    if let KeysCommand::Rotate = command {
+        db::keys::register(conn, &keys, now)?;
+        for column in SEALED {
+            let mut resealed = 0;
+            loop {
+                let n = db::keys::rotate_batch(conn, &keys, *column, ROTATE_BATCH)?;
+                if n == 0 {
+                    break;
+                }
+                resealed += n;
+            }
+            println!("{}.{}: {resealed} value(s) sealed under key `{}`", column.table, column.name, keys.current_id());
+        }
+    }
+    print_key_counts(&db::keys::check(conn)?, &config.data_keys);
+    Ok(())
+}
+
+/// Values re-sealed per transaction.
+const ROTATE_BATCH: i64 = 500;
+
+/// One line per column and key, then each configured key's total, so an operator
+/// sees which keys still hold values and which can be removed.
+fn print_key_counts(counts: &[db::keys::KeyCount], configured: &DataKeysConfig) {
+    for c in counts {
+        let key = c.key_id.as_deref().unwrap_or("(clear)");
+        println!("{:<36} {key:<12} {}", c.column, c.values);
+    }
+    let total = |id: Option<&str>| -> i64 {
+        counts.iter().filter(|c| c.key_id.as_deref() == id).map(|c| c.values).sum()
+    };
+    for key in &configured.keys {
+        println!("key {}: {} value(s)", key.id, total(Some(&key.id)));
+    }
+    println!("in the clear: {} value(s)", total(None));
+    let unlisted: std::collections::BTreeSet<&str> = counts
+        .iter()
+        .filter_map(|c| c.key_id.as_deref())
+        .filter(|id| configured.keys.iter().all(|k| k.id != *id))
+        .collect();
+    for id in unlisted {
+        println!("key {id}: {} value(s), NOT LISTED in SCHOOLSIGNAL_DATA_KEYS: they cannot be read", total(Some(id)));
+    }
+}
+
 fn registry(
     conn: &mut DbConn,
-    hasher: &KeyedHasher,
+    (hasher, keys): (&KeyedHasher, &Keyring),
     command: RegistryCommand,
     now: DateTime<Utc>,
 ) -> anyhow::Result<()> {
     match command {
         RegistryCommand::Import { file } => {
-            let summary = enrollments::import(conn, hasher, open(&file)?)?;
+            // The groups are sealed: never under a key the database does not know.
+            db::keys::register(conn, keys, now)?;
+            let summary = enrollments::import(conn, (hasher, keys), open(&file)?)?;
             println!("enrollments: {summary}");
         }
         RegistryCommand::Object { bsn } => {

@@ -12,6 +12,7 @@ use crate::notices::decide::{self, Decided, Received, Rules, Verdict};
 use crate::outbox::Outbox;
 use crate::registry::KeyedHasher;
 use crate::retry::Backoff;
+use crate::sealing::Keyring;
 use crate::telemetry::Metrics;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -58,6 +59,8 @@ pub struct Intake {
     pub pool: Pool,
     pub clock: SharedClock,
     pub hasher: KeyedHasher,
+    /// Seals the children's data in the notices.
+    pub keys: Arc<Keyring>,
     pub metrics: Arc<Metrics>,
     pub window_days: i64,
     pub school_age: std::ops::RangeInclusive<u32>,
@@ -157,10 +160,12 @@ impl Intake {
         let exchange = self.outbox.exchange.clone();
         let clock = self.clock.clone();
         let delivery = self.delivery.clone();
+        let keys = self.keys.clone();
         db::run(&self.pool, move |conn| {
             let rules = Rules {
                 delivery: &delivery,
                 hasher: &hasher,
+                keys: &keys,
                 school_age,
                 outbound_exchange: &exchange,
                 now: clock.now(),

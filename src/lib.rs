@@ -28,4 +28,5 @@ pub mod notices;
 pub mod outbox;
 pub mod registry;
 pub mod retry;
+pub mod sealing;
 pub mod telemetry;

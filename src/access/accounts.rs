@@ -4,6 +4,7 @@
 use super::audit::{self, Action, Outcome};
 use crate::db::schema::{schools, staff_accounts as sa};
 use crate::db::{ts, write_tx, DbConn};
+use crate::sealing::{columns, Keyring, SealError};
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use diesel::prelude::*;
 
@@ -37,6 +38,12 @@ pub struct Account {
 }
 
 impl Account {
+    /// The TOTP secret, opened; None before enrolment began.
+    pub fn secret(&self, keys: &Keyring) -> Result<Option<String>, SealError> {
+        let place = columns::TOTP_SECRET.at(&self.email);
+        keys.open_opt(place, self.totp_secret.as_deref())
+    }
+
     pub fn locked(&self, now: DateTime<Utc>) -> bool {
         self.locked_until.is_some_and(|until| until > ts(now))
     }
@@ -76,15 +83,16 @@ fn create(conn: &mut DbConn, email: &str, now: DateTime<Utc>) -> QueryResult<()>
     Ok(())
 }
 
-/// Stores a secret to enrol with, unless one is waiting already (so reloading the
-/// page does not invalidate a QR code just scanned).
-pub fn pending_secret(conn: &mut DbConn, account: &Account) -> QueryResult<String> {
-    if let Some(secret) = &account.totp_secret {
-        return Ok(secret.clone());
+/// Stores a secret to enrol with, sealed, unless one is waiting already (so
+/// reloading the page does not invalidate a QR code just scanned).
+pub fn pending_secret(conn: &mut DbConn, keys: &Keyring, account: &Account) -> QueryResult<String> {
+    if let Some(secret) = account.secret(keys)? {
+        return Ok(secret);
     }
     let secret = super::totp::new_secret();
+    let sealed = keys.seal(columns::TOTP_SECRET.at(&account.email), &secret);
     diesel::update(sa::table.find(&account.email))
-        .set(sa::totp_secret.eq(Some(&secret)))
+        .set(sa::totp_secret.eq(Some(sealed)))
         .execute(conn)?;
     Ok(secret)
 }

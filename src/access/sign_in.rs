@@ -12,6 +12,7 @@ use super::totp;
 use crate::db::schema::notices;
 use crate::db::{ts, write_tx, DbConn};
 use crate::locale::Locale;
+use crate::sealing::Keyring;
 use chrono::{DateTime, Duration, Utc};
 use diesel::prelude::*;
 
@@ -129,20 +130,25 @@ pub enum Prompt {
 
 /// The second-factor page for `email`, whose account is made on first use; None
 /// when the account is locked out.
-pub fn prompt(conn: &mut DbConn, email: &str, now: DateTime<Utc>) -> QueryResult<Option<Prompt>> {
+pub fn prompt(
+    conn: &mut DbConn,
+    keys: &Keyring,
+    email: &str,
+    now: DateTime<Utc>,
+) -> QueryResult<Option<Prompt>> {
     let account = write_tx(conn, |conn| accounts::ensure(conn, email, now))?;
     if account.locked(now) {
         return Ok(None);
     }
-    prompt_for(conn, &account).map(Some)
+    prompt_for(conn, keys, &account).map(Some)
 }
 
 /// A code once enrolled; until then the secret to enrol with, kept across reloads.
-fn prompt_for(conn: &mut DbConn, account: &Account) -> QueryResult<Prompt> {
+fn prompt_for(conn: &mut DbConn, keys: &Keyring, account: &Account) -> QueryResult<Prompt> {
     if account.totp_enrolled_at.is_some() {
         return Ok(Prompt::Code);
     }
-    let secret = accounts::pending_secret(conn, account)?;
+    let secret = accounts::pending_secret(conn, keys, account)?;
     Ok(Prompt::Enrol { secret })
 }
 
@@ -177,14 +183,15 @@ enum Tried {
 /// time in a row. A wrong one asks again, as the page did before.
 pub fn check_code(
     conn: &mut DbConn,
+    keys: &Keyring,
     session: &Session,
     code: &str,
     now: DateTime<Utc>,
 ) -> QueryResult<Checked> {
     Ok(
-        match write_tx(conn, |conn| check_in_tx(conn, session, code, now))? {
+        match write_tx(conn, |conn| check_in_tx(conn, keys, session, code, now))? {
             Tried::Verified(cookie, enrolled) => Checked::Verified { cookie, enrolled },
-            Tried::Wrong(account) => Checked::Wrong(prompt_for(conn, &account)?),
+            Tried::Wrong(account) => Checked::Wrong(prompt_for(conn, keys, &account)?),
             Tried::Locked => Checked::Locked,
         },
     )
@@ -192,6 +199,7 @@ pub fn check_code(
 
 fn check_in_tx(
     conn: &mut DbConn,
+    keys: &Keyring,
     session: &Session,
     code: &str,
     now: DateTime<Utc>,
@@ -201,7 +209,7 @@ fn check_in_tx(
     if account.locked(now) {
         return Ok(Tried::Locked);
     }
-    let Some(step) = valid_step(&account, code) else {
+    let Some(step) = valid_step(&account.secret(keys)?, &account, code) else {
         return wrong_code(conn, &account, email, notice, now);
     };
     if !accounts::accept_code(conn, &account, step, now)? {
@@ -251,11 +259,11 @@ pub fn factor_notice(conn: &mut DbConn, email: &str) -> QueryResult<FactorNotice
 
 /// The time step of a right code, if `code` is one. The phone's clock is the real
 /// one, whatever SCHOOLSIGNAL_NOW says.
-fn valid_step(account: &Account, code: &str) -> Option<u64> {
+fn valid_step(secret: &Option<String>, account: &Account, code: &str) -> Option<u64> {
     let unix = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    let secret = account.totp_secret.as_deref()?;
+    let secret = secret.as_deref()?;
     let last = account.totp_last_step.max(0) as u64;
     totp::verify(secret, code, unix, last)
 }

@@ -41,6 +41,8 @@ pub struct Consumer {
     pub names: AmqpNames,
     pub prefetch: u16,
     pub delivery_limit: u32,
+    /// How long a dead letter is kept (`SCHOOLSIGNAL_DEAD_LETTER_DAYS`).
+    pub dead_letter_ttl: Duration,
     pub batch_max: usize,
     pub connected: Arc<AtomicBool>,
     stop: CancellationToken,
@@ -70,6 +72,7 @@ impl Consumer {
             names: amqp.names,
             prefetch: amqp.prefetch,
             delivery_limit: amqp.delivery_limit,
+            dead_letter_ttl: amqp.dead_letter_ttl,
             batch_max,
             connected,
             stop,
@@ -138,7 +141,8 @@ impl Consumer {
     async fn open(&self) -> Result<Session, ConsumerError> {
         let conn = broker::connect(&self.url).await?;
         let channel = conn.create_channel().await?;
-        broker::declare_intake(&channel, &self.names, self.delivery_limit).await?;
+        let limits = (self.delivery_limit, self.dead_letter_ttl);
+        broker::declare_intake(&conn, &channel, &self.names, limits).await?;
         channel
             .basic_qos(self.prefetch, BasicQosOptions::default())
             .await?;

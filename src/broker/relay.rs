@@ -7,6 +7,7 @@ use crate::clock::SharedClock;
 use crate::db::{self, DbError, Pool};
 use crate::outbox::{self, Outbox, OutboxMessage};
 use crate::retry::{self, Backoff};
+use crate::sealing::Keyring;
 use crate::telemetry::Metrics;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::{BasicProperties, Channel};
@@ -31,6 +32,8 @@ pub struct Relay {
     pub pool: Pool,
     pub clock: SharedClock,
     pub metrics: Arc<Metrics>,
+    /// Opens the sealed bodies (signals) before they are published.
+    pub keys: Arc<Keyring>,
     pub amqp_url: String,
     /// The exchange it declares, and the wake-up it waits on.
     pub outbox: Outbox,
@@ -58,9 +61,11 @@ impl Relay {
         tracing::info!("outbox relay connected");
         while !self.stop.is_cancelled() {
             let now = self.clock.now();
+            let keys = self.keys.clone();
             let batch = db::run(&self.pool, move |conn| {
                 Ok(outbox::claim(
                     conn,
+                    &keys,
                     now,
                     chrono::Duration::seconds(LEASE_SECONDS),
                     BATCH,

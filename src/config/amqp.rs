@@ -46,6 +46,8 @@ pub struct AmqpConfig {
     pub names: AmqpNames,
     pub prefetch: u16,
     pub delivery_limit: u32,
+    /// How long a dead letter (a rejected event, with its personal data) is kept.
+    pub dead_letter_ttl: std::time::Duration,
 }
 
 impl std::fmt::Debug for AmqpConfig {
@@ -67,6 +69,11 @@ impl AmqpConfig {
             names: AmqpNames::read(r),
             prefetch: r.number("SCHOOLSIGNAL_AMQP_PREFETCH", 1..=10_000)?,
             delivery_limit: r.number("SCHOOLSIGNAL_AMQP_DELIVERY_LIMIT", 1..=1000)?,
+            dead_letter_ttl: r.duration(
+                "SCHOOLSIGNAL_DEAD_LETTER_DAYS",
+                std::time::Duration::from_secs(86_400),
+                1..=365,
+            )?,
         })
     }
 }

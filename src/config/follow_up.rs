@@ -12,7 +12,8 @@ pub struct FollowUpConfig {
     pub reminder_after: Duration,
     pub escalation_after: Duration,
     pub interval: Duration,
-    /// Personal data of closed and withdrawn notices is kept this long.
+    /// Personal data of closed and withdrawn notices is kept this long; zero erases
+    /// it when the notice is closed.
     pub retention_after_close: Duration,
 }
 
@@ -34,7 +35,7 @@ impl FollowUpConfig {
                 Duration::from_secs(1),
                 1..=3600,
             )?,
-            retention_after_close: r.duration("SCHOOLSIGNAL_RETENTION_DAYS", DAY, 1..=3650)?,
+            retention_after_close: r.duration("SCHOOLSIGNAL_RETENTION_DAYS", DAY, 0..=3650)?,
         };
         if follow_up.escalation_after < follow_up.reminder_after {
             return Err(err(

@@ -7,6 +7,7 @@ mod amqp;
 mod db;
 mod follow_up;
 mod intake;
+mod keys;
 mod mail;
 mod portal;
 mod proxies;
@@ -16,6 +17,7 @@ pub use amqp::{AmqpConfig, AmqpNames};
 pub use db::{DbConfig, DbUrl};
 pub use follow_up::FollowUpConfig;
 pub use intake::IntakeConfig;
+pub use keys::{is_key_id, parse as keys_from, DataKey, DataKeysConfig, DEV_DATA_KEYS};
 pub use mail::{smtp_url, MailConfig};
 pub use portal::PortalConfig;
 pub use proxies::TrustedProxies;
@@ -55,6 +57,11 @@ pub struct Config {
     pub db: DbConfig,
     pub amqp: AmqpConfig,
     pub intake: IntakeConfig,
+    /// `SCHOOLSIGNAL_DATA_KEYS`: what seals personal data at rest.
+    pub data_keys: DataKeysConfig,
+    /// Development only: store personal data in the clear, so a benchmark can
+    /// measure what sealing costs.
+    pub unsealed: bool,
     pub mail: MailConfig,
     pub follow_up: FollowUpConfig,
     pub portal: PortalConfig,
@@ -87,6 +94,8 @@ impl Config {
             db: DbConfig::read(&r)?,
             amqp: AmqpConfig::read(&r)?,
             intake: IntakeConfig::read(&r)?,
+            data_keys: DataKeysConfig::read(&r)?,
+            unsealed: r.parsed("SCHOOLSIGNAL_UNSEALED_FOR_BENCHMARK")?,
             mail: MailConfig::read(&r)?,
             follow_up: FollowUpConfig::read(&r)?,
             portal: PortalConfig::read(&r)?,
@@ -154,10 +163,22 @@ fn check_production(
             "must be set to a secret of your own in production",
         ));
     }
+    if r.set("SCHOOLSIGNAL_DATA_KEYS").is_none() || config.data_keys.has_development_key() {
+        return Err(err(
+            "SCHOOLSIGNAL_DATA_KEYS",
+            "must list keys of your own in production (`schoolsignal keys generate` makes one)",
+        ));
+    }
     if r.text("SCHOOLSIGNAL_MAIL_FROM") == DEFAULT_MAIL_FROM {
         return Err(err(
             "SCHOOLSIGNAL_MAIL_FROM",
             "must be set to your own sender address in production",
+        ));
+    }
+    if config.unsealed {
+        return Err(err(
+            "SCHOOLSIGNAL_UNSEALED_FOR_BENCHMARK",
+            "is a benchmark aid and is refused in production",
         ));
     }
     if config.intake.fault_abort_after_commits.is_some() {
@@ -260,6 +281,10 @@ mod tests {
                 "0123456789abcdef0123456789abcdef-prod",
             ),
             ("SCHOOLSIGNAL_MAIL_FROM", "Zorg <noreply@signal.example.nl>"),
+            (
+                "SCHOOLSIGNAL_DATA_KEYS",
+                "2026a:AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=",
+            ),
         ];
         let prod = load(&full).unwrap();
         assert_eq!(prod.log_format, LogFormat::Json);
@@ -281,6 +306,14 @@ mod tests {
         let mut bad_url = full.to_vec();
         bad_url[3] = ("SMTP_URL", "smtp://mail?tls=maybe");
         assert_eq!(load(&bad_url).unwrap_err().var, "SMTP_URL");
+        let mut dev_data_key = full.to_vec();
+        dev_data_key[7] = ("SCHOOLSIGNAL_DATA_KEYS", DEV_DATA_KEYS);
+        let e = load(&dev_data_key).unwrap_err();
+        assert_eq!(e.var, "SCHOOLSIGNAL_DATA_KEYS");
+        let mut unsealed = full.to_vec();
+        unsealed.push(("SCHOOLSIGNAL_UNSEALED_FOR_BENCHMARK", "true"));
+        let e = load(&unsealed).unwrap_err();
+        assert_eq!(e.var, "SCHOOLSIGNAL_UNSEALED_FOR_BENCHMARK");
         let mut fault = full.to_vec();
         fault.push(("SCHOOLSIGNAL_FAULT_ABORT_AFTER_COMMITS", "1"));
         assert_eq!(

@@ -96,6 +96,11 @@ pub const VARIABLES: &[Var] = &[
         "x-delivery-limit of the queue",
     ),
     var(
+        "SCHOOLSIGNAL_DEAD_LETTER_DAYS",
+        "14",
+        "rejected events expire from the dead-letter queue after this",
+    ),
+    var(
         "SCHOOLSIGNAL_INTAKE_BATCH",
         "250",
         "events decided per transaction",
@@ -104,6 +109,16 @@ pub const VARIABLES: &[Var] = &[
         "SCHOOLSIGNAL_BSN_KEY",
         "",
         "HMAC key for BSNs, at least 32 bytes",
+    ),
+    var(
+        "SCHOOLSIGNAL_DATA_KEYS",
+        "",
+        "`ID:BASE64,…` AEAD keys for personal data at rest; the first seals",
+    ),
+    var(
+        "SCHOOLSIGNAL_UNSEALED_FOR_BENCHMARK",
+        "false",
+        "development only: store personal data unsealed, to measure sealing's cost",
     ),
     var(
         "SCHOOLSIGNAL_VISIT_WINDOW_DAYS",
@@ -182,7 +197,7 @@ pub const VARIABLES: &[Var] = &[
     var(
         "SCHOOLSIGNAL_RETENTION_DAYS",
         "30",
-        "personal data kept after closing",
+        "personal data kept after closing; 0 erases it on closing",
     ),
     var(
         "SCHOOLSIGNAL_PUBLIC_URL",

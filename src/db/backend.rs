@@ -131,26 +131,59 @@ pub enum Bind {
     Timestamp(chrono::NaiveDateTime),
 }
 
+/// A raw statement written with `?` placeholders, with its values bound, for either
+/// backend.
+macro_rules! bound {
+    ($sql:expr, $binds:expr) => {{
+        let mut query = diesel::sql_query($sql).into_boxed();
+        for bind in $binds {
+            query = match bind {
+                Bind::BigInt(v) => query.bind::<BigInt, _>(*v),
+                Bind::Text(v) => query.bind::<Text, _>(v.clone()),
+                Bind::Timestamp(v) => query.bind::<Timestamp, _>(*v),
+            };
+        }
+        query
+    }};
+}
+
 /// Runs raw SQL written with `?` placeholders, numbered `$1, $2, …` for PostgreSQL.
 /// For the rare statement diesel's builder cannot express (per-row values in one
-/// `UPDATE`). Returns the number of rows changed.
+/// `UPDATE`, a column named at run time). Returns the number of rows changed.
 pub fn execute_raw(conn: &mut DbConn, sql: &str, binds: &[Bind]) -> QueryResult<usize> {
-    macro_rules! bound {
-        ($sql:expr) => {{
-            let mut query = diesel::sql_query($sql).into_boxed();
-            for bind in binds {
-                query = match bind {
-                    Bind::BigInt(v) => query.bind::<BigInt, _>(*v),
-                    Bind::Text(v) => query.bind::<Text, _>(v.clone()),
-                    Bind::Timestamp(v) => query.bind::<Timestamp, _>(*v),
-                };
-            }
-            query
-        }};
-    }
     match conn {
-        DbConn::Pg(pg) => bound!(numbered(sql)).execute(pg),
-        DbConn::Sqlite(lite) => bound!(sql.to_string()).execute(lite),
+        DbConn::Pg(pg) => bound!(numbered(sql), binds).execute(pg),
+        DbConn::Sqlite(lite) => bound!(sql.to_string(), binds).execute(lite),
+    }
+}
+
+/// Loads the rows of a raw query written with `?` placeholders.
+pub fn load_raw<T>(conn: &mut DbConn, sql: &str, binds: &[Bind]) -> QueryResult<Vec<T>>
+where
+    T: 'static
+        + diesel::QueryableByName<diesel::pg::Pg> + diesel::QueryableByName<diesel::sqlite::Sqlite>,
+{
+    match conn {
+        DbConn::Pg(pg) => bound!(numbered(sql), binds).load(pg),
+        DbConn::Sqlite(lite) => bound!(sql.to_string(), binds).load(lite),
+    }
+}
+
+/// The id that the last insert on this connection gave its row.
+pub fn last_insert_id(conn: &mut DbConn) -> QueryResult<i64> {
+    let function = match conn {
+        // The insert's own `nextval` on its serial column, in this session.
+        DbConn::Pg(_) => "lastval()",
+        DbConn::Sqlite(_) => "last_insert_rowid()",
+    };
+    diesel::select(diesel::dsl::sql::<BigInt>(function)).get_result(conn)
+}
+
+/// SQL for the key id of a sealed value in `column` (`s1.<key id>.…`).
+pub fn sealed_key_id(conn: &DbConn, column: &str) -> String {
+    match conn {
+        DbConn::Pg(_) => format!("split_part({column}, '.', 2)"),
+        DbConn::Sqlite(_) => format!("substr({column}, 4, instr(substr({column}, 4), '.') - 1)"),
     }
 }
 

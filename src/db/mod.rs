@@ -4,6 +4,7 @@
 //! per backend lives in [`backend`]: the only place that matches on the connection.
 
 pub mod backend;
+pub mod keys;
 pub mod migrate;
 pub mod schema;
 mod text_enum;

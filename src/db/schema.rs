@@ -87,7 +87,7 @@ diesel::table! {
         school_brin -> Text,
         child_given_name -> Nullable<Text>,
         child_family_name -> Nullable<Text>,
-        child_date_of_birth -> Nullable<Date>,
+        child_date_of_birth -> Nullable<Text>,
         child_group -> Nullable<Text>,
         visited_at -> Timestamp,
         status -> Text,
@@ -206,6 +206,15 @@ diesel::table! {
         reporter_email -> Text,
         reported_at -> Timestamp,
         outbox_message_id -> Text,
+    }
+}
+
+diesel::table! {
+    key_fingerprints (purpose, key_id) {
+        purpose -> Text,
+        key_id -> Text,
+        fingerprint -> Text,
+        recorded_at -> Timestamp,
     }
 }
 

@@ -17,6 +17,7 @@ use crate::delivery::queue::{self, NewDelivery, Policy};
 use crate::outbox::{self, NewMessage};
 use crate::registry::enrollments::{Lookup, RegistrySlice};
 use crate::registry::KeyedHasher;
+use crate::sealing::{columns, Column, Keyring};
 use chrono::{DateTime, NaiveDateTime, NaiveTime, Utc};
 use diesel::prelude::*;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -28,6 +29,8 @@ pub struct Rules<'a> {
     pub outbound_exchange: &'a str,
     pub now: DateTime<Utc>,
     pub delivery: &'a Policy,
+    /// Seals the child's data in the notices.
+    pub keys: &'a Keyring,
 }
 
 /// An event as it arrived, after validation.
@@ -137,7 +140,7 @@ impl State {
             seen: load_seen(conn, &event_ids)?,
             incidents,
             notices: load_notices(conn, &incident_ids)?,
-            registry: RegistrySlice::load(conn, &all_hashes)?,
+            registry: RegistrySlice::load(conn, rules.keys, &all_hashes)?,
             writes: Writes::default(),
         })
     }
@@ -229,7 +232,6 @@ impl State {
             }
         };
         let id = super::new_id();
-        let now = ts(rules.now);
         self.writes.deliveries.push(NewDelivery::new(
             rules.delivery,
             &id,
@@ -237,29 +239,56 @@ impl State {
             Recipient::Coordinator,
             rules.now,
         ));
-        self.writes.notices.push(NewNotice {
-            id: id.clone(),
-            incident_id: event.incident_id.clone(),
-            child_bsn_hash: bsn_hash.to_string(),
-            child_index: index as i32,
+        let placed = Placed {
             school_brin,
-            child_given_name: Some(child.given_name.clone()),
-            child_family_name: Some(child.family_name.clone()),
-            child_date_of_birth: Some(child.date_of_birth),
-            child_group: Some(group),
-            visited_at: ts(event.visited_at.with_timezone(&Utc)),
-            status: NoticeStatus::PendingDelivery,
-            created_at: now,
-            updated_at: now,
-            due_at: Some(ts(due_at)),
-            received_at: Some(ts(r.received_at)),
-        });
+            group,
+            due_at,
+        };
+        let notice = new_notice(rules, r, (index, bsn_hash), &id, placed);
+        self.writes.notices.push(notice);
         self.notices.insert(key, id.clone());
         (Outcome::Notified, Some(id))
     }
 }
 
 type Made = Vec<(ChildDecision, Option<String>)>;
+
+/// Where the registry placed a child, and when its school hears.
+struct Placed {
+    school_brin: String,
+    group: String,
+    due_at: DateTime<Utc>,
+}
+
+/// The notice about child `index` of the event, its personal data sealed to it.
+fn new_notice(
+    rules: &Rules,
+    r: &Received,
+    (index, bsn_hash): (usize, &str),
+    id: &str,
+    placed: Placed,
+) -> NewNotice {
+    let (event, now) = (&r.event, ts(rules.now));
+    let child = &event.children[index];
+    let sealed = |column: Column, value: &str| Some(rules.keys.seal(column.at(id), value));
+    NewNotice {
+        id: id.to_string(),
+        incident_id: event.incident_id.clone(),
+        child_bsn_hash: bsn_hash.to_string(),
+        child_index: index as i32,
+        school_brin: placed.school_brin,
+        child_given_name: sealed(columns::GIVEN_NAME, &child.given_name),
+        child_family_name: sealed(columns::FAMILY_NAME, &child.family_name),
+        child_date_of_birth: sealed(columns::DATE_OF_BIRTH, &child.date_of_birth.to_string()),
+        child_group: sealed(columns::GROUP, &placed.group),
+        visited_at: ts(event.visited_at.with_timezone(&Utc)),
+        status: NoticeStatus::PendingDelivery,
+        created_at: now,
+        updated_at: now,
+        due_at: Some(ts(placed.due_at)),
+        received_at: Some(ts(r.received_at)),
+    }
+}
 
 /// The start of the school's next school day. The schools import checked both values;
 /// should one still not parse, the default start applies, and the earliest due time

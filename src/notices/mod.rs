@@ -10,7 +10,7 @@ pub mod retention;
 pub mod store;
 
 use crate::db::schema::notices;
-use chrono::{NaiveDate, NaiveDateTime};
+use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 crate::text_enum! {
@@ -61,7 +61,8 @@ pub struct NewNotice {
     pub school_brin: String,
     pub child_given_name: Option<String>,
     pub child_family_name: Option<String>,
-    pub child_date_of_birth: Option<NaiveDate>,
+    /// Sealed, like the names and the group (see `crate::sealing`).
+    pub child_date_of_birth: Option<String>,
     pub child_group: Option<String>,
     pub visited_at: NaiveDateTime,
     pub status: NoticeStatus,

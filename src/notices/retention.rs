@@ -15,7 +15,8 @@ use diesel::prelude::*;
 /// How long personal data is kept.
 #[derive(Debug, Clone, Copy)]
 pub struct Retention {
-    /// After a notice is closed or withdrawn (`SCHOOLSIGNAL_RETENTION_DAYS`).
+    /// After a notice is closed or withdrawn (`SCHOOLSIGNAL_RETENTION_DAYS`); zero
+    /// erases a closed notice's data in the transaction that closes it.
     pub after_close: Duration,
     /// After a notice was made, when it is never closed.
     pub open: Duration,
@@ -51,29 +52,37 @@ pub fn purge(conn: &mut DbConn, retention: Retention, now: DateTime<Utc>) -> Que
         if ids.is_empty() {
             return Ok(0);
         }
-        diesel::update(notices::table.filter(notices::id.eq_any(&ids)))
-            .set((
-                notices::child_given_name.eq(None::<String>),
-                notices::child_family_name.eq(None::<String>),
-                notices::child_date_of_birth.eq(None::<chrono::NaiveDate>),
-                notices::child_group.eq(None::<String>),
-                // The keyed BSN goes too; the notice id keeps the row unique.
-                notices::child_bsn_hash.eq(notices::id),
-                notices::purged_at.eq(Some(ts(now))),
-            ))
-            .execute(conn)?;
-        // Notes and signal texts may name the child too.
-        diesel::update(notice_notes::table.filter(notice_notes::notice_id.eq_any(&ids)))
-            .set(notice_notes::body.eq(None::<String>))
-            .execute(conn)?;
-        diesel::update(school_signals::table.filter(school_signals::notice_id.eq_any(&ids)))
-            .set(school_signals::description.eq(None::<String>))
-            .execute(conn)?;
-        // Links to a purged notice lead nowhere.
-        links::forget_for_notices(conn, &ids)?;
-        forget_sent_signals(conn)?;
+        erase(conn, &ids, now)?;
         Ok(ids.len())
     })
+}
+
+/// Erases the personal data of the notices `ids`, inside the caller's transaction:
+/// the purge's batches, and a close when nothing is kept after it
+/// (`SCHOOLSIGNAL_RETENTION_DAYS=0`).
+pub(super) fn erase(conn: &mut DbConn, ids: &[String], now: DateTime<Utc>) -> QueryResult<()> {
+    diesel::update(notices::table.filter(notices::id.eq_any(ids)))
+        .set((
+            notices::child_given_name.eq(None::<String>),
+            notices::child_family_name.eq(None::<String>),
+            notices::child_date_of_birth.eq(None::<String>),
+            notices::child_group.eq(None::<String>),
+            // The keyed BSN goes too; the notice id keeps the row unique.
+            notices::child_bsn_hash.eq(notices::id),
+            notices::purged_at.eq(Some(ts(now))),
+        ))
+        .execute(conn)?;
+    // Notes and signal texts may name the child too.
+    diesel::update(notice_notes::table.filter(notice_notes::notice_id.eq_any(ids)))
+        .set(notice_notes::body.eq(None::<String>))
+        .execute(conn)?;
+    diesel::update(school_signals::table.filter(school_signals::notice_id.eq_any(ids)))
+        .set(school_signals::description.eq(None::<String>))
+        .execute(conn)?;
+    // Links to a purged notice lead nowhere.
+    links::forget_for_notices(conn, ids)?;
+    forget_sent_signals(conn)?;
+    Ok(())
 }
 
 /// A `school_signal.v1` message carries the child's name, date of birth and the

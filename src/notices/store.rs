@@ -13,8 +13,22 @@ use crate::db::schema::{notice_notes, notices, outbox_messages, school_signals, 
 use crate::db::{ts, write_tx, DbConn};
 use crate::locale::Locale;
 use crate::outbox::{self, NewMessage};
+use crate::sealing::{columns, Column, Keyring, SealError};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use diesel::prelude::*;
+use std::sync::Arc;
+
+/// Who acts on the portal, when, and with what: every read and action takes one.
+#[derive(Clone)]
+pub struct Desk {
+    pub email: String,
+    pub now: DateTime<Utc>,
+    /// Opens the child's data, and seals notes and signals.
+    pub keys: Arc<Keyring>,
+    /// `SCHOOLSIGNAL_RETENTION_DAYS=0`: a notice's personal data is erased in the
+    /// transaction that closes it.
+    pub erase_on_close: bool,
+}
 
 crate::text_enum! {
     /// How a coordinator closes a notice (`notices.close_outcome`).
@@ -62,8 +76,8 @@ fn is_stray_control(c: char) -> bool {
     c.is_control() && !matches!(c, '\n' | '\r' | '\t')
 }
 
-/// One notice as the portal shows it, with its school. No `Debug`: it holds the
-/// child's data.
+/// One notice as the portal shows it, with its school, the child's data opened. No
+/// `Debug`: it holds the child's data.
 #[derive(Clone, Queryable)]
 pub struct NoticeView {
     pub id: String,
@@ -73,7 +87,8 @@ pub struct NoticeView {
     pub school_name: String,
     pub given_name: Option<String>,
     pub family_name: Option<String>,
-    pub date_of_birth: Option<NaiveDate>,
+    /// `YYYY-MM-DD`, as sealed; see [`NoticeView::birth_date`].
+    pub date_of_birth: Option<String>,
     pub group: Option<String>,
     pub visited_at: NaiveDateTime,
     #[diesel(deserialize_as = String)]
@@ -114,6 +129,25 @@ impl NoticeView {
         Locale::parse(&self.school_locale).unwrap_or_default()
     }
 
+    /// The child's date of birth; None once it was purged.
+    pub fn birth_date(&self) -> Option<NaiveDate> {
+        self.date_of_birth.as_deref()?.parse().ok()
+    }
+
+    /// Opens the child's data, which is loaded sealed.
+    fn opened(mut self, keys: &Keyring) -> Result<Self, SealError> {
+        let id = self.id.clone();
+        let open = |column: Column, value: &mut Option<String>| -> Result<(), SealError> {
+            *value = keys.open_opt(column.at(&id), value.as_deref())?;
+            Ok(())
+        };
+        open(columns::GIVEN_NAME, &mut self.given_name)?;
+        open(columns::FAMILY_NAME, &mut self.family_name)?;
+        open(columns::DATE_OF_BIRTH, &mut self.date_of_birth)?;
+        open(columns::GROUP, &mut self.group)?;
+        Ok(self)
+    }
+
     /// The child's full name; None once it was purged.
     pub fn child_name(&self) -> Option<String> {
         match (&self.given_name, &self.family_name) {
@@ -137,7 +171,6 @@ impl NoticeView {
 }
 
 /// A note on a notice. No `Debug`: its body may name the child.
-#[derive(Queryable)]
 pub struct NoteView {
     pub at: NaiveDateTime,
     pub author: String,
@@ -146,7 +179,6 @@ pub struct NoteView {
 }
 
 /// A signal reported about a notice. No `Debug`: its description may name the child.
-#[derive(Queryable)]
 pub struct SignalView {
     pub at: NaiveDateTime,
     /// As stored: a [`SignalCategory`] unless written by another version.
@@ -166,14 +198,14 @@ pub struct History {
     pub signals: Vec<SignalView>,
 }
 
-/// The notices of `email`'s schools, newest first (at most 500).
-pub fn list(conn: &mut DbConn, email: &str) -> QueryResult<Vec<NoticeView>> {
-    mine(conn, email, None)
+/// The notices of the desk's schools, newest first (at most 500).
+pub fn list(conn: &mut DbConn, desk: &Desk) -> QueryResult<Vec<NoticeView>> {
+    mine(conn, desk, None)
 }
 
-/// The notices of `email`'s schools, newest first; one notice when `id` is given.
-fn mine(conn: &mut DbConn, email: &str, id: Option<&str>) -> QueryResult<Vec<NoticeView>> {
-    let brins = accounts::schools_of(conn, email)?;
+/// The notices of the desk's schools, newest first; one notice when `id` is given.
+fn mine(conn: &mut DbConn, desk: &Desk, id: Option<&str>) -> QueryResult<Vec<NoticeView>> {
+    let brins = accounts::schools_of(conn, &desk.email)?;
     let mut query = notices::table
         .inner_join(schools::table)
         .filter(notices::school_brin.eq_any(brins))
@@ -202,22 +234,24 @@ fn mine(conn: &mut DbConn, email: &str, id: Option<&str>) -> QueryResult<Vec<Not
     if let Some(id) = id {
         query = query.filter(notices::id.eq(id.to_string()));
     }
-    query.load(conn)
+    let stored: Vec<NoticeView> = query.load(conn)?;
+    let opened = stored.into_iter().map(|n| n.opened(&desk.keys));
+    Ok(opened.collect::<Result<_, _>>()?)
 }
 
-/// Runs `act` on one notice of `email`'s schools, in one write transaction with its
+/// Runs `act` on one notice of the desk's schools, in one write transaction with its
 /// audit row; any other notice is None, audited as not found. Returns the notice and
 /// what `act` said, which is also the audit row's result.
 fn audited(
     conn: &mut DbConn,
-    email: &str,
+    desk: &Desk,
     id: &str,
     action: Action,
-    now: DateTime<Utc>,
     act: impl FnOnce(&mut DbConn, &NoticeView) -> QueryResult<Outcome>,
 ) -> QueryResult<Option<(NoticeView, Outcome)>> {
+    let (email, now) = (desk.email.as_str(), desk.now);
     write_tx(conn, |conn| {
-        let Some(notice) = mine(conn, email, Some(id))?.into_iter().next() else {
+        let Some(notice) = mine(conn, desk, Some(id))?.into_iter().next() else {
             audit::record(conn, email, action, Some(id), Outcome::NotFound, now)?;
             return Ok(None);
         };
@@ -227,38 +261,52 @@ fn audited(
     })
 }
 
-/// One notice of `email`'s schools, its viewing audited, with its notes and signals;
-/// None for any other notice. A withdrawn notice shows only that it was withdrawn,
-/// so its history is not read.
-pub fn show(
-    conn: &mut DbConn,
-    email: &str,
-    id: &str,
-    now: DateTime<Utc>,
-) -> QueryResult<Option<(NoticeView, History)>> {
-    let viewed = audited(conn, email, id, Action::View, now, |_, _| Ok(Outcome::Ok))?;
+/// One notice of the desk's schools, its viewing audited, with its notes and
+/// signals; None for any other notice. A withdrawn notice shows only that it was
+/// withdrawn, so its history is not read.
+pub fn show(conn: &mut DbConn, desk: &Desk, id: &str) -> QueryResult<Option<(NoticeView, History)>> {
+    let viewed = audited(conn, desk, id, Action::View, |_, _| Ok(Outcome::Ok))?;
     let Some((notice, _)) = viewed else {
         return Ok(None);
     };
     let history = if notice.withdrawn() {
         History::default()
     } else {
-        history(conn, &notice.id)?
+        history(conn, &desk.keys, &notice.id)?
     };
     Ok(Some((notice, history)))
 }
 
-fn history(conn: &mut DbConn, notice_id: &str) -> QueryResult<History> {
-    let notes = notice_notes::table
+#[derive(Queryable)]
+struct StoredNote {
+    id: i64,
+    at: NaiveDateTime,
+    author: String,
+    body: Option<String>,
+}
+
+#[derive(Queryable)]
+struct StoredSignal {
+    signal_id: String,
+    at: NaiveDateTime,
+    category: String,
+    urgency: String,
+    description: Option<String>,
+    published_at: Option<NaiveDateTime>,
+}
+
+fn history(conn: &mut DbConn, keys: &Keyring, notice_id: &str) -> QueryResult<History> {
+    let notes: Vec<StoredNote> = notice_notes::table
         .filter(notice_notes::notice_id.eq(notice_id))
         .order(notice_notes::id)
         .select((
+            notice_notes::id,
             notice_notes::created_at,
             notice_notes::author,
             notice_notes::body,
         ))
         .load(conn)?;
-    let signals = school_signals::table
+    let signals: Vec<StoredSignal> = school_signals::table
         .left_join(
             outbox_messages::table
                 .on(outbox_messages::message_id.eq(school_signals::outbox_message_id)),
@@ -266,6 +314,7 @@ fn history(conn: &mut DbConn, notice_id: &str) -> QueryResult<History> {
         .filter(school_signals::notice_id.eq(notice_id))
         .order(school_signals::reported_at)
         .select((
+            school_signals::signal_id,
             school_signals::reported_at,
             school_signals::category,
             school_signals::urgency,
@@ -273,7 +322,24 @@ fn history(conn: &mut DbConn, notice_id: &str) -> QueryResult<History> {
             outbox_messages::published_at.nullable(),
         ))
         .load(conn)?;
-    Ok(History { notes, signals })
+    let note = |n: StoredNote| -> Result<NoteView, SealError> {
+        let body = keys.open_opt(columns::NOTE_BODY.at(&n.id.to_string()), n.body.as_deref())?;
+        Ok(NoteView { at: n.at, author: n.author, body })
+    };
+    let signal = |s: StoredSignal| -> Result<SignalView, SealError> {
+        let place = columns::SIGNAL_DESCRIPTION.at(&s.signal_id);
+        Ok(SignalView {
+            at: s.at,
+            category: s.category,
+            urgency: s.urgency,
+            description: keys.open_opt(place, s.description.as_deref())?,
+            published_at: s.published_at,
+        })
+    };
+    Ok(History {
+        notes: notes.into_iter().map(note).collect::<Result<_, _>>()?,
+        signals: signals.into_iter().map(signal).collect::<Result<_, _>>()?,
+    })
 }
 
 /// What an action did.
@@ -292,18 +358,18 @@ pub enum Acted {
 /// action did.
 pub type ActResult = QueryResult<Option<(NoticeView, Acted)>>;
 
-/// Runs an action on one notice of `email`'s schools. The checks come in this order:
-/// my school's notice, not withdrawn or purged, and only then the form's fields
-/// (`form` is None when they are not right), so that an invalid form tells nothing
-/// about a notice that is not mine.
+/// Runs an action on one notice of the desk's schools. The checks come in this
+/// order: my school's notice, not withdrawn or purged, and only then the form's
+/// fields (`form` is None when they are not right), so that an invalid form tells
+/// nothing about a notice that is not mine.
 fn act<T>(
     conn: &mut DbConn,
-    (email, id, now): (&str, &str, DateTime<Utc>),
+    (desk, id): (&Desk, &str),
     action: Action,
     form: Option<T>,
     apply: impl FnOnce(&mut DbConn, &NoticeView, T) -> QueryResult<Outcome>,
 ) -> ActResult {
-    let done = audited(conn, email, id, action, now, |conn, notice| {
+    let done = audited(conn, desk, id, action, |conn, notice| {
         if notice.withdrawn() || notice.purged_at.is_some() {
             return Ok(Outcome::RefusedWithdrawn);
         }
@@ -323,19 +389,13 @@ fn act<T>(
 }
 
 /// "Received — we will offer support today"; once.
-pub fn acknowledge(conn: &mut DbConn, email: &str, id: &str, now: DateTime<Utc>) -> ActResult {
-    act(
-        conn,
-        (email, id, now),
-        Action::Acknowledge,
-        Some(()),
-        |conn, notice, ()| {
-            if notice.acknowledged_at.is_none() {
-                acknowledge_in(conn, &notice.id, now)?;
-            }
-            Ok(Outcome::Ok)
-        },
-    )
+pub fn acknowledge(conn: &mut DbConn, desk: &Desk, id: &str) -> ActResult {
+    act(conn, (desk, id), Action::Acknowledge, Some(()), |conn, notice, ()| {
+        if notice.acknowledged_at.is_none() {
+            acknowledge_in(conn, &notice.id, desk.now)?;
+        }
+        Ok(Outcome::Ok)
+    })
 }
 
 /// Conditional, so that a notice keeps the first acknowledgement's time.
@@ -353,63 +413,48 @@ fn acknowledge_in(conn: &mut DbConn, id: &str, now: DateTime<Utc>) -> QueryResul
     Ok(())
 }
 
-/// A follow-up note by `email`; notes are only ever added. `body` is None when the
-/// form's text was not right (see [`free_text`]).
-pub fn note(
-    conn: &mut DbConn,
-    email: &str,
-    id: &str,
-    body: Option<String>,
-    now: DateTime<Utc>,
-) -> ActResult {
-    act(
-        conn,
-        (email, id, now),
-        Action::Note,
-        body,
-        |conn, notice, body| {
-            diesel::insert_into(notice_notes::table)
-                .values((
-                    notice_notes::notice_id.eq(&notice.id),
-                    notice_notes::author.eq(email),
-                    notice_notes::body.eq(Some(&body)),
-                    notice_notes::created_at.eq(ts(now)),
-                ))
-                .execute(conn)?;
-            Ok(Outcome::Ok)
-        },
-    )
+/// A follow-up note by the desk; notes are only ever added. `body` is None when the
+/// form's text was not right (see [`free_text`]). The note is inserted first, since
+/// its sealed body is bound to the row id the insert gives it.
+pub fn note(conn: &mut DbConn, desk: &Desk, id: &str, body: Option<String>) -> ActResult {
+    act(conn, (desk, id), Action::Note, body, |conn, notice, body| {
+        diesel::insert_into(notice_notes::table)
+            .values((
+                notice_notes::notice_id.eq(&notice.id),
+                notice_notes::author.eq(&desk.email),
+                notice_notes::body.eq(None::<String>),
+                notice_notes::created_at.eq(ts(desk.now)),
+            ))
+            .execute(conn)?;
+        let row = crate::db::backend::last_insert_id(conn)?;
+        let sealed = desk.keys.seal(columns::NOTE_BODY.at(&row.to_string()), &body);
+        diesel::update(notice_notes::table.find(row))
+            .set(notice_notes::body.eq(Some(sealed)))
+            .execute(conn)?;
+        Ok(Outcome::Ok)
+    })
 }
 
 /// Closes a notice with an outcome (None when the form sent none of them). Closing
 /// also acknowledges: a closed notice is never escalated.
-pub fn close(
-    conn: &mut DbConn,
-    email: &str,
-    id: &str,
-    outcome: Option<CloseOutcome>,
-    now: DateTime<Utc>,
-) -> ActResult {
-    act(
-        conn,
-        (email, id, now),
-        Action::Close,
-        outcome,
-        |conn, notice, outcome| {
-            if notice.closed_at.is_some() {
-                return Ok(Outcome::AlreadyClosed);
-            }
-            acknowledge_in(conn, &notice.id, now)?;
-            diesel::update(notices::table.find(&notice.id))
-                .set((
-                    notices::closed_at.eq(Some(ts(now))),
-                    notices::close_outcome.eq(Some(outcome.as_str())),
-                    notices::updated_at.eq(ts(now)),
-                ))
-                .execute(conn)?;
-            Ok(Outcome::Ok)
-        },
-    )
+pub fn close(conn: &mut DbConn, desk: &Desk, id: &str, outcome: Option<CloseOutcome>) -> ActResult {
+    act(conn, (desk, id), Action::Close, outcome, |conn, notice, outcome| {
+        if notice.closed_at.is_some() {
+            return Ok(Outcome::AlreadyClosed);
+        }
+        acknowledge_in(conn, &notice.id, desk.now)?;
+        diesel::update(notices::table.find(&notice.id))
+            .set((
+                notices::closed_at.eq(Some(ts(desk.now))),
+                notices::close_outcome.eq(Some(outcome.as_str())),
+                notices::updated_at.eq(ts(desk.now)),
+            ))
+            .execute(conn)?;
+        if desk.erase_on_close {
+            super::retention::erase(conn, std::slice::from_ref(&notice.id), desk.now)?;
+        }
+        Ok(Outcome::Ok)
+    })
 }
 
 /// A signal as the form sent it.
@@ -419,41 +464,37 @@ pub struct NewSignal {
     pub description: String,
 }
 
-/// Stores a signal by `email` and queues `school_signal.v1` to `exchange` in the
+/// Stores a signal by the desk and queues `school_signal.v1` to `exchange` in the
 /// same transaction: a saved signal is never lost, even when the broker is down.
-/// `signal` is None when the form was not filled in right.
+/// `signal` is None when the form was not filled in right. The description and the
+/// message are sealed; the relay opens the message to publish it.
 pub fn signal(
     conn: &mut DbConn,
-    email: &str,
+    desk: &Desk,
     id: &str,
     signal: Option<NewSignal>,
     exchange: &str,
-    now: DateTime<Utc>,
 ) -> ActResult {
-    act(
-        conn,
-        (email, id, now),
-        Action::Signal,
-        signal,
-        |conn, notice, signal| {
-            let body = signal_body(conn, notice, signal, email, now)?;
-            let message = NewMessage::new(exchange, SIGNAL_SCHEMA, SIGNAL_SCHEMA, &body, now);
-            diesel::insert_into(school_signals::table)
-                .values((
-                    school_signals::signal_id.eq(&body.signal_id),
-                    school_signals::notice_id.eq(&notice.id),
-                    school_signals::category.eq(body.category),
-                    school_signals::urgency.eq(body.urgency),
-                    school_signals::description.eq(Some(&body.description)),
-                    school_signals::reporter_email.eq(email),
-                    school_signals::reported_at.eq(ts(now)),
-                    school_signals::outbox_message_id.eq(&message.message_id),
-                ))
-                .execute(conn)?;
-            outbox::enqueue(conn, &[message])?;
-            Ok(Outcome::Ok)
-        },
-    )
+    act(conn, (desk, id), Action::Signal, signal, |conn, notice, signal| {
+        let body = signal_body(conn, notice, signal, &desk.email, desk.now)?;
+        let message = NewMessage::new(exchange, SIGNAL_SCHEMA, SIGNAL_SCHEMA, &body, desk.now)
+            .sealed(&desk.keys);
+        let description = columns::SIGNAL_DESCRIPTION.at(&body.signal_id);
+        diesel::insert_into(school_signals::table)
+            .values((
+                school_signals::signal_id.eq(&body.signal_id),
+                school_signals::notice_id.eq(&notice.id),
+                school_signals::category.eq(body.category),
+                school_signals::urgency.eq(body.urgency),
+                school_signals::description.eq(Some(desk.keys.seal(description, &body.description))),
+                school_signals::reporter_email.eq(&desk.email),
+                school_signals::reported_at.eq(ts(desk.now)),
+                school_signals::outbox_message_id.eq(&message.message_id),
+            ))
+            .execute(conn)?;
+        outbox::enqueue(conn, &[message])?;
+        Ok(Outcome::Ok)
+    })
 }
 
 /// The message about a new signal, with a new id; the reporter named as the registry
@@ -474,10 +515,7 @@ fn signal_body(
         child: school_signal::Child {
             given_name: notice.given_name.clone().unwrap_or_default(),
             family_name: notice.family_name.clone().unwrap_or_default(),
-            date_of_birth: notice
-                .date_of_birth
-                .map(|d| d.to_string())
-                .unwrap_or_default(),
+            date_of_birth: notice.date_of_birth.clone().unwrap_or_default(),
         },
         school: SchoolRef {
             brin: notice.school_brin.clone(),

@@ -3,6 +3,7 @@
 
 use crate::db::schema::outbox_messages as om;
 use crate::db::{ts, write_tx, DbConn};
+use crate::sealing::{columns, Keyring};
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use std::sync::Arc;
@@ -82,6 +83,14 @@ impl NewMessage {
     }
 }
 
+impl NewMessage {
+    /// The message with its body sealed, for a message that carries personal data.
+    pub fn sealed(mut self, keys: &Keyring) -> Self {
+        self.body = keys.seal(columns::OUTBOX_BODY.at(&self.message_id), &self.body);
+        self
+    }
+}
+
 /// Queues messages, a chunk of rows per statement.
 pub fn enqueue(conn: &mut DbConn, messages: &[NewMessage]) -> QueryResult<()> {
     crate::insert_chunks!(conn, om::table, messages);
@@ -89,8 +98,37 @@ pub fn enqueue(conn: &mut DbConn, messages: &[NewMessage]) -> QueryResult<()> {
 }
 
 /// Claims up to `limit` due messages for `lease`. A relay that dies loses its lease,
-/// and another takes the messages over when it runs out.
+/// and another takes the messages over when it runs out. Sealed bodies come back
+/// opened. One that does not open (its key is no longer configured) is logged by id
+/// and left to its lease, so it cannot hold up the others.
 pub fn claim(
+    conn: &mut DbConn,
+    keys: &Keyring,
+    now: DateTime<Utc>,
+    lease: Duration,
+    limit: i64,
+) -> QueryResult<Vec<OutboxMessage>> {
+    let claimed = claim_sealed(conn, now, lease, limit)?;
+    Ok(claimed
+        .into_iter()
+        .filter_map(|mut message| {
+            let place = columns::OUTBOX_BODY.at(&message.message_id);
+            match keys.open(place, &message.body) {
+                Ok(body) => {
+                    message.body = body;
+                    Some(message)
+                }
+                Err(error) => {
+                    let message_id = message.message_id;
+                    tracing::error!(%message_id, %error, "outbound message cannot be opened; it waits");
+                    None
+                }
+            }
+        })
+        .collect())
+}
+
+fn claim_sealed(
     conn: &mut DbConn,
     now: DateTime<Utc>,
     lease: Duration,

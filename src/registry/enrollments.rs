@@ -5,6 +5,7 @@ use super::KeyedHasher;
 use crate::contract::Bsn;
 use crate::db::schema::{enrollments, objections, schools};
 use crate::db::{write_tx, DbConn};
+use crate::sealing::{columns, Keyring};
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 use std::collections::{HashMap, HashSet};
@@ -46,7 +47,7 @@ crate::text_enum! {
 /// file again changes nothing.
 pub fn import(
     conn: &mut DbConn,
-    hasher: &KeyedHasher,
+    (hasher, keys): (&KeyedHasher, &Keyring),
     input: impl Read,
 ) -> Result<ImportSummary, ImportError> {
     let known: HashSet<String> = schools::table
@@ -55,7 +56,22 @@ pub fn import(
         .into_iter()
         .collect();
     let rows = parse(input, hasher, &known)?;
-    Ok(write_tx(conn, |conn| write_rows(conn, &rows))?)
+    Ok(write_tx(conn, |conn| write_rows(conn, keys, &rows))?)
+}
+
+/// The group as stored: sealed, unless empty (which tells nothing).
+fn sealed_group(keys: &Keyring, row: &NewEnrollment) -> String {
+    if row.grp.is_empty() {
+        return String::new();
+    }
+    let name = columns::enrollment_row(&row.bsn_hash, &row.school_brin);
+    keys.seal(columns::ENROLLMENT_GROUP.at(&name), &row.grp)
+}
+
+/// The group as read: opened.
+fn opened_group(keys: &Keyring, bsn_hash: &str, school_brin: &str, grp: &str) -> QueryResult<String> {
+    let name = columns::enrollment_row(bsn_hash, school_brin);
+    Ok(keys.open(columns::ENROLLMENT_GROUP.at(&name), grp)?)
 }
 
 /// Checks the header and every row against the `known` school codes, without the
@@ -117,7 +133,11 @@ fn parse_row(
 }
 
 /// Inserts new rows, updates changed ones, and counts the unchanged.
-fn write_rows(conn: &mut DbConn, rows: &[NewEnrollment]) -> QueryResult<ImportSummary> {
+fn write_rows(
+    conn: &mut DbConn,
+    keys: &Keyring,
+    rows: &[NewEnrollment],
+) -> QueryResult<ImportSummary> {
     let mut summary = ImportSummary::default();
     for row in rows {
         let key = enrollments::table
@@ -128,15 +148,23 @@ fn write_rows(conn: &mut DbConn, rows: &[NewEnrollment]) -> QueryResult<ImportSu
             .select(NewEnrollment::as_select())
             .first(conn)
             .optional()?;
+        let stored = NewEnrollment {
+            grp: sealed_group(keys, row),
+            ..row.clone()
+        };
         match existing {
-            Some(old) if &old == row => summary.unchanged += 1,
-            Some(_) => {
-                diesel::update(key).set(row).execute(conn)?;
-                summary.updated += 1;
+            Some(mut old) => {
+                old.grp = opened_group(keys, &old.bsn_hash, &old.school_brin, &old.grp)?;
+                if &old == row {
+                    summary.unchanged += 1;
+                } else {
+                    diesel::update(key).set(&stored).execute(conn)?;
+                    summary.updated += 1;
+                }
             }
             None => {
                 diesel::insert_into(enrollments::table)
-                    .values(row)
+                    .values(&stored)
                     .execute(conn)?;
                 summary.inserted += 1;
             }
@@ -210,7 +238,8 @@ pub struct RegistrySlice {
 }
 
 impl RegistrySlice {
-    pub fn load(conn: &mut DbConn, bsn_hashes: &[&str]) -> QueryResult<Self> {
+    /// The entries of `bsn_hashes`, their groups opened.
+    pub fn load(conn: &mut DbConn, keys: &Keyring, bsn_hashes: &[&str]) -> QueryResult<Self> {
         let mut slice = RegistrySlice::default();
         for chunk in bsn_hashes.chunks(crate::db::CHUNK) {
             let entries: Vec<Entry> = enrollments::table
@@ -229,7 +258,8 @@ impl RegistrySlice {
                     schools::school_day_start,
                 ))
                 .load(conn)?;
-            for entry in entries {
+            for mut entry in entries {
+                entry.grp = opened_group(keys, &entry.bsn_hash, &entry.school_brin, &entry.grp)?;
                 slice
                     .enrollments
                     .entry(entry.bsn_hash.clone())
@@ -274,6 +304,11 @@ impl RegistrySlice {
 }
 
 /// The child's enrollment on `date` (see [`RegistrySlice::lookup`]).
-pub fn lookup(conn: &mut DbConn, bsn_hash: &str, date: NaiveDate) -> QueryResult<Lookup> {
-    Ok(RegistrySlice::load(conn, &[bsn_hash])?.lookup(bsn_hash, date))
+pub fn lookup(
+    conn: &mut DbConn,
+    keys: &Keyring,
+    bsn_hash: &str,
+    date: NaiveDate,
+) -> QueryResult<Lookup> {
+    Ok(RegistrySlice::load(conn, keys, &[bsn_hash])?.lookup(bsn_hash, date))
 }

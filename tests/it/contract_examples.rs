@@ -145,32 +145,28 @@ async fn contract_examples_over_amqp(backend: Backend) {
     app.cleanup().await;
 }
 
-/// Notices: one per notified child, holding what the coordinator needs.
+/// Notices: one per notified child, holding what the coordinator needs, sealed.
 fn assert_notices(app: &TestApp) {
     use diesel::prelude::*;
     use schoolsignal::db::schema::notices::dsl::*;
+    use schoolsignal::sealing::columns;
     let mut conn = app.pool.get().unwrap();
-    type Row = (String, String, Option<String>, Option<String>, String);
-    let rows: Vec<Row> = notices
-        .order(school_brin.asc())
-        .then_order_by(child_given_name.asc())
-        .select((
-            incident_id,
-            school_brin,
-            child_given_name,
-            child_group,
-            status,
-        ))
+    type Stored = (String, String, String, Option<String>, Option<String>, String);
+    let stored: Vec<Stored> = notices
+        .select((id, incident_id, school_brin, child_given_name, child_group, status))
         .load(&mut *conn)
         .unwrap();
     // The email worker runs alongside: a notice may already have been delivered.
-    let rows: Vec<Row> = rows
+    let mut rows: Vec<(String, String, Option<String>, Option<String>, String)> = stored
         .into_iter()
-        .map(|(i, b, n, g, s)| match s.as_str() {
-            "delivered" => (i, b, n, g, "pending_delivery".to_string()),
-            _ => (i, b, n, g, s),
+        .map(|(n, i, b, given, group, s)| {
+            let given = opened(columns::GIVEN_NAME, &n, given);
+            let group = opened(columns::GROUP, &n, group);
+            let s = if s == "delivered" { "pending_delivery".to_string() } else { s };
+            (i, b, given, group, s)
         })
         .collect();
+    rows.sort_by(|a, b| (&a.1, &a.2).cmp(&(&b.1, &b.2)));
     assert_eq!(
         rows,
         vec![
@@ -200,19 +196,39 @@ fn assert_notices(app: &TestApp) {
     // The rest of what the coordinator sees, and the deadline: the visit was on
     // Sunday evening, so the notice is due when Monday's school day starts at the
     // school (08:30 at 12AB00, 08:15 at 34CD01, Europe/Amsterdam, UTC+1 in November).
-    type Details = (
+    type StoredDetails = (
+        String,
+        String,
         Option<String>,
-        Option<chrono::NaiveDate>,
+        Option<String>,
+        Option<String>,
         chrono::NaiveDateTime,
         Option<chrono::NaiveDateTime>,
     );
-    let details: Vec<Details> = notices
-        .order(school_brin.asc())
-        .then_order_by(child_given_name.asc())
-        .select((child_family_name, child_date_of_birth, visited_at, due_at))
+    let stored: Vec<StoredDetails> = notices
+        .select((
+            id,
+            school_brin,
+            child_given_name,
+            child_family_name,
+            child_date_of_birth,
+            visited_at,
+            due_at,
+        ))
         .load(&mut *conn)
         .unwrap();
-    let date = |s: &str| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+    let mut details: Vec<_> = stored
+        .into_iter()
+        .map(|(n, b, given, family, born, visit, due)| {
+            let given = opened(columns::GIVEN_NAME, &n, given);
+            let family = opened(columns::FAMILY_NAME, &n, family);
+            let born = opened(columns::DATE_OF_BIRTH, &n, born);
+            ((b, given), (family, born, visit, due))
+        })
+        .collect();
+    details.sort_by(|a, b| a.0.cmp(&b.0));
+    let details: Vec<_> = details.into_iter().map(|(_, d)| d).collect();
+    let date = |s: &str| Some(s.to_string());
     let utc = |s: &str| chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M").unwrap();
     let visit = utc("2026-11-22 20:40");
     assert_eq!(
@@ -220,19 +236,19 @@ fn assert_notices(app: &TestApp) {
         vec![
             (
                 Some("Bakker".into()),
-                Some(date("2014-09-30")),
+                date("2014-09-30"),
                 visit,
                 Some(utc("2026-11-23 07:30"))
             ),
             (
                 Some("de Vries".into()),
-                Some(date("2016-04-12")),
+                date("2016-04-12"),
                 visit,
                 Some(utc("2026-11-23 07:30"))
             ),
             (
                 Some("Bakker".into()),
-                Some(date("2019-02-14")),
+                date("2019-02-14"),
                 visit,
                 Some(utc("2026-11-23 07:15"))
             ),
@@ -543,12 +559,14 @@ async fn one_batch_is_decided_as_if_event_by_event(backend: Backend) {
         message_domain: "example.org".into(),
         link_valid_for: chrono::Duration::days(7),
     };
+    let keys = dev_keyring();
     let rules = Rules {
         hasher: &hasher,
         school_age: 4..=18,
         outbound_exchange: "schoolsignal.events",
         now,
         delivery: &policy,
+        keys: &keys,
     };
     let mut conn = pool.get().unwrap();
     let verdicts =

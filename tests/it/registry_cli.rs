@@ -164,7 +164,7 @@ async fn registry_import_objection_and_api_keys(backend: Backend) {
     let date = chrono::NaiveDate::from_ymd_opt(2026, 11, 22).unwrap();
     let lookup = |db: &TestDb| {
         let mut conn = db.pool().get().unwrap();
-        schoolsignal::registry::enrollments::lookup(&mut conn, &hash, date).unwrap()
+        schoolsignal::registry::enrollments::lookup(&mut conn, &dev_keyring(), &hash, date).unwrap()
     };
     assert!(matches!(
         lookup(&db),

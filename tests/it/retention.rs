@@ -14,7 +14,7 @@ struct Kept {
     school_brin: String,
     given_name: Option<String>,
     family_name: Option<String>,
-    date_of_birth: Option<chrono::NaiveDate>,
+    date_of_birth: Option<String>,
     group: Option<String>,
     bsn_hash: String,
     purged: bool,

@@ -28,7 +28,10 @@ use i18n::Locale;
 use limiter::Limiter;
 
 use crate::config::{PortalConfig, TrustedProxies};
+use crate::notices::store::Desk;
 use crate::outbox::Outbox;
+use crate::sealing::Keyring;
+use std::sync::Arc;
 pub use limiter::client_ip;
 pub use pages::Pages;
 
@@ -56,6 +59,10 @@ pub struct Portal {
     pub outbox: Outbox,
     /// Proxies whose `X-Forwarded-For` names the client; none by default.
     pub trusted_proxies: TrustedProxies,
+    /// Opens and seals the child's data and the TOTP secrets.
+    pub keys: Arc<Keyring>,
+    /// `SCHOOLSIGNAL_RETENTION_DAYS=0`: closing a notice erases its personal data.
+    pub erase_on_close: bool,
 }
 
 impl Portal {
@@ -67,6 +74,7 @@ impl Portal {
         pool: Pool,
         clock: SharedClock,
         outbox: Outbox,
+        (keys, erase_on_close): (Arc<Keyring>, bool),
     ) -> Self {
         let public_url = config.public_url.as_str();
         let origin = url::Url::parse(public_url)
@@ -84,6 +92,18 @@ impl Portal {
             sign_in_mail: None,
             outbox,
             trusted_proxies: config.trusted_proxies,
+            keys,
+            erase_on_close,
+        }
+    }
+
+    /// What the store needs to act for `email` now.
+    fn desk(&self, email: String) -> Desk {
+        Desk {
+            email,
+            now: self.clock.now(),
+            keys: self.keys.clone(),
+            erase_on_close: self.erase_on_close,
         }
     }
 

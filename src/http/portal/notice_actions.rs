@@ -5,9 +5,8 @@
 
 use super::{see_other, CsrfForm, Portal, PortalError};
 use crate::db::{DbConn, DbError};
-use crate::notices::store::{self, Acted, NewSignal, NoticeView};
+use crate::notices::store::{self, Acted, Desk, NewSignal, NoticeView};
 use actix_web::{web, HttpRequest, HttpResponse};
-use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize)]
@@ -62,7 +61,7 @@ async fn act_on<E, F>(
     act: F,
 ) -> Result<HttpResponse, PortalError>
 where
-    F: FnOnce(&mut DbConn, &str, &str, DateTime<Utc>) -> Result<Option<(NoticeView, Acted)>, E>
+    F: FnOnce(&mut DbConn, &Desk, &str) -> Result<Option<(NoticeView, Acted)>, E>
         + Send
         + 'static,
     E: Into<DbError>,
@@ -70,9 +69,9 @@ where
     let session = portal.verified(req).await?;
     portal.csrf(req, &session, csrf)?;
     let id = super::notice_id(id)?;
-    let (email, now) = (session.email, portal.clock.now());
+    let desk = portal.desk(session.email);
     let (notice, acted) = portal
-        .db(move |conn| act(conn, &email, &id, now))
+        .db(move |conn| act(conn, &desk, &id))
         .await?
         .ok_or(PortalError::NotFound)?;
     super::set_locale(req, notice.locale());
@@ -100,9 +99,7 @@ pub async fn note(
     form: web::Form<TextForm>,
 ) -> Result<HttpResponse, PortalError> {
     let body = store::free_text(&form.body);
-    let act = move |conn: &mut DbConn, email: &str, id: &str, now| {
-        store::note(conn, email, id, body, now)
-    };
+    let act = move |conn: &mut DbConn, desk: &Desk, id: &str| store::note(conn, desk, id, body);
     act_on(&portal, &req, &id, &form.csrf, act).await
 }
 
@@ -114,9 +111,8 @@ pub async fn close(
     form: web::Form<CloseForm>,
 ) -> Result<HttpResponse, PortalError> {
     let outcome = form.outcome.parse().ok();
-    let act = move |conn: &mut DbConn, email: &str, id: &str, now| {
-        store::close(conn, email, id, outcome, now)
-    };
+    let act =
+        move |conn: &mut DbConn, desk: &Desk, id: &str| store::close(conn, desk, id, outcome);
     act_on(&portal, &req, &id, &form.csrf, act).await
 }
 
@@ -129,8 +125,8 @@ pub async fn signal(
     form: web::Form<SignalForm>,
 ) -> Result<HttpResponse, PortalError> {
     let (signal, exchange) = (form.signal(), portal.outbox.exchange.clone());
-    let act = move |conn: &mut DbConn, email: &str, id: &str, now| {
-        store::signal(conn, email, id, signal, &exchange, now)
+    let act = move |conn: &mut DbConn, desk: &Desk, id: &str| {
+        store::signal(conn, desk, id, signal, &exchange)
     };
     let response = act_on(&portal, &req, &id, &form.csrf, act).await?;
     portal.outbox.wake_relay();

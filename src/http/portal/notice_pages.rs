@@ -74,8 +74,8 @@ pub async fn list(
 ) -> Result<HttpResponse, PortalError> {
     let session = portal.verified(&req).await?;
     let locale = super::locale(&req);
-    let email = session.email.clone();
-    let notices = portal.db(move |conn| store::list(conn, &email)).await?;
+    let desk = portal.desk(session.email.clone());
+    let notices = portal.db(move |conn| store::list(conn, &desk)).await?;
     let groups: Vec<Group> = Stage::ALL
         .into_iter()
         .map(|stage| Group {
@@ -104,9 +104,9 @@ pub async fn show(
 ) -> Result<HttpResponse, PortalError> {
     let session = portal.verified(&req).await?;
     let id = super::notice_id(&id)?;
-    let (email, now) = (session.email.clone(), portal.clock.now());
+    let desk = portal.desk(session.email.clone());
     let (notice, history) = portal
-        .db(move |conn| store::show(conn, &email, &id, now))
+        .db(move |conn| store::show(conn, &desk, &id))
         .await?
         .ok_or(PortalError::NotFound)?;
     let locale = notice.locale();
@@ -146,7 +146,7 @@ fn notice_context(
         id => notice.id.clone(),
         withdrawn => false,
         child_name => child_name(notice, locale),
-        date_of_birth => notice.date_of_birth.map(|d| d.format("%d-%m-%Y").to_string()).unwrap_or_default(),
+        date_of_birth => notice.birth_date().map(|d| d.format("%d-%m-%Y").to_string()).unwrap_or_default(),
         group => notice.group.clone().unwrap_or_default(),
         visit_date => visit_day.format("%d-%m-%Y").to_string(),
         due => notice.due_at.map(|t| local(t, locale)).unwrap_or_default(),

@@ -109,7 +109,10 @@ pub async fn second_factor_page(
         .ok_or(PortalError::SignInRequired)?;
     let (email, now) = (session.email.clone(), portal.clock.now());
     let prompt = portal
-        .db(move |conn| access::prompt(conn, &email, now))
+        .db({
+            let keys = portal.keys.clone();
+            move |conn| access::prompt(conn, &keys, &email, now)
+        })
         .await?
         .ok_or(PortalError::Locked)?;
     let page = code_page(super::locale(&req), &session, prompt, None);
@@ -159,9 +162,9 @@ pub async fn second_factor(
         .ok_or(PortalError::SignInRequired)?;
     portal.csrf(&req, &session, &form.csrf)?;
     let now = portal.clock.now();
-    let (s, code) = (session.clone(), form.into_inner().code);
+    let (s, code, keys) = (session.clone(), form.into_inner().code, portal.keys.clone());
     let checked = portal
-        .db(move |conn| access::check_code(conn, &s, &code, now))
+        .db(move |conn| access::check_code(conn, &keys, &s, &code, now))
         .await?;
     match checked {
         Checked::Verified { cookie, enrolled } => {

@@ -19,6 +19,9 @@ pub struct Broker {
     pub outcomes_queue: String,
 }
 
+/// The service's default `SCHOOLSIGNAL_DEAD_LETTER_DAYS`, 14.
+pub const DEAD_LETTER_TTL: Duration = Duration::from_secs(14 * 86_400);
+
 impl Broker {
     pub async fn connect(url: &str, names: AmqpNames) -> Self {
         // Bounded: a broker that accepts connections and never answers fails the
@@ -51,7 +54,8 @@ impl Broker {
     pub async fn declare(&self) {
         // The intake queue exists before the service first starts, as in production,
         // so events published before a start are kept. Same arguments as the service.
-        schoolsignal::broker::declare_intake(&self.channel, &self.names, 10)
+        let limits = (10, DEAD_LETTER_TTL);
+        schoolsignal::broker::declare_intake(&self.conn, &self.channel, &self.names, limits)
             .await
             .unwrap();
         for ex in [&self.names.inbound_exchange, &self.names.outbound_exchange] {

@@ -85,7 +85,9 @@ pub fn seed(pool: &Pool) -> String {
     )
     .unwrap();
     let registry = std::fs::File::open(contracts_dir().join("registry-example.csv")).unwrap();
-    enrollments::import(&mut conn, &KeyedHasher::new(BSN_KEY.as_bytes()), registry).unwrap();
+    let hasher = KeyedHasher::new(BSN_KEY.as_bytes());
+    let keys = super::dev_keyring();
+    enrollments::import(&mut conn, (&hasher, &keys), registry).unwrap();
     schoolsignal::access::api_keys::create(&mut conn, "police-test", &["events:write".into()], now)
         .unwrap()
 }

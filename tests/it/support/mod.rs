@@ -16,11 +16,13 @@ mod logs;
 mod metrics;
 mod ports;
 mod process;
+mod sealed;
 
 // The test binary and each benchmark use different parts of what is here.
 #[allow(unused_imports)]
 pub use {
     app::*, broker::*, db::*, fixtures::*, html::*, logs::*, metrics::*, ports::*, process::*,
+    sealed::*,
 };
 
 use std::time::{Duration, Instant};
