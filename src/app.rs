@@ -194,8 +194,10 @@ pub async fn keyring(config: &Config, pool: &Pool) -> anyhow::Result<Arc<Keyring
         false => Keyring::new(&config.data_keys),
     });
     let (checked, now) = (keys.clone(), crate::clock::from_config(config.now).now());
-    db::run(pool, move |conn| Ok(db::keys::register(conn, &checked, now)))
-        .await??;
+    db::run(pool, move |conn| {
+        Ok(db::keys::register(conn, &checked, now))
+    })
+    .await??;
     Ok(keys)
 }
 
@@ -277,7 +279,10 @@ fn portal(config: &Config, shared: &Shared, mail: &Mail) -> Portal {
         shared.pool.clone(),
         shared.clock.clone(),
         shared.outbox.clone(),
-        (shared.keys.clone(), config.follow_up.retention_after_close.is_zero()),
+        (
+            shared.keys.clone(),
+            config.follow_up.retention_after_close.is_zero(),
+        ),
     );
     portal.sign_in_mail = Some(Arc::new(SignInMail {
         mailer: mail.mailer.clone(),

@@ -3,10 +3,10 @@
 use crate::access::api_keys as keys;
 use crate::app::Application;
 use crate::config::{Config, DataKeysConfig};
-use crate::sealing::{Keyring, SEALED};
 use crate::contract::Bsn;
 use crate::db::{self, DbConn};
 use crate::registry::{enrollments, schools, KeyedHasher};
+use crate::sealing::{Keyring, SEALED};
 use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -222,7 +222,12 @@ fn data_keys(
                 }
                 resealed += n;
             }
-            println!("{}.{}: {resealed} value(s) sealed under key `{}`", column.table, column.name, keys.current_id());
+            println!(
+                "{}.{}: {resealed} value(s) sealed under key `{}`",
+                column.table,
+                column.name,
+                keys.current_id()
+            );
         }
     }
     print_key_counts(&db::keys::check(conn)?, &config.data_keys);
@@ -240,7 +245,11 @@ fn print_key_counts(counts: &[db::keys::KeyCount], configured: &DataKeysConfig) 
         println!("{:<36} {key:<12} {}", c.column, c.values);
     }
     let total = |id: Option<&str>| -> i64 {
-        counts.iter().filter(|c| c.key_id.as_deref() == id).map(|c| c.values).sum()
+        counts
+            .iter()
+            .filter(|c| c.key_id.as_deref() == id)
+            .map(|c| c.values)
+            .sum()
     };
     for key in &configured.keys {
         println!("key {}: {} value(s)", key.id, total(Some(&key.id)));
@@ -252,7 +261,10 @@ fn print_key_counts(counts: &[db::keys::KeyCount], configured: &DataKeysConfig) 
         .filter(|id| configured.keys.iter().all(|k| k.id != *id))
         .collect();
     for id in unlisted {
-        println!("key {id}: {} value(s), NOT LISTED in SCHOOLSIGNAL_DATA_KEYS: they cannot be read", total(Some(id)));
+        println!(
+            "key {id}: {} value(s), NOT LISTED in SCHOOLSIGNAL_DATA_KEYS: they cannot be read",
+            total(Some(id))
+        );
     }
 }
 

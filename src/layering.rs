@@ -47,7 +47,14 @@ fn fn_name(code: &str) -> Option<&str> {
 /// The layers, lowest first. A module may use modules of lower layers only.
 pub const LAYERS: &[&[&str]] = &[
     &["config", "layering"],
-    &["contract", "clock", "retry", "locale", "telemetry", "sealing"],
+    &[
+        "contract",
+        "clock",
+        "retry",
+        "locale",
+        "telemetry",
+        "sealing",
+    ],
     &["db"],
     &["registry", "access", "outbox"],
     &["delivery"],

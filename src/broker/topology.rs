@@ -77,7 +77,11 @@ pub async fn declare_intake(
 /// (RabbitMQ refuses other arguments with 406): it is used as it is, with a warning
 /// that names the way out, so that intake never stops over it. Its own channel,
 /// because a refusal closes the channel.
-async fn declare_dead_queue(conn: &Connection, names: &AmqpNames, ttl: Duration) -> lapin::Result<()> {
+async fn declare_dead_queue(
+    conn: &Connection,
+    names: &AmqpNames,
+    ttl: Duration,
+) -> lapin::Result<()> {
     let queue = names.dead_queue.as_str();
     let mut args = quorum();
     let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);

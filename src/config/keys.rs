@@ -40,7 +40,9 @@ impl DataKeysConfig {
     /// Whether any listed key is the development key.
     pub fn has_development_key(&self) -> bool {
         let dev = parse(DEV_DATA_KEYS).expect("the development key parses");
-        self.keys.iter().any(|k| dev.keys.iter().any(|d| d.secret == k.secret))
+        self.keys
+            .iter()
+            .any(|k| dev.keys.iter().any(|d| d.secret == k.secret))
     }
 }
 

@@ -161,7 +161,8 @@ pub fn execute_raw(conn: &mut DbConn, sql: &str, binds: &[Bind]) -> QueryResult<
 pub fn load_raw<T>(conn: &mut DbConn, sql: &str, binds: &[Bind]) -> QueryResult<Vec<T>>
 where
     T: 'static
-        + diesel::QueryableByName<diesel::pg::Pg> + diesel::QueryableByName<diesel::sqlite::Sqlite>,
+        + diesel::QueryableByName<diesel::pg::Pg>
+        + diesel::QueryableByName<diesel::sqlite::Sqlite>,
 {
     match conn {
         DbConn::Pg(pg) => bound!(numbered(sql), binds).load(pg),

@@ -138,7 +138,10 @@ pub fn rotate_batch(
 ) -> Result<usize, KeyError> {
     let (id, id_match) = match column.key {
         RowKey::Text(k) => (k.to_string(), format!("{k} = ?")),
-        RowKey::BigInt(k) => (format!("CAST({k} AS TEXT)"), format!("{k} = CAST(? AS BIGINT)")),
+        RowKey::BigInt(k) => (
+            format!("CAST({k} AS TEXT)"),
+            format!("{k} = CAST(? AS BIGINT)"),
+        ),
     };
     let (table, name, row) = (column.table, column.name, column.row);
     let select = format!(
@@ -152,10 +155,12 @@ pub fn rotate_batch(
         let rows: Vec<StoredRow> = backend::load_raw(conn, &select, &[current])?;
         for stored in &rows {
             let place = column.at(&stored.row_name);
-            let plain = keys.open(place, &stored.value).map_err(|error| KeyError::Unreadable {
-                column: qualified(&column),
-                error,
-            })?;
+            let plain = keys
+                .open(place, &stored.value)
+                .map_err(|error| KeyError::Unreadable {
+                    column: qualified(&column),
+                    error,
+                })?;
             let binds = [
                 Bind::Text(keys.seal(place, &plain)),
                 Bind::Text(stored.id.clone()),

@@ -264,7 +264,11 @@ fn audited(
 /// One notice of the desk's schools, its viewing audited, with its notes and
 /// signals; None for any other notice. A withdrawn notice shows only that it was
 /// withdrawn, so its history is not read.
-pub fn show(conn: &mut DbConn, desk: &Desk, id: &str) -> QueryResult<Option<(NoticeView, History)>> {
+pub fn show(
+    conn: &mut DbConn,
+    desk: &Desk,
+    id: &str,
+) -> QueryResult<Option<(NoticeView, History)>> {
     let viewed = audited(conn, desk, id, Action::View, |_, _| Ok(Outcome::Ok))?;
     let Some((notice, _)) = viewed else {
         return Ok(None);
@@ -324,7 +328,11 @@ fn history(conn: &mut DbConn, keys: &Keyring, notice_id: &str) -> QueryResult<Hi
         .load(conn)?;
     let note = |n: StoredNote| -> Result<NoteView, SealError> {
         let body = keys.open_opt(columns::NOTE_BODY.at(&n.id.to_string()), n.body.as_deref())?;
-        Ok(NoteView { at: n.at, author: n.author, body })
+        Ok(NoteView {
+            at: n.at,
+            author: n.author,
+            body,
+        })
     };
     let signal = |s: StoredSignal| -> Result<SignalView, SealError> {
         let place = columns::SIGNAL_DESCRIPTION.at(&s.signal_id);
@@ -390,12 +398,18 @@ fn act<T>(
 
 /// "Received — we will offer support today"; once.
 pub fn acknowledge(conn: &mut DbConn, desk: &Desk, id: &str) -> ActResult {
-    act(conn, (desk, id), Action::Acknowledge, Some(()), |conn, notice, ()| {
-        if notice.acknowledged_at.is_none() {
-            acknowledge_in(conn, &notice.id, desk.now)?;
-        }
-        Ok(Outcome::Ok)
-    })
+    act(
+        conn,
+        (desk, id),
+        Action::Acknowledge,
+        Some(()),
+        |conn, notice, ()| {
+            if notice.acknowledged_at.is_none() {
+                acknowledge_in(conn, &notice.id, desk.now)?;
+            }
+            Ok(Outcome::Ok)
+        },
+    )
 }
 
 /// Conditional, so that a notice keeps the first acknowledgement's time.
@@ -417,44 +431,58 @@ fn acknowledge_in(conn: &mut DbConn, id: &str, now: DateTime<Utc>) -> QueryResul
 /// form's text was not right (see [`free_text`]). The note is inserted first, since
 /// its sealed body is bound to the row id the insert gives it.
 pub fn note(conn: &mut DbConn, desk: &Desk, id: &str, body: Option<String>) -> ActResult {
-    act(conn, (desk, id), Action::Note, body, |conn, notice, body| {
-        diesel::insert_into(notice_notes::table)
-            .values((
-                notice_notes::notice_id.eq(&notice.id),
-                notice_notes::author.eq(&desk.email),
-                notice_notes::body.eq(None::<String>),
-                notice_notes::created_at.eq(ts(desk.now)),
-            ))
-            .execute(conn)?;
-        let row = crate::db::backend::last_insert_id(conn)?;
-        let sealed = desk.keys.seal(columns::NOTE_BODY.at(&row.to_string()), &body);
-        diesel::update(notice_notes::table.find(row))
-            .set(notice_notes::body.eq(Some(sealed)))
-            .execute(conn)?;
-        Ok(Outcome::Ok)
-    })
+    act(
+        conn,
+        (desk, id),
+        Action::Note,
+        body,
+        |conn, notice, body| {
+            diesel::insert_into(notice_notes::table)
+                .values((
+                    notice_notes::notice_id.eq(&notice.id),
+                    notice_notes::author.eq(&desk.email),
+                    notice_notes::body.eq(None::<String>),
+                    notice_notes::created_at.eq(ts(desk.now)),
+                ))
+                .execute(conn)?;
+            let row = crate::db::backend::last_insert_id(conn)?;
+            let sealed = desk
+                .keys
+                .seal(columns::NOTE_BODY.at(&row.to_string()), &body);
+            diesel::update(notice_notes::table.find(row))
+                .set(notice_notes::body.eq(Some(sealed)))
+                .execute(conn)?;
+            Ok(Outcome::Ok)
+        },
+    )
 }
 
 /// Closes a notice with an outcome (None when the form sent none of them). Closing
 /// also acknowledges: a closed notice is never escalated.
 pub fn close(conn: &mut DbConn, desk: &Desk, id: &str, outcome: Option<CloseOutcome>) -> ActResult {
-    act(conn, (desk, id), Action::Close, outcome, |conn, notice, outcome| {
-        if notice.closed_at.is_some() {
-            return Ok(Outcome::AlreadyClosed);
-        }
-        acknowledge_in(conn, &notice.id, desk.now)?;
-        diesel::update(notices::table.find(&notice.id))
-            .set((
-                notices::closed_at.eq(Some(ts(desk.now))),
-                notices::close_outcome.eq(Some(outcome.as_str())),
-                notices::updated_at.eq(ts(desk.now)),
-            ))
-            .execute(conn)?;
-        if desk.erase_on_close {
-            super::retention::erase(conn, std::slice::from_ref(&notice.id), desk.now)?;
-        }
-        Ok(Outcome::Ok)
-    })
+    act(
+        conn,
+        (desk, id),
+        Action::Close,
+        outcome,
+        |conn, notice, outcome| {
+            if notice.closed_at.is_some() {
+                return Ok(Outcome::AlreadyClosed);
+            }
+            acknowledge_in(conn, &notice.id, desk.now)?;
+            diesel::update(notices::table.find(&notice.id))
+                .set((
+                    notices::closed_at.eq(Some(ts(desk.now))),
+                    notices::close_outcome.eq(Some(outcome.as_str())),
+                    notices::updated_at.eq(ts(desk.now)),
+                ))
+                .execute(conn)?;
+            if desk.erase_on_close {
+                super::retention::erase(conn, std::slice::from_ref(&notice.id), desk.now)?;
+            }
+            Ok(Outcome::Ok)
+        },
+    )
 }
 
 /// A signal as the form sent it.
@@ -475,26 +503,33 @@ pub fn signal(
     signal: Option<NewSignal>,
     exchange: &str,
 ) -> ActResult {
-    act(conn, (desk, id), Action::Signal, signal, |conn, notice, signal| {
-        let body = signal_body(conn, notice, signal, &desk.email, desk.now)?;
-        let message = NewMessage::new(exchange, SIGNAL_SCHEMA, SIGNAL_SCHEMA, &body, desk.now)
-            .sealed(&desk.keys);
-        let description = columns::SIGNAL_DESCRIPTION.at(&body.signal_id);
-        diesel::insert_into(school_signals::table)
-            .values((
-                school_signals::signal_id.eq(&body.signal_id),
-                school_signals::notice_id.eq(&notice.id),
-                school_signals::category.eq(body.category),
-                school_signals::urgency.eq(body.urgency),
-                school_signals::description.eq(Some(desk.keys.seal(description, &body.description))),
-                school_signals::reporter_email.eq(&desk.email),
-                school_signals::reported_at.eq(ts(desk.now)),
-                school_signals::outbox_message_id.eq(&message.message_id),
-            ))
-            .execute(conn)?;
-        outbox::enqueue(conn, &[message])?;
-        Ok(Outcome::Ok)
-    })
+    act(
+        conn,
+        (desk, id),
+        Action::Signal,
+        signal,
+        |conn, notice, signal| {
+            let body = signal_body(conn, notice, signal, &desk.email, desk.now)?;
+            let message = NewMessage::new(exchange, SIGNAL_SCHEMA, SIGNAL_SCHEMA, &body, desk.now)
+                .sealed(&desk.keys);
+            let description = columns::SIGNAL_DESCRIPTION.at(&body.signal_id);
+            diesel::insert_into(school_signals::table)
+                .values((
+                    school_signals::signal_id.eq(&body.signal_id),
+                    school_signals::notice_id.eq(&notice.id),
+                    school_signals::category.eq(body.category),
+                    school_signals::urgency.eq(body.urgency),
+                    school_signals::description
+                        .eq(Some(desk.keys.seal(description, &body.description))),
+                    school_signals::reporter_email.eq(&desk.email),
+                    school_signals::reported_at.eq(ts(desk.now)),
+                    school_signals::outbox_message_id.eq(&message.message_id),
+                ))
+                .execute(conn)?;
+            outbox::enqueue(conn, &[message])?;
+            Ok(Outcome::Ok)
+        },
+    )
 }
 
 /// The message about a new signal, with a new id; the reporter named as the registry

@@ -69,7 +69,12 @@ fn sealed_group(keys: &Keyring, row: &NewEnrollment) -> String {
 }
 
 /// The group as read: opened.
-fn opened_group(keys: &Keyring, bsn_hash: &str, school_brin: &str, grp: &str) -> QueryResult<String> {
+fn opened_group(
+    keys: &Keyring,
+    bsn_hash: &str,
+    school_brin: &str,
+    grp: &str,
+) -> QueryResult<String> {
     let name = columns::enrollment_row(bsn_hash, school_brin);
     Ok(keys.open(columns::ENROLLMENT_GROUP.at(&name), grp)?)
 }

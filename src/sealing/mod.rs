@@ -128,7 +128,10 @@ impl Keyring {
         }
         let (nonce, sealed) = bytes.split_at(NONCE_LEN);
         let aad = associated_data(place);
-        let payload = Payload { msg: sealed, aad: &aad };
+        let payload = Payload {
+            msg: sealed,
+            aad: &aad,
+        };
         let plain = key
             .cipher
             .decrypt(XNonce::from_slice(nonce), payload)
@@ -136,7 +139,11 @@ impl Keyring {
         String::from_utf8(plain).map_err(|_| SealError::Damaged)
     }
 
-    pub fn open_opt(&self, place: Place, stored: Option<&str>) -> Result<Option<String>, SealError> {
+    pub fn open_opt(
+        &self,
+        place: Place,
+        stored: Option<&str>,
+    ) -> Result<Option<String>, SealError> {
         stored.map(|s| self.open(place, s)).transpose()
     }
 
@@ -148,8 +155,8 @@ impl Keyring {
 
 impl Key {
     fn new(config: &DataKey) -> Self {
-        let mut mac =
-            <Hmac<Sha256> as Mac>::new_from_slice(&config.secret).expect("HMAC takes any key length");
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&config.secret)
+            .expect("HMAC takes any key length");
         mac.update(b"schoolsignal data key fingerprint v1");
         Key {
             id: config.id.clone(),
@@ -197,15 +204,24 @@ mod tests {
     #[test]
     fn a_sealed_value_opens_in_its_own_place_only() {
         let keys = ring(A);
-        let here = Place { column: NAME, row: "n1" };
+        let here = Place {
+            column: NAME,
+            row: "n1",
+        };
         let sealed = keys.seal(here, "Sanne");
         assert!(sealed.starts_with("s1.a."), "{sealed}");
         assert!(!sealed.contains("Sanne"));
         assert_ne!(sealed, keys.seal(here, "Sanne"), "a fresh nonce each time");
         assert_eq!(keys.open(here, &sealed).unwrap(), "Sanne");
-        let other_row = Place { column: NAME, row: "n2" };
+        let other_row = Place {
+            column: NAME,
+            row: "n2",
+        };
         assert_eq!(keys.open(other_row, &sealed), Err(SealError::Damaged));
-        let other_column = Place { column: columns::FAMILY_NAME, row: "n1" };
+        let other_column = Place {
+            column: columns::FAMILY_NAME,
+            row: "n1",
+        };
         assert_eq!(keys.open(other_column, &sealed), Err(SealError::Damaged));
         let mut tampered = sealed.clone();
         tampered.pop();
@@ -214,7 +230,10 @@ mod tests {
 
     #[test]
     fn any_listed_key_opens_and_the_first_seals() {
-        let here = Place { column: NAME, row: "n1" };
+        let here = Place {
+            column: NAME,
+            row: "n1",
+        };
         let old = ring(A).seal(here, "Daan");
         let both = ring(&format!("{B},{A}"));
         assert_eq!(both.open(here, &old).unwrap(), "Daan");
@@ -228,7 +247,10 @@ mod tests {
 
     #[test]
     fn clear_values_from_before_sealing_read_as_they_are() {
-        let here = Place { column: NAME, row: "n1" };
+        let here = Place {
+            column: NAME,
+            row: "n1",
+        };
         assert_eq!(ring(A).open(here, "Sanne").unwrap(), "Sanne");
         assert_eq!(key_id_of("Sanne"), None);
     }

@@ -151,18 +151,37 @@ fn assert_notices(app: &TestApp) {
     use schoolsignal::db::schema::notices::dsl::*;
     use schoolsignal::sealing::columns;
     let mut conn = app.pool.get().unwrap();
-    type Stored = (String, String, String, Option<String>, Option<String>, String);
+    type Stored = (
+        String,
+        String,
+        String,
+        Option<String>,
+        Option<String>,
+        String,
+    );
     let stored: Vec<Stored> = notices
-        .select((id, incident_id, school_brin, child_given_name, child_group, status))
+        .select((
+            id,
+            incident_id,
+            school_brin,
+            child_given_name,
+            child_group,
+            status,
+        ))
         .load(&mut *conn)
         .unwrap();
     // The email worker runs alongside: a notice may already have been delivered.
-    let mut rows: Vec<(String, String, Option<String>, Option<String>, String)> = stored
+    type Row = (String, String, Option<String>, Option<String>, String);
+    let mut rows: Vec<Row> = stored
         .into_iter()
         .map(|(n, i, b, given, group, s)| {
             let given = opened(columns::GIVEN_NAME, &n, given);
             let group = opened(columns::GROUP, &n, group);
-            let s = if s == "delivered" { "pending_delivery".to_string() } else { s };
+            let s = if s == "delivered" {
+                "pending_delivery".to_string()
+            } else {
+                s
+            };
             (i, b, given, group, s)
         })
         .collect();

@@ -11,6 +11,7 @@ mod delivery;
 mod delivery_resilience;
 mod http_boundary;
 mod portal;
+mod privacy_at_rest;
 mod registry_cli;
 mod resilience;
 mod retention;

@@ -8,24 +8,24 @@ use smtp_sink::SmtpSink;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-const PUBLIC: &str = "https://portal.example";
-const WAIT: Duration = Duration::from_secs(30);
+pub(crate) const PUBLIC: &str = "https://portal.example";
+pub(crate) const WAIT: Duration = Duration::from_secs(30);
 
-struct Portal {
-    app: TestApp,
-    sink: SmtpSink,
+pub(crate) struct Portal {
+    pub(crate) app: TestApp,
+    pub(crate) sink: SmtpSink,
     http: reqwest::Client,
     /// The link token each coordinator was sent, by address.
     tokens: Vec<(String, String)>,
 }
 
 impl Portal {
-    async fn start(backend: Backend) -> Self {
+    pub(crate) async fn start(backend: Backend) -> Self {
         Self::start_with(backend, &[]).await
     }
 
     /// With extra service variables.
-    async fn start_with(backend: Backend, more: &[(&str, String)]) -> Self {
+    pub(crate) async fn start_with(backend: Backend, more: &[(&str, String)]) -> Self {
         let sink = SmtpSink::start().await;
         let mut extra = vec![
             ("SMTP_URL", format!("{}?tls=none", sink.url())),
@@ -76,12 +76,12 @@ impl Portal {
         }
     }
 
-    fn token_for(&self, address: &str) -> String {
+    pub(crate) fn token_for(&self, address: &str) -> String {
         let (_, token) = self.tokens.iter().find(|(a, _)| a == address).unwrap();
         token.clone()
     }
 
-    async fn get(&self, path: &str, cookie: Option<&str>) -> (u16, HeaderMap, String) {
+    pub(crate) async fn get(&self, path: &str, cookie: Option<&str>) -> (u16, HeaderMap, String) {
         self.get_with(path, cookie, &[]).await
     }
 
@@ -107,7 +107,7 @@ impl Portal {
         )
     }
 
-    async fn post(
+    pub(crate) async fn post(
         &self,
         path: &str,
         cookie: Option<&str>,
@@ -145,7 +145,7 @@ impl Portal {
     }
 
     /// Redeems `address`'s link; returns the session cookie ("name=value").
-    async fn redeem(&self, address: &str) -> String {
+    pub(crate) async fn redeem(&self, address: &str) -> String {
         let token = self.token_for(address);
         let (_, _, page) = self.get(&format!("/n/{token}"), None).await;
         let csrf = field(&page, "csrf");
@@ -172,7 +172,7 @@ impl Portal {
     }
 
     /// Enrols TOTP with `cookie`'s session; returns the secret and the new cookie.
-    async fn enrol(&self, cookie: &str) -> (String, String, String) {
+    pub(crate) async fn enrol(&self, cookie: &str) -> (String, String, String) {
         let (status, _, page) = self.get("/totp", Some(cookie)).await;
         assert_eq!(status, 200);
         let secret = between(&page, "<code class=\"secret\">", "</code>");
@@ -1138,13 +1138,18 @@ async fn actions_are_checked_in_order(backend: Backend) {
     let form = [("csrf", csrf.as_str()), ("body", euros.as_str())];
     let (status, _, _) = p.post(&path, Some(&cookie), Some(PUBLIC), &form).await;
     assert_eq!(status, 303, "4,000 euro signs are a valid note");
-    let stored: Vec<Option<String>> = {
+    let stored: Vec<(i64, Option<String>)> = {
         use diesel::prelude::*;
         use schoolsignal::db::schema::notice_notes::dsl::*;
         let mut conn = p.app.pool.get().unwrap();
-        notice_notes.select(body).load(&mut *conn).unwrap()
+        notice_notes.select((id, body)).load(&mut *conn).unwrap()
     };
-    assert_eq!(stored, vec![Some(euros.clone())]);
+    let note = schoolsignal::sealing::columns::NOTE_BODY;
+    let opened: Vec<_> = stored
+        .into_iter()
+        .map(|(row, text)| opened(note, &row.to_string(), text))
+        .collect();
+    assert!(opened == vec![Some(euros.clone())], "stored whole, sealed");
     let too_long = "€".repeat(4001);
     let form = [("csrf", csrf.as_str()), ("body", too_long.as_str())];
     let (status, _, page) = p.post(&path, Some(&cookie), Some(PUBLIC), &form).await;

@@ -31,9 +31,9 @@ use crate::config::{PortalConfig, TrustedProxies};
 use crate::notices::store::Desk;
 use crate::outbox::Outbox;
 use crate::sealing::Keyring;
-use std::sync::Arc;
 pub use limiter::client_ip;
 pub use pages::Pages;
+use std::sync::Arc;
 
 /// The most a portal form may hold. A 4,000-character text in non-ASCII letters
 /// percent-encodes to up to 36 KB, beyond actix's default of 16 KiB.

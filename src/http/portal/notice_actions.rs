@@ -61,9 +61,7 @@ async fn act_on<E, F>(
     act: F,
 ) -> Result<HttpResponse, PortalError>
 where
-    F: FnOnce(&mut DbConn, &Desk, &str) -> Result<Option<(NoticeView, Acted)>, E>
-        + Send
-        + 'static,
+    F: FnOnce(&mut DbConn, &Desk, &str) -> Result<Option<(NoticeView, Acted)>, E> + Send + 'static,
     E: Into<DbError>,
 {
     let session = portal.verified(req).await?;
@@ -111,8 +109,7 @@ pub async fn close(
     form: web::Form<CloseForm>,
 ) -> Result<HttpResponse, PortalError> {
     let outcome = form.outcome.parse().ok();
-    let act =
-        move |conn: &mut DbConn, desk: &Desk, id: &str| store::close(conn, desk, id, outcome);
+    let act = move |conn: &mut DbConn, desk: &Desk, id: &str| store::close(conn, desk, id, outcome);
     act_on(&portal, &req, &id, &form.csrf, act).await
 }
 

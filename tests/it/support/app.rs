@@ -240,11 +240,23 @@ impl TestApp {
     /// broker. Stopping first matters: a running service would declare its queues
     /// again after they were deleted, and leave them behind.
     pub async fn cleanup(&self) {
+        self.stop_services().await;
+        self.broker.cleanup().await;
+    }
+
+    /// Stops this app's services; its database and broker names stay.
+    pub async fn stop_services(&self) {
         let services = std::mem::take(&mut *self.services.lock().unwrap());
         for service in &services {
             service.stop().await;
         }
-        self.broker.cleanup().await;
+    }
+
+    /// The configuration a service of this app would get, with `extra` on top.
+    pub fn config_with(&self, extra: &[(&str, String)]) -> Config {
+        let mut env = service_env(&self.db.url, &self.prefix(), &amqp_url());
+        env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.clone())));
+        config_from(&env)
     }
 }
 
