@@ -53,6 +53,9 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
+    if std::env::var("BENCH_COMPARE_SEALING").is_ok_and(|v| v == "1") {
+        return compare_sealing(&rt, events);
+    }
     println!(
         "schoolsignal benchmark: {events} events per intake run, {emails} per end-to-end run, {} cores",
         num_cpus()
@@ -110,6 +113,88 @@ fn main() {
     }
 }
 
+/// Intake at full speed with personal data sealed and unsealed
+/// (`SCHOOLSIGNAL_UNSEALED_FOR_BENCHMARK`), alternating, twice each per backend, in
+/// one run: what sealing costs in events/s and in the service's CPU per event.
+fn compare_sealing(rt: &tokio::runtime::Runtime, n: usize) {
+    println!(
+        "sealing cost: intake at full speed, {n} events per pass, {} cores",
+        num_cpus()
+    );
+    println!("{}", postgres_durability());
+    println!(
+        "{:<10} {:<10} {:>10} {:>24}",
+        "backend", "data", "events/s", "service CPU ms/1000 ev"
+    );
+    for backend in [Backend::Postgres, Backend::Sqlite] {
+        let mut sums = [(0.0, 0.0); 2];
+        for _round in 0..2 {
+            for (i, unsealed) in [false, true].into_iter().enumerate() {
+                let (rate, cpu) = rt.block_on(full_speed(backend, n, unsealed));
+                let label = if unsealed { "unsealed" } else { "sealed" };
+                println!("{:<10} {label:<10} {rate:>10.0} {cpu:>24.1}", name(backend));
+                sums[i].0 += rate;
+                sums[i].1 += cpu;
+            }
+        }
+        let [(sealed_rate, sealed_cpu), (clear_rate, clear_cpu)] = sums;
+        println!(
+            "  {}: sealed/unsealed events/s {:.3}, service CPU per event {:.3} (target: lose at most 10%)",
+            name(backend),
+            sealed_rate / clear_rate,
+            sealed_cpu / clear_cpu
+        );
+        let work = sealing_work_ms_per_thousand();
+        println!(
+            "  {}: the sealing itself, measured alone: {work:.2} ms of CPU per 1,000 events, \
+             {:.1}% of the sealed service's {:.1} ms",
+            name(backend),
+            100.0 * work / (sealed_cpu / 2.0),
+            sealed_cpu / 2.0
+        );
+    }
+}
+
+/// The CPU an event's sealing takes, without the rest of the service: what intake
+/// adds per notified child (four fields sealed, the registry's group opened),
+/// repeated in this process. Work per event, steadier than a rate on a busy machine.
+fn sealing_work_ms_per_thousand() -> f64 {
+    use schoolsignal::sealing::{columns, Keyring};
+    let config = schoolsignal::config::keys_from(schoolsignal::config::DEV_DATA_KEYS).unwrap();
+    let keys = Keyring::new(&config);
+    let group = keys.seal(columns::ENROLLMENT_GROUP.at("hash:12AB00"), "groep 5");
+    let rounds = 20_000;
+    let started = std::time::Instant::now();
+    for i in 0..rounds {
+        let id = format!("notice-{i}");
+        for (column, value) in [
+            (columns::GIVEN_NAME, "Sanne"),
+            (columns::FAMILY_NAME, "de Vries"),
+            (columns::DATE_OF_BIRTH, "2016-04-12"),
+            (columns::GROUP, "groep 5"),
+        ] {
+            std::hint::black_box(keys.seal(column.at(&id), value));
+        }
+        let place = columns::ENROLLMENT_GROUP.at("hash:12AB00");
+        std::hint::black_box(keys.open(place, &group).unwrap());
+    }
+    1000.0 * 1000.0 * started.elapsed().as_secs_f64() / rounds as f64
+}
+
+/// One full-speed intake pass on a fresh database: events/s, and the service's CPU
+/// milliseconds per 1,000 events.
+async fn full_speed(backend: Backend, n: usize, unsealed: bool) -> (f64, f64) {
+    let env = [("SCHOOLSIGNAL_UNSEALED_FOR_BENCHMARK", unsealed.to_string())];
+    let s = setup(backend, &env).await;
+    let pid = s.service.child.id();
+    let before = Cpu::sample(pid);
+    let full = measure_intake(&s, 0, n, None).await;
+    let cpu = Cpu::sample(pid).since(before);
+    drop(s.service);
+    s.broker.cleanup().await;
+    (full.rate, 1e6 * cpu.service / n as f64)
+}
+
 /// The intake target of the issue, with fsync on.
 const TARGET_EVENTS_PER_S: f64 = 2000.0;
 
@@ -165,7 +250,8 @@ async fn setup(backend: Backend, extra_env: &[(&str, String)]) -> Setup {
     let prefix = format!("bench{}.", unique());
     let mut env = service_env(&db.url, &prefix, &amqp_url());
     env.retain(|(k, _)| k != "RUST_LOG");
-    env.push(("RUST_LOG".into(), "warn".into()));
+    // The app's info line says which ports it listens on; the rest only warnings.
+    env.push(("RUST_LOG".into(), "warn,schoolsignal::app=info".into()));
     env.extend(extra_env.iter().map(|(k, v)| (k.to_string(), v.clone())));
     let broker = Broker::connect(
         &amqp_url(),

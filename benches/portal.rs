@@ -116,7 +116,45 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    rt.block_on(run(knobs));
+    if std::env::var("BENCH_COMPARE_SEALING").is_ok_and(|v| v == "1") {
+        return compare_sealing(&rt, &knobs);
+    }
+    rt.block_on(run(&knobs, false));
+}
+
+/// Runs the measured load twice, personal data sealed and then stored unsealed
+/// (`SCHOOLSIGNAL_UNSEALED_FOR_BENCHMARK`), and prints what sealing costs.
+fn compare_sealing(rt: &tokio::runtime::Runtime, knobs: &Knobs) {
+    let sealed = rt.block_on(run(knobs, false));
+    let unsealed = rt.block_on(run(knobs, true));
+    println!(
+        "
+sealing cost, notice page at ~{} req/s:",
+        knobs.rate
+    );
+    println!(
+        "{:<10} {:>10} {:>10} {:>18}",
+        "data", "req/s", "p99 ms", "service CPU ms/req"
+    );
+    for (label, m) in [("sealed", &sealed), ("unsealed", &unsealed)] {
+        println!(
+            "{label:<10} {:>10.1} {:>10.2} {:>18.3}",
+            m.rate, m.p99_ms, m.cpu_ms
+        );
+    }
+    println!(
+        "  sealed/unsealed: req/s {:.3}, p99 {:.3}, service CPU per request {:.3} (target: lose at most 10%)",
+        sealed.rate / unsealed.rate,
+        sealed.p99_ms / unsealed.p99_ms,
+        sealed.cpu_ms / unsealed.cpu_ms
+    );
+}
+
+/// What one measured run gave.
+struct Measured {
+    rate: f64,
+    p99_ms: f64,
+    cpu_ms: f64,
 }
 
 fn num_cpus() -> usize {
@@ -125,16 +163,18 @@ fn num_cpus() -> usize {
         .unwrap_or(1)
 }
 
-async fn run(k: Knobs) {
+async fn run(k: &Knobs, unsealed: bool) -> Measured {
     println!(
         "schoolsignal portal benchmark: GET /notices/{{id}} at {} req/s for {} s \
-         ({} s warm-up), {} connections on {} wrk threads, PostgreSQL, {} cores",
+         ({} s warm-up), {} connections on {} wrk threads, PostgreSQL, {} cores, \
+         personal data {}",
         k.rate,
         k.seconds,
         k.warmup,
         k.connections,
         k.threads,
-        num_cpus()
+        num_cpus(),
+        if unsealed { "UNSEALED" } else { "sealed" }
     );
 
     // A fresh, seeded database; optionally many more schools.
@@ -157,10 +197,11 @@ async fn run(k: Knobs) {
     env.retain(|(name, _)| name != "RUST_LOG" && name != "SCHOOLSIGNAL_BIND");
     env.extend(
         [
-            ("RUST_LOG", "warn".to_string()),
+            ("RUST_LOG", "warn,schoolsignal::app=info".to_string()),
             ("SMTP_URL", format!("{}?tls=none", sink.url())),
             ("SCHOOLSIGNAL_PUBLIC_URL", public.clone()),
             ("SCHOOLSIGNAL_BIND", format!("127.0.0.1:{port}")),
+            ("SCHOOLSIGNAL_UNSEALED_FOR_BENCHMARK", unsealed.to_string()),
         ]
         .map(|(name, value)| (name.to_string(), value)),
     );
@@ -251,7 +292,7 @@ async fn run(k: Knobs) {
     let audit_before = count_rows(&pool, "audit_log");
     if k.warmup > 0 {
         println!("\nwarm-up, {} s:", k.warmup);
-        let warm = wrk(&k, k.warmup, &script, &cookie, &url).await;
+        let warm = wrk(k, k.warmup, &script, &cookie, &url).await;
         println!(
             "  {} requests, {:.1} req/s, p50 {:.2} ms, p99 {:.2} ms",
             warm.requests,
@@ -262,7 +303,7 @@ async fn run(k: Knobs) {
     }
     println!("\nmeasured run, {} s:", k.seconds);
     let (service_before, machine_before) = (cpu_seconds(service.child.id()), machine_cpu());
-    let w = wrk(&k, k.seconds, &script, &cookie, &url).await;
+    let w = wrk(k, k.seconds, &script, &cookie, &url).await;
     let (service_after, machine_after) = (cpu_seconds(service.child.id()), machine_cpu());
     print!("{}", w.output);
     let wall = w.duration_us / 1e6;
@@ -322,6 +363,11 @@ async fn run(k: Knobs) {
     drop(sink);
     drop(pool);
     drop(db);
+    Measured {
+        rate: w.rate(),
+        p99_ms: w.p99_us / 1000.0,
+        cpu_ms: 1000.0 * service_cpu / w.requests.max(1) as f64,
+    }
 }
 
 /// `n` more participating schools, with coordinators of their own.

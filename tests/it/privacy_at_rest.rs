@@ -29,18 +29,7 @@ async fn fill(p: &Portal) -> Filled {
     let (status, _) = p.app.post_event(&example("valid-basic.json")).await;
     assert_eq!(status, 202);
     let signals = p.app.broker.bind_outbound("school_signal.v1").await;
-    let cookie = p.redeem(ME).await;
-    let (secret, cookie, _) = p.enrol(&cookie).await;
-    let (notice, _) = notice_of(&p.app.pool, "12AB00");
-    let (_, _, page) = p.get(&format!("/notices/{notice}"), Some(&cookie)).await;
-    assert!(page.contains("Daan"), "the portal shows the child");
-    let csrf = field(&page, "csrf");
-    let note = [("csrf", csrf.as_str()), ("body", NOTE)];
-    let path = format!("/notices/{notice}/notes");
-    assert_eq!(
-        p.post(&path, Some(&cookie), Some(PUBLIC), &note).await.0,
-        303
-    );
+    let (secret, cookie, notice, csrf) = sign_in_and_note(p).await;
     let signal = [
         ("csrf", csrf.as_str()),
         ("category", "injury"),
@@ -65,6 +54,22 @@ async fn fill(p: &Portal) -> Filled {
         needles: needles(&secret),
         secret,
     }
+}
+
+/// Enrols the coordinator of 12AB00 and writes [`NOTE`] on Daan's notice. Returns
+/// the TOTP seed as shown, the session cookie, the notice id and the form token.
+async fn sign_in_and_note(p: &Portal) -> (String, String, String, String) {
+    let cookie = p.redeem(ME).await;
+    let (secret, cookie, _) = p.enrol(&cookie).await;
+    let (notice, _) = notice_of(&p.app.pool, "12AB00");
+    let (_, _, page) = p.get(&format!("/notices/{notice}"), Some(&cookie)).await;
+    assert!(page.contains("Daan"), "the portal shows the child");
+    let csrf = field(&page, "csrf");
+    let note = [("csrf", csrf.as_str()), ("body", NOTE)];
+    let path = format!("/notices/{notice}/notes");
+    let (status, _, _) = p.post(&path, Some(&cookie), Some(PUBLIC), &note).await;
+    assert_eq!(status, 303);
+    (secret, cookie, notice, csrf)
 }
 
 /// The names, dates of birth (as stored and as shown) and groups of the contract
@@ -344,17 +349,7 @@ backend_tests!(
 /// the same transaction, notes included.
 async fn closing_erases_at_once_when_nothing_is_kept(backend: Backend) {
     let p = Portal::start_with(backend, &[("SCHOOLSIGNAL_RETENTION_DAYS", "0".into())]).await;
-    let cookie = p.redeem(ME).await;
-    let (_, cookie, _) = p.enrol(&cookie).await;
-    let (notice, _) = notice_of(&p.app.pool, "12AB00");
-    let (_, _, page) = p.get(&format!("/notices/{notice}"), Some(&cookie)).await;
-    let csrf = field(&page, "csrf");
-    let note = [("csrf", csrf.as_str()), ("body", NOTE)];
-    let path = format!("/notices/{notice}/notes");
-    assert_eq!(
-        p.post(&path, Some(&cookie), Some(PUBLIC), &note).await.0,
-        303
-    );
+    let (_, cookie, notice, csrf) = sign_in_and_note(&p).await;
     let close = [("csrf", csrf.as_str()), ("outcome", "support_offered")];
     let path = format!("/notices/{notice}/close");
     assert_eq!(
