@@ -6,11 +6,15 @@
 mod support;
 
 mod browser;
+mod container;
 mod contract_examples;
 mod delivery;
 mod delivery_resilience;
 mod http_boundary;
+mod openapi;
 mod portal;
 mod registry_cli;
 mod resilience;
 mod retention;
+mod simulated_schools;
+mod test_keys;

@@ -82,12 +82,20 @@ pub fn seed(pool: &Pool) -> String {
         &mut conn,
         std::fs::File::open(fixture("schools.csv")).unwrap(),
         db::ts(now),
+        schools::Simulated::Allowed,
     )
     .unwrap();
     let registry = std::fs::File::open(contracts_dir().join("registry-example.csv")).unwrap();
     enrollments::import(&mut conn, &KeyedHasher::new(BSN_KEY.as_bytes()), registry).unwrap();
-    schoolsignal::access::api_keys::create(&mut conn, "police-test", &["events:write".into()], now)
-        .unwrap()
+    use schoolsignal::access::api_keys::{create, Mode};
+    create(
+        &mut conn,
+        "police-test",
+        &["events:write".into()],
+        Mode::Live,
+        now,
+    )
+    .unwrap()
 }
 
 pub fn count_rows(pool: &Pool, table: &str) -> i64 {
