@@ -87,7 +87,8 @@ fn files_of(root: &Path) -> Vec<String> {
 /// `chroot --userspec=65532:65532 ROOT /usr/local/bin/schoolsignal ARGS`, with no
 /// environment but `env`.
 fn in_image(root: &Path, args: &[&str], env: &[(String, String)]) -> Command {
-    let mut c = Command::new("chroot");
+    // A full path: the child gets no PATH.
+    let mut c = Command::new("/usr/sbin/chroot");
     c.arg("--userspec=65532:65532")
         .arg(root)
         .arg("/usr/local/bin/schoolsignal")

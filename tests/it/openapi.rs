@@ -2,7 +2,7 @@
 //! running service with a valid key: every check passes, no 5xx.
 
 use crate::support::*;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The document is served, is OpenAPI 3.1, and covers the intake: the request
@@ -64,24 +64,16 @@ fn schemathesis() -> Option<PathBuf> {
         .map(|_| PathBuf::from("schemathesis"))
 }
 
-/// Every schemathesis check against the running service, with a valid key: the
-/// statuses, headers and bodies conform to the document, and nothing is a 5xx.
-/// tests/schemathesis.toml says which statuses count as accepting valid data.
-async fn schemathesis_finds_nothing(backend: Backend) {
-    let found = schemathesis();
-    if !tool_available("schemathesis", found.is_some()) {
-        return;
-    }
-    let app = TestApp::spawn(backend).await;
-    let config = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/schemathesis.toml");
-    let out = Command::new(found.unwrap())
+/// Runs every schemathesis check on the document at `location` (a URL or a file)
+/// against the service at `address`, with a valid key; returns whether all passed
+/// and the report.
+fn run_schemathesis(tool: &Path, location: &str, address: &str, key: &str) -> (bool, String) {
+    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/schemathesis.toml");
+    let out = Command::new(tool)
         .arg("--config-file")
         .arg(&config)
-        .args(["run", &app.url("/openapi.json"), "--url", &app.address])
-        .args([
-            "--header",
-            &format!("Authorization: Bearer {}", app.api_key),
-        ])
+        .args(["run", location, "--url", address])
+        .args(["--header", &format!("Authorization: Bearer {key}")])
         .args(["--checks", "all", "--max-examples", "40", "--workers", "2"])
         .args(["--generation-database", "none", "--no-color"])
         .output()
@@ -91,14 +83,47 @@ async fn schemathesis_finds_nothing(backend: Backend) {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+    (out.status.success(), report)
+}
+
+/// Every schemathesis check against the running service, with a valid key: the
+/// statuses, headers and bodies conform to the document, and nothing is a 5xx.
+/// tests/schemathesis.toml says which statuses count as accepting valid data. As a
+/// control, the same run on a copy of the document without the 422 answer must fail.
+async fn schemathesis_finds_nothing(backend: Backend) {
+    let found = schemathesis();
+    if !tool_available("schemathesis", found.is_some()) {
+        return;
+    }
+    let tool = found.unwrap();
+    let app = TestApp::spawn(backend).await;
+    let (passed, report) =
+        run_schemathesis(&tool, &app.url("/openapi.json"), &app.address, &app.api_key);
+    assert!(passed, "schemathesis found failures:\n{report}");
     assert!(
-        out.status.success(),
-        "schemathesis found failures:\n{report}"
+        report.contains("Tested: 3") && report.contains("No issues found"),
+        "all three operations were tested:\n{report}"
     );
-    assert!(
-        report.contains("POST /v1/events"),
-        "the intake was tested:\n{report}"
-    );
+
+    let mut doc: serde_json::Value = app
+        .http
+        .get(app.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let responses = doc["paths"]["/v1/events"]["post"]["responses"]
+        .as_object_mut()
+        .unwrap();
+    responses.remove("422");
+    let dir = tempfile::tempdir().unwrap();
+    let wrong = dir.path().join("without-422.json");
+    std::fs::write(&wrong, serde_json::to_vec(&doc).unwrap()).unwrap();
+    let (passed, report) =
+        run_schemathesis(&tool, wrong.to_str().unwrap(), &app.address, &app.api_key);
+    assert!(!passed, "an undocumented 422 must fail the run:\n{report}");
     app.cleanup().await;
 }
 
