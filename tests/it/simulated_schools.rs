@@ -33,32 +33,11 @@ fn simulate(pool: &Pool, regenboog: (&str, &str), anker: &str) {
     schools::import(&mut conn, csv.as_bytes(), now, Simulated::Allowed).unwrap();
 }
 
-#[derive(Debug, Queryable)]
-struct Delivery {
-    notice_id: String,
-    recipient: String,
-    state: String,
-    attempts: i32,
-    sent_to: Option<String>,
-    last_error: Option<String>,
-}
-
-fn deliveries(pool: &Pool) -> Vec<Delivery> {
-    use schoolsignal::db::schema::deliveries as d;
-    let mut conn = pool.get().unwrap();
-    d::table
-        .filter(d::kind.eq("notice"))
-        .order(d::id)
-        .select((
-            d::notice_id,
-            d::recipient,
-            d::state,
-            d::attempts,
-            d::sent_to,
-            d::last_error,
-        ))
-        .load(&mut *conn)
-        .unwrap()
+/// The notice emails (not reminders or withdrawals).
+fn notice_emails(pool: &Pool) -> Vec<Delivery> {
+    let mut rows = deliveries(pool);
+    rows.retain(|d| d.kind == "notice");
+    rows
 }
 
 /// The notice of each school, by brin.
@@ -73,7 +52,7 @@ fn notice_of_school(pool: &Pool, brin: &str) -> Vec<(String, String)> {
 }
 
 fn settled(pool: &Pool, expected: usize) -> bool {
-    let rows = deliveries(pool);
+    let rows = notice_emails(pool);
     rows.len() == expected && rows.iter().all(|d| d.state != "pending")
 }
 
@@ -97,7 +76,7 @@ async fn simulated_addresses_behave_as_documented(backend: Backend) {
         settled(&app.pool, 1)
     })
     .await;
-    let first = deliveries(&app.pool).remove(0);
+    let first = notice_emails(&app.pool).remove(0);
     assert_eq!(
         (first.state.as_str(), first.attempts, first.sent_to.clone()),
         ("sent", 1, Some(sim("delivered")))
@@ -120,7 +99,7 @@ async fn simulated_addresses_behave_as_documented(backend: Backend) {
         settled(&app.pool, 4)
     })
     .await;
-    let rows = deliveries(&app.pool);
+    let rows = notice_emails(&app.pool);
     let first_notice = &first.notice_id;
     let regenboog = &notice_of_school(&app.pool, "12AB00")
         .into_iter()

@@ -89,26 +89,7 @@ async fn settle(app: &TestApp) {
 
 /// Status, mode header and body of a post.
 async fn post(app: &TestApp, key: &str, body: &[u8]) -> (u16, String, serde_json::Value) {
-    let r = app
-        .http
-        .post(app.url("/v1/events"))
-        .bearer_auth(key)
-        .header("content-type", "application/json")
-        .body(body.to_vec())
-        .send()
-        .await
-        .unwrap();
-    let status = r.status().as_u16();
-    let mode = r
-        .headers()
-        .get("schoolsignal-mode")
-        .map(|v| v.to_str().unwrap().to_string())
-        .unwrap_or_default();
-    (
-        status,
-        mode,
-        r.json().await.unwrap_or(serde_json::Value::Null),
-    )
+    post_event_with_mode(&app.http, &app.address, key, body).await
 }
 
 /// Each contract example, in order, first with the test key and then with the live

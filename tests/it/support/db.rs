@@ -133,3 +133,35 @@ pub fn notice_of(pool: &Pool, brin: &str) -> (String, bool) {
         .first(&mut *conn)
         .unwrap()
 }
+
+/// One row of `deliveries`, as the tests read it.
+#[derive(Debug, Clone, Queryable)]
+pub struct Delivery {
+    pub notice_id: String,
+    pub kind: String,
+    pub recipient: String,
+    pub state: String,
+    pub message_id: String,
+    pub attempts: i32,
+    pub sent_to: Option<String>,
+    pub last_error: Option<String>,
+}
+
+pub fn deliveries(pool: &Pool) -> Vec<Delivery> {
+    use schoolsignal::db::schema::deliveries as d;
+    let mut conn = pool.get().unwrap();
+    d::table
+        .order(d::id)
+        .select((
+            d::notice_id,
+            d::kind,
+            d::recipient,
+            d::state,
+            d::message_id,
+            d::attempts,
+            d::sent_to,
+            d::last_error,
+        ))
+        .load(&mut *conn)
+        .unwrap()
+}
