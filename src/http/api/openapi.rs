@@ -287,10 +287,9 @@ impl Modify for ErrorResponses {
             return;
         };
         let mut statuses = error_reasons();
-        statuses.insert(
-            StatusCode::REQUEST_TIMEOUT.as_u16(),
-            vec!["request_timeout"],
-        );
+        // The request deadline's answer, on every route.
+        let timeout = vec![crate::http::deadline::TIMEOUT_REASON];
+        statuses.insert(StatusCode::REQUEST_TIMEOUT.as_u16(), timeout);
         for (status, reasons) in statuses {
             let body = ObjectBuilder::new()
                 .property(
