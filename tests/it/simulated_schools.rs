@@ -1,6 +1,7 @@
 //! Simulated schools: addresses at @simulator.schoolsignal.invalid never reach a mail
 //! server; their local part picks the result, and everything else (the email worker,
-//! retries, the deputy fallback, the `undeliverable` escalation) runs for real.
+//! retries, the deputy fallback, the `undeliverable` escalation, reminders) runs for
+//! real.
 
 use crate::support::*;
 use diesel::prelude::*;
@@ -142,6 +143,33 @@ async fn simulated_addresses_behave_as_documented(backend: Backend) {
     assert_eq!(message["level"], "undeliverable");
     assert_eq!(message["notice_id"], anker.as_str());
     assert!(app.metric("schoolsignal_delivery_retries_total").await >= f64::from(tries - 1));
+
+    // An hour after the due time (a replica whose clock is later), the reminders go
+    // to simulated addresses too.
+    simulate(&app.pool, ("delivered", "delivered"), "delivered");
+    let _later = app
+        .spawn_replica(&[
+            ("SMTP_URL", format!("{}?tls=none", sink.url())),
+            ("SCHOOLSIGNAL_NOW", "2026-11-23T09:31:00+01:00".to_string()),
+        ])
+        .await;
+    eventually(
+        "reminders to the simulated coordinator and deputy",
+        WAIT,
+        || {
+            let sent = deliveries(&app.pool)
+                .into_iter()
+                .filter(|d| d.kind == "reminder" && d.state == "sent")
+                .filter(|d| {
+                    d.sent_to
+                        .as_deref()
+                        .is_some_and(|a| a.ends_with(".invalid"))
+                })
+                .count();
+            sent >= 2
+        },
+    )
+    .await;
 
     assert_eq!(sink.connections_made(), 0, "no SMTP connection was made");
     assert!(sink.received().is_empty());
