@@ -50,10 +50,10 @@ async fn the_document_covers_the_intake(backend: Backend) {
     app.cleanup().await;
 }
 
-/// schemathesis, from `SCHOOLSIGNAL_SCHEMATHESIS` (set by `.ci/run`, which installs
+/// schemathesis, from `TEST_SCHEMATHESIS` (set by `.ci/run`, which installs
 /// it into a venv) or PATH.
 fn schemathesis() -> Option<PathBuf> {
-    if let Some(path) = std::env::var_os("SCHOOLSIGNAL_SCHEMATHESIS") {
+    if let Some(path) = std::env::var_os("TEST_SCHEMATHESIS") {
         return Some(PathBuf::from(path));
     }
     Command::new("schemathesis")
@@ -69,7 +69,10 @@ fn schemathesis() -> Option<PathBuf> {
 /// and the report.
 fn run_schemathesis(tool: &Path, location: &str, address: &str, key: &str) -> (bool, String) {
     let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/schemathesis.toml");
+    // It keeps a cache (`.schemathesis/`) in its working folder: one of its own.
+    let cwd = tempfile::tempdir().unwrap();
     let out = Command::new(tool)
+        .current_dir(cwd.path())
         .arg("--config-file")
         .arg(&config)
         .args(["run", location, "--url", address])
