@@ -103,8 +103,10 @@ async fn schemathesis_finds_nothing(backend: Backend) {
     let (passed, report) =
         run_schemathesis(&tool, &app.url("/openapi.json"), &app.address, &app.api_key);
     assert!(passed, "schemathesis found failures:\n{report}");
+    // Its warning that most generated events were refused is expected (a random
+    // BSN rarely passes the eleven test), and not a failure.
     assert!(
-        report.contains("Tested: 3") && report.contains("No issues found"),
+        report.contains("Tested: 3") && !report.contains(" failed"),
         "all three operations were tested:\n{report}"
     );
 
