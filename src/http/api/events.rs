@@ -16,7 +16,7 @@ const ACCEPT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
 /// Post a police event.
 ///
 /// It is validated, and each child decided against the registry, in one transaction;
-/// the answer holds one outcome per child. Every answer to a known key says its mode
+/// the answer holds one outcome per child. Every answer past the key check says its mode
 /// (`Schoolsignal-Mode: live` or `test`); a test key's event is rolled back, and
 /// written to the audit log. The error statuses and their reason codes are added
 /// from `ApiError` (`openapi::ErrorResponses`).

@@ -273,7 +273,7 @@ pub fn error_reasons() -> BTreeMap<u16, Vec<&'static str>> {
 }
 
 /// Adds each error status of `POST /v1/events`, with its reason codes, and the
-/// `Schoolsignal-Mode` header to each answer of a known key.
+/// `Schoolsignal-Mode` header to each answer past the key check.
 pub struct ErrorResponses;
 
 impl Modify for ErrorResponses {
@@ -318,7 +318,7 @@ impl Modify for ErrorResponses {
                 .responses
                 .insert(status.to_string(), response.build().into());
         }
-        // Every answer to a known key says its mode; 401 has no key, and 403, 408
+        // Every answer past the key check says its mode; 401 and 403 fail it, and 408
         // and a 503 can come before the key is known.
         for (status, response) in post.responses.responses.iter_mut() {
             if let (RefOr::T(response), false) = (
