@@ -86,6 +86,9 @@ impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let pool = db::pool(&config.db.url, config.db.pool_size);
         migrate_when_reachable(&pool).await?;
+        if !config.simulated_schools {
+            refuse_simulated_schools(&pool).await?;
+        }
         let keys = keyring(&config, &pool).await?;
         let shared = shared(&config, pool, keys);
         let listener = bind("SCHOOLSIGNAL_BIND", config.portal.bind)?;
@@ -438,6 +441,21 @@ fn follow_up(config: &Config, shared: &Shared, policy: &Policy) -> FollowUp {
 
 fn chrono_duration(d: Duration) -> chrono::Duration {
     chrono::Duration::from_std(d).expect("configured durations are bounded")
+}
+
+/// Production without `SCHOOLSIGNAL_ALLOW_SIMULATED_SCHOOLS=true` does not serve a
+/// registry that holds simulated schools: a real child enrolled at one would be
+/// notified to no one.
+async fn refuse_simulated_schools(pool: &Pool) -> anyhow::Result<()> {
+    let simulated = db::run(pool, |c| Ok(crate::registry::schools::count_simulated(c)?)).await?;
+    if simulated > 0 {
+        anyhow::bail!(
+            "SCHOOLSIGNAL_ALLOW_SIMULATED_SCHOOLS: {simulated} school(s) have addresses at @{}; \
+             remove them, or set SCHOOLSIGNAL_ALLOW_SIMULATED_SCHOOLS=true for a rehearsal",
+            crate::registry::simulated::DOMAIN
+        );
+    }
+    Ok(())
 }
 
 /// Runs migrations, waiting up to a minute for the database to answer, so that a

@@ -99,6 +99,10 @@ pub enum ApikeyCommand {
         name: String,
         #[arg(long = "scope", required = true)]
         scopes: Vec<String>,
+        /// `test`: events are decided against the real registry, answered as for a
+        /// live key, then rolled back (no notice, email or outcome message).
+        #[arg(long, default_value = "live", value_parser = ["live", "test"])]
+        mode: String,
     },
 }
 
@@ -167,7 +171,12 @@ fn admin(command: Command, config: &Config) -> anyhow::Result<()> {
         Command::Schools {
             command: SchoolsCommand::Import { file },
         } => {
-            let summary = schools::import(conn, open(&file)?, db::ts(now))?;
+            let simulated = if config.simulated_schools {
+                schools::Simulated::Allowed
+            } else {
+                schools::Simulated::Refused
+            };
+            let summary = schools::import(conn, open(&file)?, db::ts(now), simulated)?;
             println!("schools: {summary}");
         }
         Command::Registry { command } => {
@@ -175,9 +184,12 @@ fn admin(command: Command, config: &Config) -> anyhow::Result<()> {
             registry(conn, (&hasher, &keys), command, now)?
         }
         Command::Apikey {
-            command: ApikeyCommand::Create { name, scopes },
+            command: ApikeyCommand::Create { name, scopes, mode },
         } => {
-            let key = keys::create(conn, &name, &scopes, now).map_err(anyhow::Error::msg)?;
+            let mode = mode
+                .parse()
+                .map_err(|_| anyhow::anyhow!("--mode must be live or test"))?;
+            let key = keys::create(conn, &name, &scopes, mode, now).map_err(anyhow::Error::msg)?;
             println!("{key}");
             eprintln!("Store this key now: it is not shown again.");
         }

@@ -2,6 +2,7 @@
 //! `POST /v1/events` in `http::api`), [`Intake`] validates it and decides a whole
 //! batch in one transaction.
 
+use crate::access::api_keys::Mode;
 use crate::clock::SharedClock;
 use crate::contract::home_visit::{self, HomeVisit, Limits};
 use crate::contract::{Reason, Rejection, MAX_BODY_BYTES};
@@ -108,19 +109,34 @@ impl Intake {
     }
 
     /// Counts and logs a rejection. The log holds the reason, the offending field's
-    /// name and the event id when it is a well-formed UUID: never a value.
-    pub fn note_rejection(&self, rejection: &Rejection, body: &[u8], source: &'static str) {
-        self.metrics.events.with_label_values(&["rejected"]).inc();
-        self.metrics
-            .rejected
-            .with_label_values(&[rejection.reason.as_str()])
-            .inc();
+    /// name and the event id when it is a well-formed UUID: never a value. A test
+    /// key's rejection is counted apart.
+    pub fn note_rejection(
+        &self,
+        rejection: &Rejection,
+        body: &[u8],
+        source: &'static str,
+        mode: Mode,
+    ) {
+        if mode == Mode::Test {
+            self.metrics
+                .test_events
+                .with_label_values(&["rejected"])
+                .inc();
+        } else {
+            self.metrics.events.with_label_values(&["rejected"]).inc();
+            self.metrics
+                .rejected
+                .with_label_values(&[rejection.reason.as_str()])
+                .inc();
+        }
         let event_id = home_visit::event_id_of(body).map(|u| u.to_string());
         tracing::warn!(
             reason = rejection.reason.as_str(),
             field = rejection.field.as_deref().unwrap_or(""),
             event_id = event_id.as_deref().unwrap_or(""),
             source,
+            mode = mode.as_str(),
             "event rejected"
         );
     }
@@ -130,11 +146,27 @@ impl Intake {
     /// to split the batch) on other errors, so a batch that always fails cannot
     /// hold the queue.
     pub async fn accept(&self, batch: Vec<Received>) -> Result<Vec<Verdict>, DbError> {
+        self.decide(batch, Mode::Live).await
+    }
+
+    /// Decides a batch as [`Intake::accept`] does, against the real registry and with
+    /// the same writes, in a transaction that is always rolled back: what a test key
+    /// gets. Nothing is kept, so no notice, email, outcome message or inbox row can
+    /// come of it, and nothing is woken.
+    pub async fn rehearse(&self, batch: Vec<Received>) -> Result<Vec<Verdict>, DbError> {
+        self.decide(batch, Mode::Test).await
+    }
+
+    async fn decide(&self, batch: Vec<Received>, mode: Mode) -> Result<Vec<Verdict>, DbError> {
         let batch = Arc::new(batch);
         let mut backoff = Backoff::new(Duration::from_millis(50), Duration::from_secs(10));
         let mut races = 0;
         loop {
-            let e = match self.try_accept(batch.clone()).await {
+            let e = match self.try_accept(batch.clone(), mode).await {
+                Ok(decided) if mode == Mode::Test => {
+                    self.after_rehearsal(&batch, &decided);
+                    return Ok(decided.verdicts);
+                }
                 Ok(decided) => {
                     if let Some(fault) = &self.abort_after_commits {
                         fault.committed();
@@ -154,7 +186,7 @@ impl Intake {
         }
     }
 
-    async fn try_accept(&self, batch: Arc<Vec<Received>>) -> Result<Decided, DbError> {
+    async fn try_accept(&self, batch: Arc<Vec<Received>>, mode: Mode) -> Result<Decided, DbError> {
         let hasher = self.hasher.clone();
         let school_age = self.school_age.clone();
         let exchange = self.outbox.exchange.clone();
@@ -170,10 +202,36 @@ impl Intake {
                 outbound_exchange: &exchange,
                 now: clock.now(),
             };
-            db::write_tx(conn, |conn| decide::decide_batch(conn, &rules, &batch))
-                .map_err(DbError::from)
+            let decide = |conn: &mut db::DbConn| decide::decide_batch(conn, &rules, &batch);
+            match mode {
+                Mode::Live => db::write_tx(conn, decide),
+                Mode::Test => db::rolled_back_tx(conn, decide),
+            }
+            .map_err(DbError::from)
         })
         .await
+    }
+
+    /// Counts a test key's events apart and logs them; there is nothing to wake.
+    fn after_rehearsal(&self, batch: &[Received], decided: &Decided) {
+        for (r, verdict) in batch.iter().zip(&decided.verdicts) {
+            let result = match verdict {
+                Verdict::New(decisions) => {
+                    for d in decisions {
+                        self.metrics
+                            .test_decisions
+                            .with_label_values(&[d.outcome.as_str()])
+                            .inc();
+                    }
+                    "accepted"
+                }
+                Verdict::Duplicate(_) => "duplicate",
+                Verdict::Conflict => "rejected",
+            };
+            self.metrics.test_events.with_label_values(&[result]).inc();
+            tracing::info!(event_id = %r.event.event_id, result, source = r.source,
+                "test event decided and rolled back");
+        }
     }
 
     fn after_commit(&self, batch: &[Received], decided: &Decided) {
@@ -205,7 +263,8 @@ impl Intake {
                     tracing::info!(%event_id, source = r.source, "event seen before; no new effect");
                 }
                 Verdict::Conflict => {
-                    self.note_rejection(&Rejection::new(Reason::EventIdConflict), &[], r.source);
+                    let conflict = Rejection::new(Reason::EventIdConflict);
+                    self.note_rejection(&conflict, &[], r.source, Mode::Live);
                     tracing::warn!(%event_id, "event id reused with a different body; the first version stands");
                 }
             }

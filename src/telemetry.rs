@@ -62,6 +62,10 @@ pub struct Metrics {
     pub reminders: IntCounter,
     pub escalations: IntCounterVec,
     pub purged: IntCounter,
+    /// Events posted with a test key (decided, then rolled back), by result: apart
+    /// from the live counters, which they never move.
+    pub test_events: IntCounterVec,
+    pub test_decisions: IntCounterVec,
 }
 
 /// What each metric means, by name: its `# HELP` line.
@@ -82,6 +86,8 @@ const HELP: &[(&str, &str)] = &[
     ("schoolsignal_reminders_total", "Notices whose reminder was queued"),
     ("schoolsignal_escalations_total", "Notices escalated, by level"),
     ("schoolsignal_notices_purged_total", "Notices whose personal data was erased"),
+    ("schoolsignal_test_events_total", "Events posted with a test key (decided, then rolled back), by result"),
+    ("schoolsignal_test_decisions_total", "Child decisions of events posted with a test key, by outcome"),
 ];
 
 const COMMIT_SECONDS_BUCKETS: &[f64] = &[
@@ -156,9 +162,13 @@ impl Metrics {
             reminders: reg.counter("schoolsignal_reminders_total"),
             escalations: reg.counter_vec("schoolsignal_escalations_total", "level"),
             purged: reg.counter("schoolsignal_notices_purged_total"),
+            test_events: reg.counter_vec("schoolsignal_test_events_total", "result"),
+            test_decisions: reg.counter_vec("schoolsignal_test_decisions_total", "outcome"),
             registry: r,
         };
-        metrics.zero_series(&metrics.events, ["accepted", "duplicate", "rejected"]);
+        for events in [&metrics.events, &metrics.test_events] {
+            metrics.zero_series(events, ["accepted", "duplicate", "rejected"]);
+        }
         metrics
     }
 

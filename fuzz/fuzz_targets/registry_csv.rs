@@ -14,7 +14,7 @@ fuzz_target!(|data: &[u8]| {
     let now = NaiveDate::from_ymd_opt(2026, 11, 23)
         .and_then(|d| d.and_hms_opt(7, 0, 0))
         .expect("a fixed time");
-    match schools::parse(data, now) {
+    match schools::parse(data, now, schools::Simulated::Allowed) {
         Ok(list) => {
             let mut seen = HashSet::new();
             for s in &list {

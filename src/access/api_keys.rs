@@ -9,12 +9,46 @@ use rand::TryRngCore;
 
 pub const SCOPES: &[&str] = &["events:write"];
 const PREFIX: &str = "ssk_";
+/// A test key says what it is, so it is not mistaken for a live one in a config file.
+const TEST_PREFIX: &str = "ssk_test_";
+
+crate::text_enum! {
+    /// What a key's requests do.
+    pub enum Mode {
+        /// The real thing: events are decided, notices made, emails sent.
+        Live = "live",
+        /// For a police system's integration tests: an event is validated and decided
+        /// against the real registry, answered as a live key would be, and then
+        /// rolled back, so it leaves no notice, email, outcome message or inbox row.
+        Test = "test",
+    }
+}
+
+/// A presented key that exists: who it is (for the audit log), what it may do and
+/// in which mode.
+#[derive(Debug, Clone)]
+pub struct KeyInfo {
+    pub id: String,
+    pub name: String,
+    pub scopes: Vec<String>,
+    pub mode: Mode,
+}
+
+#[derive(Queryable)]
+struct KeyRow {
+    id: String,
+    name: String,
+    scopes: String,
+    #[diesel(deserialize_as = String)]
+    mode: Mode,
+}
 
 /// Creates a key and returns it in the clear, the only time it exists so.
 pub fn create(
     conn: &mut DbConn,
     name: &str,
     scopes: &[String],
+    mode: Mode,
     now: DateTime<Utc>,
 ) -> Result<String, String> {
     if name.trim().is_empty() || name.len() > 100 {
@@ -35,7 +69,11 @@ pub fn create(
     rand::rngs::OsRng
         .try_fill_bytes(&mut bytes)
         .map_err(|_| "no randomness available")?;
-    let key = format!("{PREFIX}{}", hex::encode(bytes));
+    let prefix = match mode {
+        Mode::Live => PREFIX,
+        Mode::Test => TEST_PREFIX,
+    };
+    let key = format!("{prefix}{}", hex::encode(bytes));
     diesel::insert_into(api_keys::table)
         .values((
             api_keys::id.eq(uuid::Uuid::new_v4().to_string()),
@@ -43,18 +81,29 @@ pub fn create(
             api_keys::key_hash.eq(hash(&key)),
             api_keys::scopes.eq(scopes.join(" ")),
             api_keys::created_at.eq(ts(now)),
+            api_keys::mode.eq(mode),
         ))
         .execute(conn)
         .map_err(|e| format!("could not store the key: {e}"))?;
     Ok(key)
 }
 
-/// The scopes of a presented key, or `None` when no such key exists.
-pub fn scopes_of(conn: &mut DbConn, key: &str) -> QueryResult<Option<Vec<String>>> {
-    let scopes: Option<String> = api_keys::table
+/// The key presented, or `None` when no such key exists.
+pub fn lookup(conn: &mut DbConn, key: &str) -> QueryResult<Option<KeyInfo>> {
+    let row: Option<KeyRow> = api_keys::table
         .filter(api_keys::key_hash.eq(hash(key)))
-        .select(api_keys::scopes)
+        .select((
+            api_keys::id,
+            api_keys::name,
+            api_keys::scopes,
+            api_keys::mode,
+        ))
         .first(conn)
         .optional()?;
-    Ok(scopes.map(|s| s.split_whitespace().map(str::to_string).collect()))
+    Ok(row.map(|r| KeyInfo {
+        id: r.id,
+        name: r.name,
+        scopes: r.scopes.split_whitespace().map(str::to_string).collect(),
+        mode: r.mode,
+    }))
 }

@@ -21,6 +21,8 @@ crate::text_enum! {
         LinkRequest = "link_request",
         /// An operator forgot an account's second factor (`coordinators reset-totp`).
         ResetTotp = "reset_totp",
+        /// A police system posted an event with a test key: decided, then rolled back.
+        TestEvent = "test_event",
     }
 }
 
@@ -51,10 +53,15 @@ crate::text_enum! {
         RefusedWithdrawn = "refused_withdrawn",
         Invalid = "invalid",
         AlreadyClosed = "already_closed",
+        // A test key's event: decided (`ok`, above), rejected, or not decided
+        // because the database was unavailable.
+        Rejected = "rejected",
+        Unavailable = "unavailable",
     }
 }
 
-/// One row of the log. `actor` is an address, a client IP, `unknown` or `operator`.
+/// One row of the log. `actor` is an address, a client IP, `unknown`, `operator`, or
+/// `api_key:<name>`.
 pub fn record(
     conn: &mut DbConn,
     actor: &str,
@@ -96,7 +103,8 @@ mod tests {
                 "lockout",
                 "logout",
                 "link_request",
-                "reset_totp"
+                "reset_totp",
+                "test_event"
             ]
         );
         for outcome in Outcome::ALL {

@@ -5,6 +5,7 @@
 //! its channel, which hands the messages it prefetched back to the broker at once.
 
 use super::topology as broker;
+use crate::access::api_keys::Mode;
 use crate::config::{AmqpConfig, AmqpNames};
 use crate::contract::{Reason, Rejection};
 use crate::intake::Intake;
@@ -177,7 +178,7 @@ impl Consumer {
         for (i, rejection) in &rejected {
             if rejection.reason != Reason::EventIdConflict {
                 self.intake
-                    .note_rejection(rejection, &batch[*i].data, "amqp");
+                    .note_rejection(rejection, &batch[*i].data, "amqp", Mode::Live);
             }
         }
         self.dead_letter(dead, &batch, &rejected).await?;

@@ -65,6 +65,10 @@ pub struct Config {
     pub mail: MailConfig,
     pub follow_up: FollowUpConfig,
     pub portal: PortalConfig,
+    /// Whether schools with simulated addresses may be imported and served: always
+    /// in development, in production only with
+    /// `SCHOOLSIGNAL_ALLOW_SIMULATED_SCHOOLS=true`.
+    pub simulated_schools: bool,
 }
 
 impl Config {
@@ -87,6 +91,7 @@ impl Config {
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let r = Reader::new(get);
         let env = environment(&r)?;
+        let allow_simulated = allow_simulated(&r)?;
         let config = Config {
             env,
             log_format: log_format(&r, env)?,
@@ -99,6 +104,7 @@ impl Config {
             mail: MailConfig::read(&r)?,
             follow_up: FollowUpConfig::read(&r)?,
             portal: PortalConfig::read(&r)?,
+            simulated_schools: env != Environment::Production || allow_simulated,
         };
         if env == Environment::Production {
             check_production(&r, &config)?;
@@ -127,6 +133,17 @@ fn log_format(
         None | Some("text") => Ok(LogFormat::Text),
         Some("json") => Ok(LogFormat::Json),
         Some(_) => Err(err("SCHOOLSIGNAL_LOG_FORMAT", "must be `json` or `text`")),
+    }
+}
+
+fn allow_simulated(r: &Reader<impl Fn(&str) -> Option<String>>) -> Result<bool, ConfigError> {
+    match r.text("SCHOOLSIGNAL_ALLOW_SIMULATED_SCHOOLS").trim() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(err(
+            "SCHOOLSIGNAL_ALLOW_SIMULATED_SCHOOLS",
+            "must be `true` or `false`",
+        )),
     }
 }
 

@@ -220,6 +220,11 @@ pub const VARIABLES: &[Var] = &[
         "",
         "IPs or CIDRs whose X-Forwarded-For counts",
     ),
+    var(
+        "SCHOOLSIGNAL_ALLOW_SIMULATED_SCHOOLS",
+        "false",
+        "`true`: production takes schools at @simulator.schoolsignal.invalid",
+    ),
 ];
 
 /// Whether the service reads a variable of this name.

@@ -9,10 +9,10 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 pub const SCHEMA: &str = "police.home_visit.v1";
-const MAX_CHILDREN: usize = 20;
-const MAX_NAME_CHARS: usize = 100;
-const MAX_UNIT_CHARS: usize = 100;
-const MAX_INCIDENT_ID_CHARS: usize = 64;
+pub const MAX_CHILDREN: usize = 20;
+pub const MAX_NAME_CHARS: usize = 100;
+pub const MAX_UNIT_CHARS: usize = 100;
+pub const MAX_INCIDENT_ID_CHARS: usize = 64;
 const FUTURE_TOLERANCE_MINUTES: i64 = 5;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -150,3 +150,30 @@ pub const CHUNK: usize = 500;
 pub fn ts(t: chrono::DateTime<chrono::Utc>) -> chrono::NaiveDateTime {
     t.naive_utc()
 }
+
+/// Runs `f` in a write transaction that is always rolled back, and returns what it
+/// returned: a rehearsal that takes the same locks and makes the same writes as the
+/// real thing, and leaves nothing behind.
+pub fn rolled_back_tx<T>(
+    conn: &mut DbConn,
+    f: impl FnOnce(&mut DbConn) -> QueryResult<T>,
+) -> QueryResult<T> {
+    enum Undo<T> {
+        Done(T),
+        Failed(diesel::result::Error),
+    }
+    impl<T> From<diesel::result::Error> for Undo<T> {
+        fn from(e: diesel::result::Error) -> Self {
+            Undo::Failed(e)
+        }
+    }
+    let undone = write_tx::<std::convert::Infallible, Undo<T>>(conn, |conn| match f(conn) {
+        Ok(value) => Err(Undo::Done(value)),
+        Err(e) => Err(Undo::Failed(e)),
+    });
+    match undone {
+        Ok(never) => match never {},
+        Err(Undo::Done(value)) => Ok(value),
+        Err(Undo::Failed(e)) => Err(e),
+    }
+}

@@ -42,6 +42,7 @@ diesel::table! {
         key_hash -> Text,
         scopes -> Text,
         created_at -> Timestamp,
+        mode -> Text,
     }
 }
 

@@ -3,6 +3,7 @@
 
 use super::kinds::Failure;
 use crate::config::{ConfigError, MailConfig};
+use crate::registry::simulated::{self, Behaviour};
 use lettre::address::Envelope;
 use lettre::transport::smtp::PoolConfig;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
@@ -99,7 +100,17 @@ impl Mailer {
         Ok(Mailer::Files(dir.to_path_buf()))
     }
 
+    /// Sends a message that is not retried (a sign-in link): its first attempt.
     pub async fn send(&self, message: Message) -> Result<(), SendError> {
+        self.send_attempt(message, 1).await
+    }
+
+    /// Sends the `attempt`-th try of a message. One to a simulated school's address
+    /// never leaves: its local part decides the result ([`simulated_send`]).
+    pub async fn send_attempt(&self, message: Message, attempt: i32) -> Result<(), SendError> {
+        if let Some(result) = simulated_send(message.envelope(), attempt) {
+            return result;
+        }
         match self {
             Mailer::Smtp(smtp, timeout) => within(*timeout, smtp.send(message)).await,
             Mailer::Files(dir) => {
@@ -120,6 +131,29 @@ impl Mailer {
             Mailer::Files(dir) => write_eml(dir, &uuid::Uuid::new_v4().to_string(), raw).await,
         }
     }
+}
+
+/// The result of sending to a simulated address (`registry::simulated`), or `None`
+/// when no recipient is one. No connection is made.
+fn simulated_send(envelope: &Envelope, attempt: i32) -> Option<Result<(), SendError>> {
+    let to = envelope
+        .to()
+        .iter()
+        .find(|a| simulated::is_simulated(a.as_ref()))?;
+    let result = match simulated::behaviour(to.as_ref()) {
+        Some(Behaviour::Delivered) => Ok(()),
+        Some(Behaviour::TemporaryFailure) if attempt <= simulated::TEMPORARY_FAILURES => {
+            Err(classify_code("451", false))
+        }
+        Some(Behaviour::TemporaryFailure) => Ok(()),
+        Some(Behaviour::PermanentFailure) | None => Err(classify_code("550", true)),
+    };
+    tracing::info!(
+        attempt,
+        ok = result.is_ok(),
+        "simulated school: nothing sent"
+    );
+    Some(result)
 }
 
 /// One whole send, from taking a connection to the server's last reply, cut off after

@@ -198,7 +198,7 @@ impl Worker {
         // it is on its way. Running out is a timeout like any other.
         let left = email.lease_until - self.clock.now().naive_utc() - self.lease / 10;
         let budget = left.to_std().unwrap_or_default();
-        let sent = tokio::time::timeout(budget, self.mailer.send(message))
+        let sent = tokio::time::timeout(budget, self.mailer.send_attempt(message, email.attempts))
             .await
             .unwrap_or(Err(SendError::Transient(Failure::Timeout)));
         match sent {

@@ -38,6 +38,9 @@ where
     }
 }
 
+/// The reason code of a 408's body.
+pub const TIMEOUT_REASON: &str = "request_timeout";
+
 #[derive(Debug, thiserror::Error)]
 #[error("the request was not received and answered in time")]
 struct TooSlow;
@@ -55,7 +58,7 @@ impl ResponseError for TooSlow {
             .insert_header((header::CACHE_CONTROL, "no-store"))
             .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
             .json(serde_json::json!({
-                "reason": "request_timeout",
+                "reason": TIMEOUT_REASON,
                 "error": self.to_string(),
             }))
     }

@@ -5,5 +5,6 @@ pub mod csv_import;
 pub mod enrollments;
 pub mod keyed_hash;
 pub mod schools;
+pub mod simulated;
 
 pub use keyed_hash::KeyedHasher;

@@ -1,6 +1,7 @@
 //! Schools and their care coordinators: `schoolsignal schools import FILE.csv`.
 
 use super::csv_import::{self, ImportError, ImportSummary, Row};
+use super::simulated as simulator;
 use crate::db::{schema::schools, write_tx, DbConn};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -47,7 +48,7 @@ impl School {
     }
 }
 
-fn parse_row(row: &Row, now: NaiveDateTime) -> Result<School, String> {
+fn parse_row(row: &Row, now: NaiveDateTime, simulated: Simulated) -> Result<School, String> {
     let brin = csv_import::brin(row.get("brin")).map_err(|m| m.replace("school_brin", "brin"))?;
     let holiday_region = one_of(row, "holiday_region", &["noord", "midden", "zuid"])?;
     let locale = one_of(row, "locale", &["nl", "en"])?;
@@ -57,6 +58,12 @@ fn parse_row(row: &Row, now: NaiveDateTime) -> Result<School, String> {
     }
     let coordinator_email = email("coordinator_email", row.get("coordinator_email"))?;
     let (deputy_name, deputy_email) = deputy(row)?;
+    for (col, address) in [
+        ("coordinator_email", Some(&coordinator_email)),
+        ("deputy_email", deputy_email.as_ref()),
+    ] {
+        check_simulated(col, address.map_or("", |a| a.as_str()), simulated)?;
+    }
     let participating = match row.get("participating") {
         "true" => true,
         "false" => false,
@@ -118,6 +125,52 @@ fn email(col: &str, value: &str) -> Result<String, String> {
     }
 }
 
+/// Whether the import takes simulated schools (addresses at the simulator's domain).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Simulated {
+    Allowed,
+    /// Production without `SCHOOLSIGNAL_ALLOW_SIMULATED_SCHOOLS=true`.
+    Refused,
+}
+
+/// A simulated address must be one of the simulator's, and allowed.
+fn check_simulated(col: &str, address: &str, simulated: Simulated) -> Result<(), String> {
+    if !simulator::is_simulated(address) {
+        return Ok(());
+    }
+    if simulated == Simulated::Refused {
+        return Err(format!(
+            "{col} is a simulated address (@{}), refused in production unless \
+             SCHOOLSIGNAL_ALLOW_SIMULATED_SCHOOLS=true",
+            simulator::DOMAIN
+        ));
+    }
+    if simulator::behaviour(address).is_none() {
+        let known: Vec<&str> = simulator::LOCAL_PARTS.iter().map(|(l, _)| *l).collect();
+        return Err(format!(
+            "{col} is at @{} but its local part is not one of {}",
+            simulator::DOMAIN,
+            known.join(", ")
+        ));
+    }
+    Ok(())
+}
+
+/// How many schools have a simulated coordinator or deputy address. Checked in Rust
+/// with [`simulator::is_simulated`], the same test the import and the transport use
+/// (the domain without case); read once at startup.
+pub fn count_simulated(conn: &mut DbConn) -> QueryResult<usize> {
+    let addresses: Vec<(String, Option<String>)> = schools::table
+        .select((schools::coordinator_email, schools::deputy_email))
+        .load(conn)?;
+    Ok(addresses
+        .iter()
+        .filter(|(c, d)| {
+            simulator::is_simulated(c) || d.as_deref().is_some_and(simulator::is_simulated)
+        })
+        .count())
+}
+
 /// A school may have no deputy; then both deputy columns are empty.
 fn deputy(row: &Row) -> Result<(Option<String>, Option<String>), String> {
     match (row.get("deputy_name"), row.get("deputy_email")) {
@@ -134,10 +187,14 @@ fn deputy(row: &Row) -> Result<(Option<String>, Option<String>), String> {
 
 /// Checks the header and every row, without the database: every school of the file,
 /// or every bad row.
-pub fn parse(input: impl Read, now: NaiveDateTime) -> Result<Vec<School>, ImportError> {
+pub fn parse(
+    input: impl Read,
+    now: NaiveDateTime,
+    simulated: Simulated,
+) -> Result<Vec<School>, ImportError> {
     let mut seen = HashSet::new();
     csv_import::parse_all(input, HEADERS, |row| {
-        let school = parse_row(row, now)?;
+        let school = parse_row(row, now, simulated)?;
         if !seen.insert(school.brin.clone()) {
             return Err("this brin appears earlier in the file".into());
         }
@@ -150,8 +207,9 @@ pub fn import(
     conn: &mut DbConn,
     input: impl Read,
     now: NaiveDateTime,
+    simulated: Simulated,
 ) -> Result<ImportSummary, ImportError> {
-    let rows = parse(input, now)?;
+    let rows = parse(input, now, simulated)?;
     write_tx(conn, |conn| {
         let mut summary = ImportSummary::default();
         for school in rows {

@@ -45,37 +45,6 @@ async fn spawn_mail(backend: Backend, sink: &SmtpSink) -> TestApp {
 
 // ---------- the database ----------
 
-#[derive(Debug, Clone, Queryable)]
-struct Delivery {
-    notice_id: String,
-    kind: String,
-    recipient: String,
-    state: String,
-    message_id: String,
-    attempts: i32,
-    sent_to: Option<String>,
-    last_error: Option<String>,
-}
-
-fn deliveries(pool: &Pool) -> Vec<Delivery> {
-    use schoolsignal::db::schema::deliveries as d;
-    let mut conn = pool.get().unwrap();
-    d::table
-        .order(d::id)
-        .select((
-            d::notice_id,
-            d::kind,
-            d::recipient,
-            d::state,
-            d::message_id,
-            d::attempts,
-            d::sent_to,
-            d::last_error,
-        ))
-        .load(&mut *conn)
-        .unwrap()
-}
-
 /// The deliveries of one kind, recipient and state.
 fn count_deliveries(pool: &Pool, kind: &str, recipient: &str, state: &str) -> usize {
     deliveries(pool)

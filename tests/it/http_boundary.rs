@@ -36,7 +36,13 @@ async fn methods_as_http_says(backend: Backend) {
         assert_eq!(r.headers()["allow"], allow, "{method} {path}");
         assert_eq!(r.headers()["x-content-type-options"], "nosniff");
     }
-    for path in ["/healthz", "/readyz", "/login", "/static/portal.css"] {
+    for path in [
+        "/healthz",
+        "/readyz",
+        "/openapi.json",
+        "/login",
+        "/static/portal.css",
+    ] {
         let get = app.http.get(app.url(path)).send().await.unwrap();
         let head = app.http.head(app.url(path)).send().await.unwrap();
         assert_eq!(head.status(), get.status(), "HEAD {path}");

@@ -6,12 +6,16 @@
 mod support;
 
 mod browser;
+mod container;
 mod contract_examples;
 mod delivery;
 mod delivery_resilience;
 mod http_boundary;
+mod openapi;
 mod portal;
 mod privacy_at_rest;
 mod registry_cli;
 mod resilience;
 mod retention;
+mod simulated_schools;
+mod test_keys;

@@ -211,6 +211,92 @@ async fn registry_import_objection_and_api_keys(backend: Backend) {
     .success());
 }
 
+/// `apikey create --mode test` prints a key that says what it is, and stores its mode.
+#[test]
+fn apikey_create_makes_test_keys() {
+    let db = TestDb::create(Backend::Sqlite);
+    let create = |extra: &[&str]| {
+        let mut args = vec!["apikey", "create", "--name", "n", "--scope", "events:write"];
+        args.extend_from_slice(extra);
+        let out = run(&db, &args);
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).trim().to_string(),
+        )
+    };
+    let (ok, test) = create(&["--mode", "test"]);
+    assert!(
+        ok && test.starts_with("ssk_test_") && test.len() == 73,
+        "{test}"
+    );
+    let (ok, live) = create(&[]);
+    assert!(
+        ok && live.starts_with("ssk_") && !live.starts_with("ssk_test_"),
+        "{live}"
+    );
+    assert!(!create(&["--mode", "dry-run"]).0);
+    let modes: Vec<String> = {
+        use diesel::prelude::*;
+        use schoolsignal::db::schema::api_keys::dsl::*;
+        let mut conn = db.pool().get().unwrap();
+        api_keys.order(mode).select(mode).load(&mut *conn).unwrap()
+    };
+    assert_eq!(modes, ["live", "test"]);
+}
+
+/// Simulated schools: production refuses them at import unless allowed, and an
+/// address at the simulator's domain must name one of its behaviours.
+#[test]
+fn simulated_schools_are_refused_in_production_unless_allowed() {
+    let db = TestDb::create(Backend::Sqlite);
+    let dir = tempfile::tempdir().unwrap();
+    let header = "brin,name,holiday_region,locale,school_day_start,coordinator_name,coordinator_email,deputy_name,deputy_email,participating";
+    let csv = |coordinator: &str| {
+        let body = format!(
+            "{header}\n99ZZ00,Oefenschool,midden,nl,08:30,Oefen,{coordinator},Adjunct,\
+             permanent-failure@simulator.schoolsignal.invalid,true\n"
+        );
+        write(&dir, &format!("{}.csv", coordinator.len()), &body)
+    };
+    let simulated = csv("temporary-failure@simulator.schoolsignal.invalid");
+    let production = [
+        ("SCHOOLSIGNAL_ENV", "production".to_string()),
+        ("AMQP_URL", "amqp://x@127.0.0.1:1/%2f".to_string()),
+        ("SMTP_URL", "smtp://127.0.0.1:1".to_string()),
+        (
+            "SCHOOLSIGNAL_PUBLIC_URL",
+            "https://signal.example.nl".to_string(),
+        ),
+        (
+            "SCHOOLSIGNAL_MAIL_FROM",
+            "Signaal <noreply@signal.example.nl>".to_string(),
+        ),
+    ];
+    let out = run_with(&db, &["schools", "import", &simulated], &production);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("SCHOOLSIGNAL_ALLOW_SIMULATED_SCHOOLS=true"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(count_rows(&db.pool(), "schools"), 0);
+
+    let mut allowed = production.to_vec();
+    allowed.push(("SCHOOLSIGNAL_ALLOW_SIMULATED_SCHOOLS", "true".to_string()));
+    let out = run_with(&db, &["schools", "import", &simulated], &allowed);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(count_rows(&db.pool(), "schools"), 1);
+
+    let unknown = csv("bounce@simulator.schoolsignal.invalid");
+    let out = run(&db, &["schools", "import", &unknown]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("line 2: coordinator_email is at @simulator.schoolsignal.invalid"),
+        "{}",
+        text(&out)
+    );
+}
+
 #[test]
 fn configuration_errors_name_the_variable() {
     let out = Command::new(env!("CARGO_BIN_EXE_schoolsignal"))

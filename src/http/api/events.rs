@@ -1,28 +1,71 @@
 //! `POST /v1/events`: the same intake for police systems that cannot publish to AMQP.
 
-use super::{ApiError, AppState};
-use crate::access::api_keys as keys;
+use super::{ApiError, AppState, MODE_HEADER};
+use crate::access::api_keys::{self as keys, KeyInfo, Mode};
+use crate::access::audit::{self, Action, Outcome};
 use crate::contract::{Reason, Rejection, MAX_BODY_BYTES};
 use crate::db;
 use crate::notices::decide::{ChildDecision, Verdict};
-use actix_web::http::header;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use futures_util::StreamExt;
 use serde_json::json;
 
 const ACCEPT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
 
+/// Post a police event.
+///
+/// It is validated, and each child decided against the registry, in one transaction;
+/// the answer holds one outcome per child. Every answer past the key check says its mode
+/// (`Schoolsignal-Mode: live` or `test`); a test key's event is rolled back, and
+/// written to the audit log. The error statuses and their reason codes are added
+/// from `ApiError` (`openapi::ErrorResponses`).
+#[utoipa::path(
+    post,
+    path = "/v1/events",
+    tag = "intake",
+    request_body(content = super::openapi::HomeVisit, content_type = "application/json"),
+    responses(
+        (status = 202, description = "a new event: decided, and its notices made", body = super::openapi::EventAnswer),
+        (status = 200, description = "an event seen before (same id, same body): the first answer's outcomes, and no new effect", body = super::openapi::EventAnswer),
+    ),
+    security(("api_key" = [])),
+)]
 pub async fn post_event(
     req: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
+) -> HttpResponse {
+    let key = match authorize(&req, &state, "events:write").await {
+        Ok(key) => key,
+        Err(e) => return e.error_response(),
+    };
+    let mut response = decide(&req, payload, &state, key.mode)
+        .await
+        .unwrap_or_else(|e| e.error_response());
+    response.headers_mut().insert(
+        HeaderName::from_static(MODE_HEADER),
+        HeaderValue::from_static(key.mode.as_str()),
+    );
+    if key.mode == Mode::Test {
+        audit_test_event(&state, &key, response.status().as_u16()).await;
+    }
+    response
+}
+
+/// Validates and decides the event: for real with a live key, rolled back with a
+/// test key; the answer is the same.
+async fn decide(
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+    mode: Mode,
 ) -> Result<HttpResponse, ApiError> {
-    authorize(&req, &state, "events:write").await?;
     let reject = |rejection: Rejection, body: &[u8]| {
-        state.intake.note_rejection(&rejection, body, "http");
+        state.intake.note_rejection(&rejection, body, "http", mode);
         ApiError::Rejected(rejection)
     };
-    if !is_json(&req) {
+    if !is_json(req) {
         return Err(reject(Rejection::new(Reason::UnsupportedContentType), &[]));
     }
     let body = read_body(payload).await.map_err(|r| reject(r, &[]))?;
@@ -33,7 +76,13 @@ pub async fn post_event(
     let event_id = received.event.event_id;
     // The intake retries an outage without end; an HTTP client gets 503 instead and
     // may retry: the inbox makes a retry of a late commit a harmless 200.
-    let verdict = tokio::time::timeout(ACCEPT_TIMEOUT, state.intake.accept(vec![received]))
+    let decided = async {
+        match mode {
+            Mode::Live => state.intake.accept(vec![received]).await,
+            Mode::Test => state.intake.rehearse(vec![received]).await,
+        }
+    };
+    let verdict = tokio::time::timeout(ACCEPT_TIMEOUT, decided)
         .await
         .map_err(|_| ApiError::Unavailable)?
         .map_err(|e| {
@@ -54,6 +103,32 @@ pub async fn post_event(
         Verdict::New(d) => Ok(HttpResponse::Accepted().json(body(&d))),
         Verdict::Duplicate(d) => Ok(HttpResponse::Ok().json(body(&d))),
         Verdict::Conflict => Err(ApiError::Rejected(Rejection::new(Reason::EventIdConflict))),
+    }
+}
+
+/// One audit row per test key request: which key, and how it went. Written on its
+/// own, after the rehearsal was rolled back.
+async fn audit_test_event(state: &AppState, key: &KeyInfo, status: u16) {
+    let outcome = match status {
+        200..=299 => Outcome::Ok,
+        500..=599 => Outcome::Unavailable,
+        _ => Outcome::Rejected,
+    };
+    let actor = format!("api_key:{}", key.name);
+    let now = state.intake.clock.now();
+    let written = db::run(&state.pool, move |c| {
+        Ok(audit::record(
+            c,
+            &actor,
+            Action::TestEvent,
+            None,
+            outcome,
+            now,
+        )?)
+    })
+    .await;
+    if let Err(e) = written {
+        tracing::warn!(error = %e, "a test event's audit row was not written");
     }
 }
 
@@ -83,7 +158,7 @@ async fn authorize(
     req: &HttpRequest,
     state: &AppState,
     scope: &'static str,
-) -> Result<(), ApiError> {
+) -> Result<KeyInfo, ApiError> {
     let key = req
         .headers()
         .get(header::AUTHORIZATION)
@@ -92,12 +167,12 @@ async fn authorize(
         .map(|k| k.trim().to_string())
         .filter(|k| !k.is_empty() && k.len() <= 200)
         .ok_or(ApiError::Unauthorized)?;
-    let scopes = db::run(&state.pool, move |c| Ok(keys::scopes_of(c, &key)?))
+    let info = db::run(&state.pool, move |c| Ok(keys::lookup(c, &key)?))
         .await
         .map_err(|_| ApiError::Unavailable)?
         .ok_or(ApiError::Unauthorized)?;
-    if scopes.iter().any(|s| s == scope) {
-        Ok(())
+    if info.scopes.iter().any(|s| s == scope) {
+        Ok(info)
     } else {
         Err(ApiError::Forbidden(scope))
     }

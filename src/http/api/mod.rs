@@ -2,6 +2,7 @@
 
 pub mod events;
 pub mod internal;
+pub mod openapi;
 
 use crate::db::{self, Pool};
 use crate::http::methods::Endpoint;
@@ -10,10 +11,36 @@ use crate::telemetry::Metrics;
 use actix_web::http::{header, StatusCode};
 use actix_web::middleware::DefaultHeaders;
 use actix_web::{web, HttpResponse, ResponseError};
+use openapi::{BearerKey, ErrorResponses};
 use serde_json::json;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
+use utoipa::OpenApi;
+
+/// The police API's OpenAPI document (`GET /openapi.json`): the operations from the
+/// handlers' `#[utoipa::path]`, the rest from [`openapi`].
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "schoolsignal police API",
+        description = "Police systems post `police.home_visit.v1` events (contract section 1) \
+            over HTTPS. A key made with `--mode test` gets the same answers, decided against \
+            the real registry, and leaves nothing behind: see `Schoolsignal-Mode`."
+    ),
+    paths(events::post_event, healthz, readyz),
+    components(schemas(
+        openapi::HomeVisit,
+        openapi::Child,
+        openapi::EventAnswer,
+        openapi::ChildOutcome
+    )),
+    modifiers(&BearerKey, &ErrorResponses),
+)]
+pub struct ApiDoc;
+
+/// The header that says whether a response came from a live or a test key.
+pub const MODE_HEADER: &str = "schoolsignal-mode";
 
 /// What every handler can reach.
 pub struct AppState {
@@ -37,6 +64,18 @@ pub enum ApiError {
     Unavailable,
 }
 
+impl ApiError {
+    /// The reason code of the answer's body.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            ApiError::Unauthorized => "unauthorized",
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::Rejected(r) => r.reason.as_str(),
+            ApiError::Unavailable => "unavailable",
+        }
+    }
+}
+
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         use crate::contract::Reason;
@@ -54,12 +93,7 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        let reason = match self {
-            ApiError::Unauthorized => "unauthorized",
-            ApiError::Forbidden(_) => "forbidden",
-            ApiError::Rejected(r) => r.reason.as_str(),
-            ApiError::Unavailable => "unavailable",
-        };
+        let reason = self.reason();
         let mut response = HttpResponse::build(self.status_code());
         if matches!(self, ApiError::Unauthorized) {
             response.insert_header(("WWW-Authenticate", "Bearer"));
@@ -90,9 +124,13 @@ pub fn baseline_headers() -> DefaultHeaders {
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(Endpoint::new("/healthz").get(healthz))
         .service(Endpoint::new("/readyz").get(readyz))
-        .service(Endpoint::new("/v1/events").post(events::post_event));
+        .service(Endpoint::new("/v1/events").post(events::post_event))
+        .service(Endpoint::new("/openapi.json").get(openapi::document));
 }
 
+/// Liveness: the process runs.
+#[utoipa::path(get, path = "/healthz", tag = "probes",
+    responses((status = 200, description = "the process runs", body = serde_json::Value, example = json!({"status": "ok"}))))]
 async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
 }
@@ -100,6 +138,9 @@ async fn healthz() -> HttpResponse {
 /// Ready when the database answers: all this replica needs to answer the portal and
 /// HTTPS intake. The broker is left out on purpose: its outage must not take every
 /// replica out of the Service. The body says the database's state and nothing else.
+#[utoipa::path(get, path = "/readyz", tag = "probes", responses(
+    (status = 200, description = "the database answers", body = serde_json::Value, example = json!({"database": "up"})),
+    (status = 503, description = "the database does not answer within 3 s", body = serde_json::Value, example = json!({"database": "down"}))))]
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let database = database_up(&state.pool).await;
     let body = json!({ "database": up_down(database) });

@@ -268,6 +268,17 @@ pub async fn post_event_to(
     api_key: &str,
     body: &[u8],
 ) -> (u16, serde_json::Value) {
+    let (status, _, answer) = post_event_with_mode(http, address, api_key, body).await;
+    (status, answer)
+}
+
+/// [`post_event_to`], and the answer's `Schoolsignal-Mode` header (empty when none).
+pub async fn post_event_with_mode(
+    http: &reqwest::Client,
+    address: &str,
+    api_key: &str,
+    body: &[u8],
+) -> (u16, String, serde_json::Value) {
     let r = http
         .post(format!("{address}/v1/events"))
         .bearer_auth(api_key)
@@ -277,5 +288,15 @@ pub async fn post_event_to(
         .await
         .unwrap();
     let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(serde_json::Value::Null))
+    let mode = r
+        .headers()
+        .get("schoolsignal-mode")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    (
+        status,
+        mode,
+        r.json().await.unwrap_or(serde_json::Value::Null),
+    )
 }

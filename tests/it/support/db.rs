@@ -82,14 +82,22 @@ pub fn seed(pool: &Pool) -> String {
         &mut conn,
         std::fs::File::open(fixture("schools.csv")).unwrap(),
         db::ts(now),
+        schools::Simulated::Allowed,
     )
     .unwrap();
     let registry = std::fs::File::open(contracts_dir().join("registry-example.csv")).unwrap();
     let hasher = KeyedHasher::new(BSN_KEY.as_bytes());
     let keys = super::dev_keyring();
     enrollments::import(&mut conn, (&hasher, &keys), registry).unwrap();
-    schoolsignal::access::api_keys::create(&mut conn, "police-test", &["events:write".into()], now)
-        .unwrap()
+    use schoolsignal::access::api_keys::{create, Mode};
+    create(
+        &mut conn,
+        "police-test",
+        &["events:write".into()],
+        Mode::Live,
+        now,
+    )
+    .unwrap()
 }
 
 pub fn count_rows(pool: &Pool, table: &str) -> i64 {
@@ -125,5 +133,37 @@ pub fn notice_of(pool: &Pool, brin: &str) -> (String, bool) {
         .filter(school_brin.eq(brin))
         .select((id, acknowledged_at.is_not_null()))
         .first(&mut *conn)
+        .unwrap()
+}
+
+/// One row of `deliveries`, as the tests read it.
+#[derive(Debug, Clone, Queryable)]
+pub struct Delivery {
+    pub notice_id: String,
+    pub kind: String,
+    pub recipient: String,
+    pub state: String,
+    pub message_id: String,
+    pub attempts: i32,
+    pub sent_to: Option<String>,
+    pub last_error: Option<String>,
+}
+
+pub fn deliveries(pool: &Pool) -> Vec<Delivery> {
+    use schoolsignal::db::schema::deliveries as d;
+    let mut conn = pool.get().unwrap();
+    d::table
+        .order(d::id)
+        .select((
+            d::notice_id,
+            d::kind,
+            d::recipient,
+            d::state,
+            d::message_id,
+            d::attempts,
+            d::sent_to,
+            d::last_error,
+        ))
+        .load(&mut *conn)
         .unwrap()
 }

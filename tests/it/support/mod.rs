@@ -113,3 +113,20 @@ pub async fn wait_ready_at(
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// Whether a test that needs an outside tool (podman, schemathesis) can run. Where
+/// it is required (`.ci/run` installs each such tool and sets
+/// `TEST_REQUIRE_TOOLS=1`, and CI sets `CI`), a missing tool fails the test;
+/// elsewhere the test says that it did not run, and returns.
+pub fn tool_available(tool: &str, found: bool) -> bool {
+    let required =
+        std::env::var_os("TEST_REQUIRE_TOOLS").is_some() || std::env::var_os("CI").is_some();
+    assert!(
+        found || !required,
+        "{tool} is required here but was not found"
+    );
+    if !found {
+        eprintln!("{tool} is not installed: this test did not run (.ci/run installs it)");
+    }
+    found
+}

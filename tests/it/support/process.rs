@@ -37,6 +37,14 @@ impl ServiceProcess {
     /// say, by default on ports the system picks; [`ServiceProcess::port`] and
     /// [`ServiceProcess::metrics_port`] tell which.
     pub fn start(env: &[(String, String)], name: &str) -> Self {
+        let mut serve = Command::new(env!("CARGO_BIN_EXE_schoolsignal"));
+        serve.arg("serve");
+        Self::start_command(serve, env, name)
+    }
+
+    /// [`ServiceProcess::start`] with another command that runs `schoolsignal serve`
+    /// (in a chroot, say).
+    pub fn start_command(mut command: Command, env: &[(String, String)], name: &str) -> Self {
         let log = log_dir().join(format!("{name}.log"));
         let file = std::fs::OpenOptions::new()
             .create(true)
@@ -44,8 +52,7 @@ impl ServiceProcess {
             .open(&log)
             .unwrap();
         let log_from = file.metadata().unwrap().len();
-        let child = Command::new(env!("CARGO_BIN_EXE_schoolsignal"))
-            .arg("serve")
+        let child = command
             .env("SCHOOLSIGNAL_BIND", "127.0.0.1:0")
             .env("SCHOOLSIGNAL_METRICS_BIND", "127.0.0.1:0")
             .envs(env.iter().cloned())

@@ -223,6 +223,8 @@ struct Shared {
     attempts: AtomicUsize,
     accepted: AtomicUsize,
     connections: AtomicUsize,
+    /// Every connection ever accepted.
+    connections_total: AtomicUsize,
     accepted_notify: Notify,
     /// Milliseconds to wait before each reply.
     reply_delay_ms: AtomicU64,
@@ -312,6 +314,7 @@ impl SmtpSink {
             attempts: AtomicUsize::new(0),
             accepted: AtomicUsize::new(0),
             connections: AtomicUsize::new(0),
+            connections_total: AtomicUsize::new(0),
             accepted_notify: Notify::new(),
             reply_delay_ms: AtomicU64::new(0),
             stalled: AtomicBool::new(false),
@@ -452,6 +455,11 @@ impl SmtpSink {
         self.shared.connections.load(Ordering::SeqCst)
     }
 
+    /// Connections accepted since the sink started, open or closed.
+    pub fn connections_made(&self) -> usize {
+        self.shared.connections_total.load(Ordering::SeqCst)
+    }
+
     pub fn is_paused(&self) -> bool {
         self.lock_running().accept.is_none()
     }
@@ -539,6 +547,7 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut stop: watch
                     let shared = shared.clone();
                     let mut stop = stop.clone();
                     shared.connections.fetch_add(1, Ordering::SeqCst);
+                    shared.connections_total.fetch_add(1, Ordering::SeqCst);
                     tokio::spawn(async move {
                         let _guard = ConnectionGuard(shared.clone());
                         tokio::select! {
