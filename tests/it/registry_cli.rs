@@ -271,6 +271,7 @@ fn simulated_schools_are_refused_in_production_unless_allowed() {
             "SCHOOLSIGNAL_MAIL_FROM",
             "Signaal <noreply@signal.example.nl>".to_string(),
         ),
+        ("SCHOOLSIGNAL_DATA_KEYS", PRODUCTION_DATA_KEYS.to_string()),
     ];
     let out = run_with(&db, &["schools", "import", &simulated], &production);
     assert!(!out.status.success());

@@ -197,6 +197,7 @@ async fn production_refuses_to_serve_simulated_schools() {
                 "SCHOOLSIGNAL_MAIL_FROM",
                 "Signaal <noreply@signal.example.nl>",
             ),
+            ("SCHOOLSIGNAL_DATA_KEYS", PRODUCTION_DATA_KEYS),
         ]
         .map(|(k, v)| (k.to_string(), v.to_string())),
     );
