@@ -259,6 +259,7 @@ fn portal(config: &Config, shared: &Shared, mail: &Mail) -> Portal {
         shared.clock.clone(),
         shared.outbox.clone(),
     );
+    portal.metrics = shared.metrics.clone();
     portal.sign_in_mail = Some(Arc::new(SignInMail {
         mailer: mail.mailer.clone(),
         templates: mail.templates.clone(),
@@ -324,6 +325,7 @@ where
         App::new()
             .wrap_fn(move |req, srv| crate::http::deadline::within(deadline, req, srv))
             .wrap(api::baseline_headers())
+            .wrap_fn(crate::http::observe)
             .configure(configure.clone())
     })
     .workers(workers)

@@ -21,6 +21,12 @@ crate::text_enum! {
         LinkRequest = "link_request",
         /// An operator forgot an account's second factor (`coordinators reset-totp`).
         ResetTotp = "reset_totp",
+        /// An operator's dashboard, or its report download.
+        OperatorView = "operator_view",
+        OperatorDownload = "operator_download",
+        /// `operators add` and `operators remove` on the command line.
+        OperatorAdd = "operator_add",
+        OperatorRemove = "operator_remove",
     }
 }
 
@@ -96,7 +102,11 @@ mod tests {
                 "lockout",
                 "logout",
                 "link_request",
-                "reset_totp"
+                "reset_totp",
+                "operator_view",
+                "operator_download",
+                "operator_add",
+                "operator_remove"
             ]
         );
         for outcome in Outcome::ALL {

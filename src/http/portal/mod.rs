@@ -9,6 +9,7 @@ mod limiter;
 pub mod new_link;
 mod notice_actions;
 mod notice_pages;
+mod operator;
 mod pages;
 mod sign_in;
 
@@ -56,6 +57,8 @@ pub struct Portal {
     pub outbox: Outbox,
     /// Proxies whose `X-Forwarded-For` names the client; none by default.
     pub trusted_proxies: TrustedProxies,
+    /// Where portal actions are counted; the service's own once wired.
+    pub metrics: std::sync::Arc<crate::telemetry::Metrics>,
 }
 
 impl Portal {
@@ -84,6 +87,7 @@ impl Portal {
             sign_in_mail: None,
             outbox,
             trusted_proxies: config.trusted_proxies,
+            metrics: Default::default(),
         }
     }
 
@@ -268,9 +272,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     let forms = web::FormConfig::default()
         .limit(FORM_LIMIT)
         .error_handler(|_, _| PortalError::Invalid.into());
+    let queries = web::QueryConfig::default().error_handler(|_, _| PortalError::Invalid.into());
     cfg.service(
         web::scope("")
             .app_data(forms)
+            .app_data(queries)
             // Inside the headers, so the pages it renders carry them too.
             .wrap_fn(|req, srv| {
                 let response = srv.call(req);
@@ -300,6 +306,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .service(Endpoint::new("/notices/{id}/notes").post(notice_actions::note))
             .service(Endpoint::new("/notices/{id}/close").post(notice_actions::close))
             .service(Endpoint::new("/notices/{id}/signals").post(notice_actions::signal))
+            .service(Endpoint::new("/operator").get(operator::dashboard))
+            .service(Endpoint::new("/operator/report.csv").get(operator::report_csv))
             .service(Endpoint::new("/").get(notice_pages::home)),
     );
 }

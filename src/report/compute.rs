@@ -1,0 +1,336 @@
+//! The report's numbers: one query per kind of fact (ids, timestamps and states
+//! only), each fact added to its period's rows for the service, the school's region
+//! and the school.
+
+use super::{local_day, Counts, Query, Report, Row, Scope};
+use crate::db::schema::{decisions, deliveries, inbox_events, notices, school_signals, schools};
+use crate::db::DbConn;
+use crate::delivery::kinds::{Kind, State};
+use crate::notices::store::{SignalCategory, Urgency};
+use crate::notices::{NoticeStatus, Outcome};
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+/// The report for `query`.
+pub fn build(conn: &mut DbConn, query: &Query) -> QueryResult<Report> {
+    let regions: HashMap<String, String> = schools::table
+        .select((schools::brin, schools::holiday_region))
+        .load::<(String, String)>(conn)?
+        .into_iter()
+        .collect();
+    let mut tally = Tally::new(query, regions);
+    events(conn, &mut tally)?;
+    decisions(conn, &mut tally)?;
+    made(conn, &mut tally)?;
+    follow_ups(conn, &mut tally)?;
+    failures(conn, &mut tally)?;
+    signals(conn, &mut tally)?;
+    Ok(tally.finish())
+}
+
+/// The rows being filled: by period, then scope.
+struct Tally<'q> {
+    query: &'q Query,
+    regions: HashMap<String, String>,
+    rows: BTreeMap<(String, Scope), Counts>,
+}
+
+impl<'q> Tally<'q> {
+    fn new(query: &'q Query, regions: HashMap<String, String>) -> Self {
+        let rows = query
+            .periods()
+            .into_iter()
+            .map(|p| ((p, Scope::Service), Counts::default()))
+            .collect();
+        Tally {
+            query,
+            regions,
+            rows,
+        }
+    }
+
+    /// Adds a fact that happened `at` (UTC) to the service's row and, when it is
+    /// about a school, to the school's and its region's. A fact outside the range
+    /// counts nowhere.
+    fn add(&mut self, at: NaiveDateTime, school: Option<&str>, f: impl Fn(&mut Counts)) {
+        let (start, end) = self.query.bounds();
+        if at < start || at >= end {
+            return;
+        }
+        let period = self.query.period_of(local_day(at));
+        let mut scopes = vec![Scope::Service];
+        if let Some(brin) = school {
+            if let Some(region) = self.regions.get(brin) {
+                scopes.push(Scope::Region(region.clone()));
+            }
+            scopes.push(Scope::School(brin.to_string()));
+        }
+        for scope in scopes {
+            f(self.rows.entry((period.clone(), scope)).or_default());
+        }
+    }
+
+    fn finish(self) -> Report {
+        let rows = self
+            .rows
+            .into_iter()
+            .filter(|((_, scope), counts)| *scope == Scope::Service || !counts.is_empty())
+            .map(|((period, scope), counts)| Row {
+                period,
+                scope,
+                counts,
+            })
+            .collect();
+        Report {
+            query: *self.query,
+            rows,
+        }
+    }
+}
+
+/// Every event received, for the service; a school's events are those with a
+/// decision about one of its notices (see [`decisions`]).
+fn events(conn: &mut DbConn, tally: &mut Tally) -> QueryResult<()> {
+    let (start, end) = tally.query.bounds();
+    let received: Vec<NaiveDateTime> = inbox_events::table
+        .filter(inbox_events::received_at.ge(start))
+        .filter(inbox_events::received_at.lt(end))
+        .select(inbox_events::received_at)
+        .load(conn)?;
+    for at in received {
+        tally.add(at, None, |c| c.events += 1);
+    }
+    Ok(())
+}
+
+/// Decisions by outcome, in the period their event arrived. Only a decision with a
+/// notice (notified, already notified) names a school; the others count for the
+/// service alone.
+fn decisions(conn: &mut DbConn, tally: &mut Tally) -> QueryResult<()> {
+    let (start, end) = tally.query.bounds();
+    let rows: Vec<(String, NaiveDateTime, String, Option<String>)> = decisions::table
+        .inner_join(inbox_events::table.on(inbox_events::event_id.eq(decisions::event_id)))
+        .left_join(notices::table.on(decisions::notice_id.eq(notices::id.nullable())))
+        .filter(inbox_events::received_at.ge(start))
+        .filter(inbox_events::received_at.lt(end))
+        .select((
+            decisions::event_id,
+            inbox_events::received_at,
+            decisions::outcome,
+            notices::school_brin.nullable(),
+        ))
+        .load(conn)?;
+    let mut seen: HashSet<(String, String)> = HashSet::new();
+    for (event_id, at, outcome, school) in rows {
+        let Some(i) = Outcome::ALL.iter().position(|o| o.as_str() == outcome) else {
+            continue;
+        };
+        tally.add(at, None, |c| c.decisions[i] += 1);
+        let Some(brin) = school else { continue };
+        tally.add_school_only(at, &brin, |c| c.decisions[i] += 1);
+        if seen.insert((event_id, brin.clone())) {
+            tally.add_school_only(at, &brin, |c| c.events += 1);
+        }
+    }
+    Ok(())
+}
+
+impl Tally<'_> {
+    /// Like [`Tally::add`] for a school, leaving the service's row alone (which
+    /// counted the fact already).
+    fn add_school_only(&mut self, at: NaiveDateTime, brin: &str, f: impl Fn(&mut Counts)) {
+        let (start, end) = self.query.bounds();
+        if at < start || at >= end {
+            return;
+        }
+        let period = self.query.period_of(local_day(at));
+        let mut scopes = vec![Scope::School(brin.to_string())];
+        if let Some(region) = self.regions.get(brin) {
+            scopes.push(Scope::Region(region.clone()));
+        }
+        for scope in scopes {
+            f(self.rows.entry((period.clone(), scope)).or_default());
+        }
+    }
+}
+
+/// One notice made in the range: school, made, due, acknowledged, status.
+type Made = (
+    String,
+    String,
+    NaiveDateTime,
+    Option<NaiveDateTime>,
+    Option<NaiveDateTime>,
+    String,
+);
+
+/// Notices made, and whether their school heard and acted before the school day.
+fn made(conn: &mut DbConn, tally: &mut Tally) -> QueryResult<()> {
+    let (start, end) = tally.query.bounds();
+    let in_range = notices::created_at
+        .ge(start)
+        .and(notices::created_at.lt(end));
+    let rows: Vec<Made> = notices::table
+        .filter(in_range)
+        .select((
+            notices::id,
+            notices::school_brin,
+            notices::created_at,
+            notices::due_at,
+            notices::acknowledged_at,
+            notices::status,
+        ))
+        .load(conn)?;
+    // The first time a notice email (to the coordinator or the deputy) was accepted.
+    let first_sent: HashMap<String, Option<NaiveDateTime>> = deliveries::table
+        .inner_join(notices::table)
+        .filter(in_range)
+        .filter(deliveries::kind.eq(Kind::Notice))
+        .filter(deliveries::state.eq(State::Sent))
+        .group_by(deliveries::notice_id)
+        .select((
+            deliveries::notice_id,
+            diesel::dsl::min(deliveries::finished_at),
+        ))
+        .load::<(String, Option<NaiveDateTime>)>(conn)?
+        .into_iter()
+        .collect();
+    for (id, brin, created, due, acked, status) in rows {
+        let sent = first_sent.get(&id).copied().flatten();
+        let fact = Timeliness::of(status, due, sent, acked);
+        tally.add(created, Some(&brin), |c| fact.count(c));
+    }
+    Ok(())
+}
+
+/// What one notice adds to its period's timeliness.
+struct Timeliness {
+    withdrawn: bool,
+    emailed_on_time: bool,
+    acknowledged_on_time: bool,
+    ack_delay: Option<i64>,
+}
+
+impl Timeliness {
+    fn of(
+        status: String,
+        due: Option<NaiveDateTime>,
+        sent: Option<NaiveDateTime>,
+        acked: Option<NaiveDateTime>,
+    ) -> Self {
+        let by_due = |t: Option<NaiveDateTime>| matches!((t, due), (Some(t), Some(d)) if t <= d);
+        Timeliness {
+            withdrawn: status == NoticeStatus::Withdrawn.as_str(),
+            emailed_on_time: by_due(sent),
+            acknowledged_on_time: by_due(acked),
+            // Acknowledged from the list before the email was recorded: no delay.
+            ack_delay: sent.zip(acked).map(|(s, a)| (a - s).num_seconds().max(0)),
+        }
+    }
+
+    /// A withdrawn notice is made, but neither on time nor late: its school no
+    /// longer needed to act.
+    fn count(&self, c: &mut Counts) {
+        c.notices += 1;
+        if self.withdrawn {
+            return;
+        }
+        c.not_withdrawn += 1;
+        c.emailed_on_time += u64::from(self.emailed_on_time);
+        c.acknowledged_on_time += u64::from(self.acknowledged_on_time);
+        c.ack_delays.extend(self.ack_delay);
+    }
+}
+
+/// Reminders, escalations by level and withdrawals, when they happened.
+fn follow_ups(conn: &mut DbConn, tally: &mut Tally) -> QueryResult<()> {
+    let (start, end) = tally.query.bounds();
+    let reminded: Vec<(String, Option<NaiveDateTime>)> = notices::table
+        .filter(notices::reminded_at.ge(start))
+        .filter(notices::reminded_at.lt(end))
+        .select((notices::school_brin, notices::reminded_at))
+        .load(conn)?;
+    for (brin, at) in reminded {
+        tally.add(at.unwrap_or_default(), Some(&brin), |c| c.reminders += 1);
+    }
+    let escalated: Vec<(String, Option<NaiveDateTime>, Option<String>)> = notices::table
+        .filter(notices::escalated_at.ge(start))
+        .filter(notices::escalated_at.lt(end))
+        .select((
+            notices::school_brin,
+            notices::escalated_at,
+            notices::escalation_level,
+        ))
+        .load(conn)?;
+    for (brin, at, level) in escalated {
+        let undeliverable = level.as_deref() == Some("undeliverable");
+        tally.add(at.unwrap_or_default(), Some(&brin), |c| {
+            if undeliverable {
+                c.escalated_undeliverable += 1;
+            } else {
+                c.escalated_unacknowledged += 1;
+            }
+        });
+    }
+    let withdrawn: Vec<(String, Option<NaiveDateTime>)> = notices::table
+        .filter(notices::withdrawn_at.ge(start))
+        .filter(notices::withdrawn_at.lt(end))
+        .select((notices::school_brin, notices::withdrawn_at))
+        .load(conn)?;
+    for (brin, at) in withdrawn {
+        tally.add(at.unwrap_or_default(), Some(&brin), |c| c.withdrawals += 1);
+    }
+    Ok(())
+}
+
+/// Emails of any kind that failed for good (refused, or given up on).
+fn failures(conn: &mut DbConn, tally: &mut Tally) -> QueryResult<()> {
+    let (start, end) = tally.query.bounds();
+    let failed = deliveries::state
+        .eq(State::PermanentFailure)
+        .or(deliveries::state.eq(State::Expired));
+    let rows: Vec<(String, Option<NaiveDateTime>)> = deliveries::table
+        .inner_join(notices::table)
+        .filter(failed)
+        .filter(deliveries::finished_at.ge(start))
+        .filter(deliveries::finished_at.lt(end))
+        .select((notices::school_brin, deliveries::finished_at))
+        .load(conn)?;
+    for (brin, at) in rows {
+        tally.add(at.unwrap_or_default(), Some(&brin), |c| {
+            c.deliveries_failed += 1
+        });
+    }
+    Ok(())
+}
+
+/// Signals by category and urgency, when they were reported.
+fn signals(conn: &mut DbConn, tally: &mut Tally) -> QueryResult<()> {
+    let (start, end) = tally.query.bounds();
+    let rows: Vec<(String, NaiveDateTime, String, String)> = school_signals::table
+        .inner_join(notices::table)
+        .filter(school_signals::reported_at.ge(start))
+        .filter(school_signals::reported_at.lt(end))
+        .select((
+            notices::school_brin,
+            school_signals::reported_at,
+            school_signals::category,
+            school_signals::urgency,
+        ))
+        .load(conn)?;
+    for (brin, at, category, urgency) in rows {
+        let category = SignalCategory::ALL
+            .iter()
+            .position(|k| k.as_str() == category);
+        let urgency = Urgency::ALL.iter().position(|u| u.as_str() == urgency);
+        let (Some(category), Some(urgency)) = (category, urgency) else {
+            continue;
+        };
+        tally.add(at, Some(&brin), |c| {
+            c.signals_by_category[category] += 1;
+            c.signals_by_urgency[urgency] += 1;
+        });
+    }
+    Ok(())
+}
