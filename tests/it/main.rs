@@ -10,6 +10,7 @@ mod contract_examples;
 mod delivery;
 mod delivery_resilience;
 mod http_boundary;
+mod monitoring;
 mod operator;
 mod portal;
 mod registry_cli;
