@@ -29,24 +29,63 @@ pub fn build(conn: &mut DbConn, query: &Query) -> QueryResult<Report> {
     Ok(tally.finish())
 }
 
-/// The rows being filled: by period, then scope.
+/// The rows being filled: by period (its index in `periods`), then scope.
 struct Tally<'q> {
     query: &'q Query,
     regions: HashMap<String, String>,
-    rows: BTreeMap<(String, Scope), Counts>,
+    periods: Vec<String>,
+    /// The period of each Dutch day of the range, found once rather than per fact.
+    period_of_day: HashMap<chrono::NaiveDate, usize>,
+    bounds: (NaiveDateTime, NaiveDateTime),
+    rows: BTreeMap<(usize, Scope), Counts>,
 }
 
 impl<'q> Tally<'q> {
     fn new(query: &'q Query, regions: HashMap<String, String>) -> Self {
-        let rows = query
-            .periods()
-            .into_iter()
+        let periods = query.periods();
+        let mut period_of_day = HashMap::new();
+        let mut day = query.from;
+        while day <= query.to {
+            let label = query.period_of(day);
+            let index = periods.iter().position(|p| *p == label).unwrap_or(0);
+            period_of_day.insert(day, index);
+            let Some(next) = day.succ_opt() else { break };
+            day = next;
+        }
+        let rows = (0..periods.len())
             .map(|p| ((p, Scope::Service), Counts::default()))
             .collect();
         Tally {
             query,
             regions,
+            periods,
+            period_of_day,
+            bounds: query.bounds(),
             rows,
+        }
+    }
+
+    /// The period a fact that happened `at` (UTC) counts in; None outside the range.
+    fn period(&self, at: NaiveDateTime) -> Option<usize> {
+        let (start, end) = self.bounds;
+        if at < start || at >= end {
+            return None;
+        }
+        self.period_of_day.get(&local_day(at)).copied()
+    }
+
+    /// A school's row and its region's.
+    fn school_scopes(&self, brin: &str) -> Vec<Scope> {
+        let mut scopes = vec![Scope::School(brin.to_string())];
+        if let Some(region) = self.regions.get(brin) {
+            scopes.push(Scope::Region(region.clone()));
+        }
+        scopes
+    }
+
+    fn add_to(&mut self, period: usize, scopes: Vec<Scope>, f: impl Fn(&mut Counts)) {
+        for scope in scopes {
+            f(self.rows.entry((period, scope)).or_default());
         }
     }
 
@@ -54,30 +93,34 @@ impl<'q> Tally<'q> {
     /// about a school, to the school's and its region's. A fact outside the range
     /// counts nowhere.
     fn add(&mut self, at: NaiveDateTime, school: Option<&str>, f: impl Fn(&mut Counts)) {
-        let (start, end) = self.query.bounds();
-        if at < start || at >= end {
+        let Some(period) = self.period(at) else {
             return;
-        }
-        let period = self.query.period_of(local_day(at));
+        };
         let mut scopes = vec![Scope::Service];
         if let Some(brin) = school {
-            if let Some(region) = self.regions.get(brin) {
-                scopes.push(Scope::Region(region.clone()));
-            }
-            scopes.push(Scope::School(brin.to_string()));
+            scopes.extend(self.school_scopes(brin));
         }
-        for scope in scopes {
-            f(self.rows.entry((period.clone(), scope)).or_default());
-        }
+        self.add_to(period, scopes, f);
+    }
+
+    /// Like [`Tally::add`] for a school, leaving the service's row alone (which
+    /// counted the fact already).
+    fn add_school_only(&mut self, at: NaiveDateTime, brin: &str, f: impl Fn(&mut Counts)) {
+        let Some(period) = self.period(at) else {
+            return;
+        };
+        let scopes = self.school_scopes(brin);
+        self.add_to(period, scopes, f);
     }
 
     fn finish(self) -> Report {
+        let periods = self.periods;
         let rows = self
             .rows
             .into_iter()
             .filter(|((_, scope), counts)| *scope == Scope::Service || !counts.is_empty())
             .map(|((period, scope), counts)| Row {
-                period,
+                period: periods[period].clone(),
                 scope,
                 counts,
             })
@@ -134,25 +177,6 @@ fn decisions(conn: &mut DbConn, tally: &mut Tally) -> QueryResult<()> {
         }
     }
     Ok(())
-}
-
-impl Tally<'_> {
-    /// Like [`Tally::add`] for a school, leaving the service's row alone (which
-    /// counted the fact already).
-    fn add_school_only(&mut self, at: NaiveDateTime, brin: &str, f: impl Fn(&mut Counts)) {
-        let (start, end) = self.query.bounds();
-        if at < start || at >= end {
-            return;
-        }
-        let period = self.query.period_of(local_day(at));
-        let mut scopes = vec![Scope::School(brin.to_string())];
-        if let Some(region) = self.regions.get(brin) {
-            scopes.push(Scope::Region(region.clone()));
-        }
-        for scope in scopes {
-            f(self.rows.entry((period.clone(), scope)).or_default());
-        }
-    }
 }
 
 /// One notice made in the range: school, made, due, acknowledged, status.

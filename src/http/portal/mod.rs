@@ -59,6 +59,8 @@ pub struct Portal {
     pub trusted_proxies: TrustedProxies,
     /// Where portal actions are counted; the service's own once wired.
     pub metrics: std::sync::Arc<crate::telemetry::Metrics>,
+    /// The operator dashboard's last report.
+    report_cache: operator::ReportCache,
 }
 
 impl Portal {
@@ -88,6 +90,7 @@ impl Portal {
             outbox,
             trusted_proxies: config.trusted_proxies,
             metrics: Default::default(),
+            report_cache: Default::default(),
         }
     }
 

@@ -19,6 +19,8 @@ use chrono::{DateTime, Datelike, Days, NaiveDate, NaiveDateTime, Utc};
 use minijinja::context;
 use serde::Serialize;
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// Weeks the dashboard shows unless asked for another range.
 const DEFAULT_WEEKS: u64 = 12;
@@ -73,6 +75,35 @@ impl Portal {
     }
 }
 
+/// How long the dashboard's report (the chart and the per-school table) is kept:
+/// it reads a range of weeks, which changes slowly, while the lists of the present
+/// are read on every request.
+const REPORT_FRESH_FOR: Duration = Duration::from_secs(60);
+
+/// The report the dashboard showed last, with the schools' names, for
+/// [`REPORT_FRESH_FOR`].
+#[derive(Default)]
+pub struct ReportCache(Mutex<Option<(Query, Instant, Shown)>>);
+
+/// A report and the schools' names and regions, as the dashboard shows them.
+type Shown = Arc<(Report, HashMap<String, (String, String)>)>;
+
+impl ReportCache {
+    fn get(&self, query: &Query) -> Option<Shown> {
+        let cached = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        match &*cached {
+            Some((q, at, shown)) if q == query && at.elapsed() < REPORT_FRESH_FOR => {
+                Some(shown.clone())
+            }
+            _ => None,
+        }
+    }
+
+    fn put(&self, query: Query, shown: Shown) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some((query, Instant::now(), shown));
+    }
+}
+
 pub async fn dashboard(
     portal: web::Data<Portal>,
     req: HttpRequest,
@@ -81,14 +112,22 @@ pub async fn dashboard(
     let session = portal.operator(&req, Action::OperatorView).await?;
     let now = portal.clock.now();
     let query = form.query(now, Grouping::Week)?;
-    let (built, live, schools) = portal
+    let cached = portal.report_cache.get(&query);
+    let was_cached = cached.is_some();
+    let (shown, live) = portal
         .db(move |conn| {
-            let built = report::build(conn, &query)?;
-            Ok::<_, diesel::result::Error>((built, live::read(conn, now)?, live::schools(conn)?))
+            let shown = match cached {
+                Some(shown) => shown,
+                None => Arc::new((report::build(conn, &query)?, live::schools(conn)?)),
+            };
+            Ok::<_, diesel::result::Error>((shown, live::read(conn, now)?))
         })
         .await?;
-    let locale = super::locale(&req);
-    let page = render(locale, &session, &built, &live, &schools, now);
+    if !was_cached {
+        portal.report_cache.put(query, shown.clone());
+    }
+    let (built, schools) = &*shown;
+    let page = render(super::locale(&req), &session, built, &live, schools, now);
     Ok(html(StatusCode::OK, page))
 }
 
@@ -133,7 +172,7 @@ struct Bar {
 /// The chart's drawing area, in SVG units.
 const CHART_W: f64 = 640.0;
 const CHART_H: f64 = 200.0;
-const CHART_LEFT: f64 = 40.0;
+const CHART_LEFT: f64 = 56.0;
 
 fn bars(built: &Report) -> Vec<Bar> {
     let weeks: Vec<&report::Row> = built.service().collect();
@@ -149,7 +188,8 @@ fn bars(built: &Report) -> Vec<Bar> {
         .enumerate()
         .map(|(i, row)| {
             let c = &row.counts;
-            let height = c.notices as f64 * (CHART_H - 10.0) / most as f64;
+            // Room above the tallest bar for its count.
+            let height = c.notices as f64 * (CHART_H - 34.0) / most as f64;
             let x = CHART_LEFT + i as f64 * slot;
             let point = c
                 .share(c.acknowledged_on_time)
