@@ -839,3 +839,76 @@ fn a_bad_range_is_refused() {
     );
     assert!(!out.status.success());
 }
+
+/// Migration 000009 on rows written before it: closed and acknowledged notices get
+/// those statuses, a withdrawal its time, and an escalation its level from the email
+/// that failed at the same instant.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_migration_moves_existing_rows() {
+    use diesel::connection::SimpleConnection;
+    for backend in [Backend::Postgres, Backend::Sqlite] {
+        let db = TestDb::create(backend);
+        let pool = db.pool();
+        seed(&pool);
+        let mut conn = pool.get().unwrap();
+        let down = include_str!(
+            "../../migrations/postgres/2026-12-01-000009_lifecycle_operators/down.sql"
+        );
+        conn.batch_execute(down).unwrap();
+        diesel::sql_query(
+            "DELETE FROM __diesel_schema_migrations WHERE version = '20261201000009'",
+        )
+        .execute(&mut *conn)
+        .unwrap();
+        let t = "'2026-11-23 07:00:00'";
+        let (later, failed_at) = ("'2026-11-23 08:00:00'", "'2026-11-23 07:00:05'");
+        conn.batch_execute(&format!(
+            "INSERT INTO notices (id, incident_id, child_bsn_hash, child_index, school_brin, visited_at,
+               status, created_at, updated_at, due_at, acknowledged_at, closed_at, escalated_at) VALUES
+             ('closed', 'i1', 'h1', 0, '12AB00', {t}, 'delivered', {t}, {t}, {t}, {later}, {later}, NULL),
+             ('acked', 'i2', 'h2', 0, '12AB00', {t}, 'delivered', {t}, {t}, {t}, {later}, NULL, NULL),
+             ('gone', 'i3', 'h3', 0, '12AB00', {t}, 'withdrawn', {t}, {later}, {t}, NULL, NULL, NULL),
+             ('late', 'i4', 'h4', 0, '12AB00', {t}, 'delivered', {t}, {t}, {t}, NULL, NULL, {later}),
+             ('lost', 'i5', 'h5', 0, '34CD01', {t}, 'pending_delivery', {t}, {t}, {t}, NULL, NULL, {failed_at});
+             INSERT INTO deliveries (notice_id, kind, recipient, state, message_id, attempts, created_at,
+               next_attempt_at, expires_at, finished_at) VALUES
+             ('lost', 'notice', 'coordinator', 'permanent_failure', 'm1', 1, {t}, {t}, {later}, {failed_at}),
+             ('late', 'notice', 'coordinator', 'sent', 'm2', 1, {t}, {t}, {later}, {t});"
+        ))
+        .unwrap();
+        assert_eq!(
+            schoolsignal::db::migrate::run_pending(&mut conn).unwrap(),
+            1
+        );
+        let rows: Vec<(String, String, Option<NaiveDateTime>, Option<String>)> = notices::table
+            .order(notices::id)
+            .select((
+                notices::id,
+                notices::status,
+                notices::withdrawn_at,
+                notices::escalation_level,
+            ))
+            .load(&mut *conn)
+            .unwrap();
+        let at = |s: &str| chrono::NaiveDateTime::parse_from_str(s, "'%Y-%m-%d %H:%M:%S'").unwrap();
+        let expect = |id: &str, status: &str, withdrawn: Option<&str>, level: Option<&str>| {
+            (
+                id.to_string(),
+                status.to_string(),
+                withdrawn.map(at),
+                level.map(String::from),
+            )
+        };
+        assert_eq!(
+            rows,
+            [
+                expect("acked", "acknowledged", None, None),
+                expect("closed", "closed", None, None),
+                expect("gone", "withdrawn", Some(later), None),
+                expect("late", "delivered", None, Some("unacknowledged")),
+                expect("lost", "pending_delivery", None, Some("undeliverable")),
+            ],
+            "{backend:?}"
+        );
+    }
+}
