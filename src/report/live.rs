@@ -90,8 +90,9 @@ macro_rules! overdue_notices {
 }
 
 fn overdue(conn: &mut DbConn, now: DateTime<Utc>) -> QueryResult<(Vec<Overdue>, i64)> {
+    // The count the follow-up sets `schoolsignal_notices_overdue` to.
+    let total = crate::notices::follow_up::overdue(conn, now)?;
     let now = ts(now);
-    let total = overdue_notices!(now).count().get_result(conn)?;
     let rows = overdue_notices!(now)
         .inner_join(schools::table)
         .order((notices::due_at, notices::id))

@@ -190,6 +190,19 @@ impl Browser {
             .unwrap_or_else(|e| panic!("no button \"{label}\": {e}"))
     }
 
+    /// The key on the enrolment page, once it is there.
+    async fn enrolment_secret(&self) -> String {
+        let key = self.wait_for(Locator::Css("code.secret")).await;
+        key.text().await.unwrap()
+    }
+
+    /// Types the code for `secret` into the enrolment form and confirms it.
+    async fn confirm_enrolment(&self, secret: &str) {
+        let field = self.client.find(Locator::Id("code")).await.unwrap();
+        field.send_keys(&code_now(secret)).await.unwrap();
+        self.button("Bevestigen").await.click().await.unwrap();
+    }
+
     /// Sizes the window to `width` and to the whole height of the page.
     async fn fit(&self, width: u32) {
         self.client.set_window_size(width, DESKTOP.1).await.unwrap();
@@ -303,12 +316,7 @@ async fn browser_whole_path() {
     b.button("Bericht openen").await.click().await.unwrap();
 
     // d. Enrolment: the key from the page, the code from it, typed in.
-    let secret = b
-        .wait_for(Locator::Css("code.secret"))
-        .await
-        .text()
-        .await
-        .unwrap();
+    let secret = b.enrolment_secret().await;
     assert_eq!(b.path().await, "/totp");
     let cookie = b.client.get_named_cookie("schoolsignal").await.unwrap();
     assert_eq!(cookie.http_only(), Some(true));
@@ -326,9 +334,7 @@ async fn browser_whole_path() {
         .unwrap();
     assert!(label.text().await.unwrap().contains("Code"));
     b.screenshot("2-enrol").await;
-    let field = b.client.find(Locator::Id("code")).await.unwrap();
-    field.send_keys(&code_now(&secret)).await.unwrap();
-    b.button("Bevestigen").await.click().await.unwrap();
+    b.confirm_enrolment(&secret).await;
 
     // e. The notice, then the acknowledgement.
     b.wait_for(Locator::Css("dl.facts")).await;
@@ -574,15 +580,8 @@ async fn browser_operator_dashboard() {
         .await
         .unwrap();
     b.button("Bericht openen").await.click().await.unwrap();
-    let secret = b
-        .wait_for(Locator::Css("code.secret"))
-        .await
-        .text()
-        .await
-        .unwrap();
-    let code = b.client.find(Locator::Id("code")).await.unwrap();
-    code.send_keys(&code_now(&secret)).await.unwrap();
-    b.button("Bevestigen").await.click().await.unwrap();
+    let secret = b.enrolment_secret().await;
+    b.confirm_enrolment(&secret).await;
 
     b.wait_for(Locator::Css("figure.chart svg")).await;
     assert_eq!(b.path().await, "/operator");
