@@ -10,7 +10,7 @@ use crate::notices::store::{SignalCategory, Urgency};
 use crate::notices::{NoticeStatus, Outcome};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
 /// The report for `query`.
 pub fn build(conn: &mut DbConn, query: &Query) -> QueryResult<Report> {
@@ -37,7 +37,7 @@ struct Tally<'q> {
     /// The period of each Dutch day of the range, found once rather than per fact.
     period_of_day: HashMap<chrono::NaiveDate, usize>,
     bounds: (NaiveDateTime, NaiveDateTime),
-    rows: BTreeMap<(usize, Scope), Counts>,
+    rows: HashMap<(usize, Scope), Counts>,
 }
 
 impl<'q> Tally<'q> {
@@ -115,10 +115,14 @@ impl<'q> Tally<'q> {
 
     fn finish(self) -> Report {
         let periods = self.periods;
-        let rows = self
+        let mut rows: Vec<((usize, Scope), Counts)> = self
             .rows
             .into_iter()
             .filter(|((_, scope), counts)| *scope == Scope::Service || !counts.is_empty())
+            .collect();
+        rows.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let rows = rows
+            .into_iter()
             .map(|((period, scope), counts)| Row {
                 period: periods[period].clone(),
                 scope,

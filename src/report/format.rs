@@ -78,7 +78,7 @@ impl Cell {
     }
 }
 
-type Column = (String, Box<dyn Fn(&Counts) -> Cell>);
+pub type Column = (String, Box<dyn Fn(&Counts) -> Cell>);
 
 /// The columns after `period`, `scope` and `key`, in order.
 pub fn columns() -> Vec<Column> {
@@ -149,15 +149,15 @@ pub fn header() -> Vec<String> {
     names
 }
 
-/// One row as text cells, in [`header`]'s order.
-pub fn cells(row: &Row, publish: bool) -> Vec<String> {
+/// One row as text cells, in [`header`]'s order (`columns` is [`columns`]).
+pub fn cells(row: &Row, columns: &[Column], publish: bool) -> Vec<String> {
     let mut out = vec![
         row.period.clone(),
         row.scope.kind().to_string(),
         row.scope.key().to_string(),
     ];
     out.extend(
-        columns()
+        columns
             .iter()
             .map(|(_, cell)| cell(&row.counts).text(publish)),
     );
@@ -168,8 +168,9 @@ pub fn cells(row: &Row, publish: bool) -> Vec<String> {
 pub fn csv(report: &Report, publish: bool) -> String {
     let mut writer = csv::Writer::from_writer(Vec::new());
     let _ = writer.write_record(header());
+    let columns = columns();
     for row in &report.rows {
-        let _ = writer.write_record(cells(row, publish));
+        let _ = writer.write_record(cells(row, &columns, publish));
     }
     let bytes = writer.into_inner().unwrap_or_default();
     String::from_utf8(bytes).unwrap_or_default()
@@ -206,8 +207,9 @@ pub fn json(report: &Report, publish: bool) -> String {
 /// The report as a plain-text table, columns aligned; an empty cell reads `-`.
 pub fn table(report: &Report, publish: bool) -> String {
     let mut lines = vec![header()];
+    let columns = columns();
     lines.extend(report.rows.iter().map(|row| {
-        cells(row, publish)
+        cells(row, &columns, publish)
             .into_iter()
             .map(|c| if c.is_empty() { "-".into() } else { c })
             .collect()
