@@ -85,8 +85,34 @@ const REPORT_FRESH_FOR: Duration = Duration::from_secs(60);
 #[derive(Default)]
 pub struct ReportCache(Mutex<Option<(Query, Instant, Shown)>>);
 
-/// A report and the schools' names and regions, as the dashboard shows them.
-type Shown = Arc<(Report, HashMap<String, (String, String)>)>;
+/// What the dashboard shows of a report, worked out once per report: the chart's
+/// weeks and the per-school table, with the schools' names and regions (which the
+/// live lists name schools by too).
+struct Summary {
+    query: Query,
+    bars: Vec<Bar>,
+    line: String,
+    school_rows: Vec<SchoolRow>,
+    schools_total: usize,
+    schools: HashMap<String, (String, String)>,
+}
+
+type Shown = Arc<Summary>;
+
+impl Summary {
+    fn of(built: &Report, schools: HashMap<String, (String, String)>) -> Self {
+        let bars = bars(built);
+        let (school_rows, schools_total) = school_rows(built, &schools);
+        Summary {
+            query: built.query,
+            line: line(&bars),
+            bars,
+            school_rows,
+            schools_total,
+            schools,
+        }
+    }
+}
 
 impl ReportCache {
     fn get(&self, query: &Query) -> Option<Shown> {
@@ -118,7 +144,10 @@ pub async fn dashboard(
         .db(move |conn| {
             let shown = match cached {
                 Some(shown) => shown,
-                None => Arc::new((report::build(conn, &query)?, live::schools(conn)?)),
+                None => {
+                    let built = report::build(conn, &query)?;
+                    Arc::new(Summary::of(&built, live::schools(conn)?))
+                }
             };
             Ok::<_, diesel::result::Error>((shown, live::read(conn, now)?))
         })
@@ -126,8 +155,7 @@ pub async fn dashboard(
     if !was_cached {
         portal.report_cache.put(query, shown.clone());
     }
-    let (built, schools) = &*shown;
-    let page = render(super::locale(&req), &session, built, &live, schools, now);
+    let page = render(super::locale(&req), &session, &shown, &live, now);
     Ok(html(StatusCode::OK, page))
 }
 
@@ -348,16 +376,12 @@ fn list_rows(
 fn render(
     locale: Locale,
     session: &Session,
-    built: &Report,
+    summary: &Summary,
     live: &Live,
-    schools: &HashMap<String, (String, String)>,
     now: DateTime<Utc>,
 ) -> String {
-    let bars = bars(built);
-    let line = line(&bars);
-    let (school_rows, schools_total) = school_rows(built, schools);
-    let lists = list_rows(live, schools, now, locale);
-    let q = &built.query;
+    let lists = list_rows(live, &summary.schools, now, locale);
+    let q = &summary.query;
     let csv = format!("/operator/report.csv?from={}&to={}&by=week", q.from, q.to);
     let ctx = context! {
         title => i18n::t(locale, "title_operator"),
@@ -366,8 +390,9 @@ fn render(
         wide => true,
         from => q.from.to_string(),
         to => q.to.to_string(),
-        bars, line, chart_w => CHART_W, chart_h => CHART_H, chart_left => CHART_LEFT,
-        school_rows, schools_total, csv,
+        bars => &summary.bars, line => &summary.line,
+        chart_w => CHART_W, chart_h => CHART_H, chart_left => CHART_LEFT,
+        school_rows => &summary.school_rows, schools_total => summary.schools_total, csv,
         overdue => lists.overdue, overdue_total => live.overdue_total,
         failing => lists.failing, failing_total => live.failing_total,
         waiting => lists.waiting, waiting_total => live.waiting_total,
