@@ -29,15 +29,20 @@ pub fn build(conn: &mut DbConn, query: &Query) -> QueryResult<Report> {
     Ok(tally.finish())
 }
 
-/// The rows being filled: by period (its index in `periods`), then scope.
+/// The rows being filled: by period (its index in `periods`), then scope (its index
+/// in `scopes`). Every school and region is given its index once, so that counting
+/// a fact allocates nothing.
 struct Tally<'q> {
     query: &'q Query,
-    regions: HashMap<String, String>,
     periods: Vec<String>,
     /// The period of each Dutch day of the range, found once rather than per fact.
     period_of_day: HashMap<chrono::NaiveDate, usize>,
     bounds: (NaiveDateTime, NaiveDateTime),
-    rows: HashMap<(usize, Scope), Counts>,
+    /// Index 0 is the service.
+    scopes: Vec<Scope>,
+    /// A school's scope and its region's, by BRIN.
+    school_slots: HashMap<String, (u32, Option<u32>)>,
+    rows: HashMap<(usize, u32), Counts>,
 }
 
 impl<'q> Tally<'q> {
@@ -53,16 +58,33 @@ impl<'q> Tally<'q> {
             day = next;
         }
         let rows = (0..periods.len())
-            .map(|p| ((p, Scope::Service), Counts::default()))
+            .map(|p| ((p, 0), Counts::default()))
             .collect();
-        Tally {
+        let mut tally = Tally {
             query,
-            regions,
             periods,
             period_of_day,
             bounds: query.bounds(),
+            scopes: vec![Scope::Service],
+            school_slots: HashMap::new(),
             rows,
+        };
+        let mut region_slots: HashMap<String, u32> = HashMap::new();
+        for (brin, region) in regions {
+            let region_slot = *region_slots
+                .entry(region.clone())
+                .or_insert_with(|| tally.intern(Scope::Region(region)));
+            let school_slot = tally.intern(Scope::School(brin.clone()));
+            tally
+                .school_slots
+                .insert(brin, (school_slot, Some(region_slot)));
         }
+        tally
+    }
+
+    fn intern(&mut self, scope: Scope) -> u32 {
+        self.scopes.push(scope);
+        (self.scopes.len() - 1) as u32
     }
 
     /// The period a fact that happened `at` (UTC) counts in; None outside the range.
@@ -74,18 +96,20 @@ impl<'q> Tally<'q> {
         self.period_of_day.get(&local_day(at)).copied()
     }
 
-    /// A school's row and its region's.
-    fn school_scopes(&self, brin: &str) -> Vec<Scope> {
-        let mut scopes = vec![Scope::School(brin.to_string())];
-        if let Some(region) = self.regions.get(brin) {
-            scopes.push(Scope::Region(region.clone()));
-        }
-        scopes
-    }
-
-    fn add_to(&mut self, period: usize, scopes: Vec<Scope>, f: impl Fn(&mut Counts)) {
-        for scope in scopes {
-            f(self.rows.entry((period, scope)).or_default());
+    /// Adds to a school's row and its region's (a school no longer in the schools
+    /// table has a row of its own and no region).
+    fn add_school_at(&mut self, period: usize, brin: &str, f: &impl Fn(&mut Counts)) {
+        let (school, region) = match self.school_slots.get(brin) {
+            Some(slots) => *slots,
+            None => {
+                let slot = self.intern(Scope::School(brin.to_string()));
+                self.school_slots.insert(brin.to_string(), (slot, None));
+                (slot, None)
+            }
+        };
+        f(self.rows.entry((period, school)).or_default());
+        if let Some(region) = region {
+            f(self.rows.entry((period, region)).or_default());
         }
     }
 
@@ -96,36 +120,36 @@ impl<'q> Tally<'q> {
         let Some(period) = self.period(at) else {
             return;
         };
-        let mut scopes = vec![Scope::Service];
+        f(self.rows.entry((period, 0)).or_default());
         if let Some(brin) = school {
-            scopes.extend(self.school_scopes(brin));
+            self.add_school_at(period, brin, &f);
         }
-        self.add_to(period, scopes, f);
     }
 
     /// Like [`Tally::add`] for a school, leaving the service's row alone (which
     /// counted the fact already).
     fn add_school_only(&mut self, at: NaiveDateTime, brin: &str, f: impl Fn(&mut Counts)) {
-        let Some(period) = self.period(at) else {
-            return;
-        };
-        let scopes = self.school_scopes(brin);
-        self.add_to(period, scopes, f);
+        if let Some(period) = self.period(at) {
+            self.add_school_at(period, brin, &f);
+        }
     }
 
     fn finish(self) -> Report {
-        let periods = self.periods;
-        let mut rows: Vec<((usize, Scope), Counts)> = self
+        let (periods, scopes) = (self.periods, self.scopes);
+        let mut rows: Vec<((usize, u32), Counts)> = self
             .rows
             .into_iter()
-            .filter(|((_, scope), counts)| *scope == Scope::Service || !counts.is_empty())
+            .filter(|((_, scope), counts)| *scope == 0 || !counts.is_empty())
             .collect();
-        rows.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        rows.sort_unstable_by(|((pa, sa), _), ((pb, sb), _)| {
+            pa.cmp(pb)
+                .then_with(|| scopes[*sa as usize].cmp(&scopes[*sb as usize]))
+        });
         let rows = rows
             .into_iter()
             .map(|((period, scope), counts)| Row {
                 period: periods[period].clone(),
-                scope,
+                scope: scopes[scope as usize].clone(),
                 counts,
             })
             .collect();
