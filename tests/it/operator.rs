@@ -147,6 +147,30 @@ async fn operators_see_how_it_goes_and_no_child(backend: Backend) {
     let bad = run_cli(&s.db.url, &["operators", "add", "ops@localhost"], &[]);
     assert!(!bad.status.success());
 
+    // An email failing now: 34CD01's first notice email, as if its server kept
+    // answering 451, with its next attempt far off so that no worker takes it.
+    {
+        use schoolsignal::db::schema::deliveries as d;
+        let far = chrono::NaiveDate::from_ymd_opt(2027, 6, 1)
+            .unwrap()
+            .and_hms_opt(0, 0, 0)
+            .unwrap();
+        let mut conn = s.pool.get().unwrap();
+        let email = d::table
+            .filter(d::notice_id.eq(&s.notices["n2"]))
+            .filter(d::kind.eq("notice"));
+        let changed = diesel::update(email)
+            .set((
+                d::state.eq("pending"),
+                d::attempts.eq(3),
+                d::last_error.eq(Some("reply 451")),
+                d::next_attempt_at.eq(far),
+                d::finished_at.eq(None::<chrono::NaiveDateTime>),
+            ))
+            .execute(&mut *conn)
+            .unwrap();
+        assert_eq!(changed, 1);
+    }
     // The broker is away, so the last week's signal waits for it.
     let closed = format!("amqp://guest:guest@127.0.0.1:{}/%2f", free_port());
     let service = s
@@ -195,6 +219,15 @@ async fn operators_see_how_it_goes_and_no_child(backend: Backend) {
         backlog.contains("<td>225</td>") || backlog.contains("<td>226</td>"),
         "{backlog}"
     );
+    let failing = between(&page, "id=\"failing-h\"", "</section>");
+    assert!(
+        failing.contains("(1)") && failing.contains(&s.notices["n2"]),
+        "{failing}"
+    );
+    for shown in ["34CD01", "coordinator", "reply 451", "<td>3</td>"] {
+        assert!(failing.contains(shown), "{shown} in {failing}");
+    }
+    assert!(!failing.contains('@'), "no address: {failing}");
     let waiting = between(&page, "id=\"waiting-h\"", "</section>");
     assert!(
         waiting.contains("(1)") && waiting.contains(&n4),
