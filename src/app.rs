@@ -287,6 +287,7 @@ fn portal(config: &Config, shared: &Shared, mail: &Mail) -> Portal {
             config.follow_up.retention_after_close.is_zero(),
         ),
     );
+    portal.metrics = shared.metrics.clone();
     portal.sign_in_mail = Some(Arc::new(SignInMail {
         mailer: mail.mailer.clone(),
         templates: mail.templates.clone(),
@@ -352,6 +353,7 @@ where
         App::new()
             .wrap_fn(move |req, srv| crate::http::deadline::within(deadline, req, srv))
             .wrap(api::baseline_headers())
+            .wrap_fn(crate::http::observe)
             .configure(configure.clone())
     })
     .workers(workers)

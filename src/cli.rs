@@ -54,6 +54,14 @@ pub enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Who may see the operator dashboard (`/operator`).
+    Operators {
+        #[command(subcommand)]
+        command: OperatorsCommand,
+    },
+    /// The timeliness report: counts only, per period, for the service, each holiday
+    /// region and each school.
+    Report(ReportArgs),
 }
 
 #[derive(Subcommand)]
@@ -65,6 +73,33 @@ pub enum KeysCommand {
     Rotate,
     /// Count the stored values by the key that sealed them.
     Check,
+}
+
+#[derive(Subcommand)]
+pub enum OperatorsCommand {
+    /// Let an address sign in to the operator dashboard (link plus TOTP, from /login).
+    Add { email: String },
+    /// Take the role away and end the address's sessions.
+    Remove { email: String },
+}
+
+#[derive(clap::Args)]
+pub struct ReportArgs {
+    /// First day (Dutch time), included: YYYY-MM-DD.
+    #[arg(long)]
+    pub from: chrono::NaiveDate,
+    /// Last day (Dutch time), included; today by default.
+    #[arg(long)]
+    pub to: Option<chrono::NaiveDate>,
+    /// Period of each row.
+    #[arg(long, default_value = "week", value_parser = ["week", "month"])]
+    pub by: String,
+    #[arg(long, default_value = "table", value_parser = ["table", "csv", "json"])]
+    pub format: String,
+    /// For publication: every count from 1 to 4 (and a share or median over 1 to 4
+    /// notices) reads `<5`.
+    #[arg(long)]
+    pub publish: bool,
 }
 
 #[derive(Subcommand)]
@@ -196,6 +231,8 @@ fn admin(command: Command, config: &Config) -> anyhow::Result<()> {
         Command::Coordinators {
             command: CoordinatorsCommand::ResetTotp { email },
         } => reset_totp(conn, config, email.trim(), now)?,
+        Command::Operators { command } => operators(conn, command, now)?,
+        Command::Report(args) => print!("{}", report(conn, args, now)?),
     }
     Ok(())
 }
@@ -309,6 +346,57 @@ fn registry(
         }
     }
     Ok(())
+}
+
+fn operators(
+    conn: &mut DbConn,
+    command: OperatorsCommand,
+    now: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    use crate::access::operators;
+    match command {
+        OperatorsCommand::Add { email } => {
+            let email = email.trim().to_lowercase();
+            if !schools::is_coordinator_address(&email) {
+                anyhow::bail!("not a bare address on a dotted domain (like name@example.nl)");
+            }
+            if operators::add(conn, &email, now)? {
+                println!("operator added: they ask for a sign-in link at /login");
+            } else {
+                println!("already an operator");
+            }
+        }
+        OperatorsCommand::Remove { email } => {
+            if !operators::remove(conn, &email, now)? {
+                anyhow::bail!("no operator with that address");
+            }
+            println!("operator removed; their sessions ended");
+        }
+    }
+    Ok(())
+}
+
+/// The report in the format asked for.
+fn report(conn: &mut DbConn, args: ReportArgs, now: DateTime<Utc>) -> anyhow::Result<String> {
+    use crate::report::{self, format, Grouping, Query};
+    let to = args.to.unwrap_or_else(|| report::local_day(db::ts(now)));
+    if args.from > to {
+        anyhow::bail!("--from must not be after --to");
+    }
+    let by = Grouping::parse(&args.by).unwrap_or(Grouping::Week);
+    let built = report::build(
+        conn,
+        &Query {
+            from: args.from,
+            to,
+            by,
+        },
+    )?;
+    Ok(match args.format.as_str() {
+        "csv" => format::csv(&built, args.publish),
+        "json" => format::json(&built, args.publish),
+        _ => format::table(&built, args.publish),
+    })
 }
 
 /// Resets the second factor, then tells the account's address by email (without a

@@ -59,7 +59,7 @@ pub const LAYERS: &[&[&str]] = &[
     &["registry", "access", "outbox"],
     &["delivery"],
     &["notices"],
-    &["intake"],
+    &["intake", "report"],
     &["broker", "http"],
     &["app"],
     &["cli"],

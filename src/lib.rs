@@ -5,6 +5,7 @@
 //! - `db`: connections, pool, schema, migrations; `db::backend` is the one place that
 //!   differs per backend;
 //! - the domain: `registry`, `access`, `delivery`, `outbox`, then `notices`;
+//! - `report`: the timeliness report and the operator dashboard's reads, over them;
 //! - the transports: `intake` (validate and accept), `broker` (AMQP in and out),
 //!   `http` (the API and the portal);
 //! - `app` (the wiring), then `cli`.
@@ -27,6 +28,7 @@ pub mod locale;
 pub mod notices;
 pub mod outbox;
 pub mod registry;
+pub mod report;
 pub mod retry;
 pub mod sealing;
 pub mod telemetry;

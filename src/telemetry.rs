@@ -3,8 +3,8 @@
 
 use crate::config::LogFormat;
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
-    TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 use tracing_subscriber::{fmt::MakeWriter, EnvFilter};
 
@@ -66,7 +66,27 @@ pub struct Metrics {
     /// from the live counters, which they never move.
     pub test_events: IntCounterVec,
     pub test_decisions: IntCounterVec,
+    /// Notices past their due time that no one acknowledged (and not withdrawn), as
+    /// the last follow-up round counted them.
+    pub overdue: IntGauge,
+    /// What people did on the portal, by action ([`PORTAL_ACTIONS`]).
+    pub portal: IntCounterVec,
+    /// Main-listener requests by route pattern (`/notices/{id}`, never a real id)
+    /// and status.
+    pub http_requests: HistogramVec,
 }
+
+/// The portal's counted actions: a coordinator's or operator's sign-in, a refused
+/// one (a bad link or a wrong code), an acknowledgement, a note, a signal, and a
+/// lockout (of an account for wrong codes, or of a client for guessed links).
+pub const PORTAL_ACTIONS: [&str; 6] = [
+    "sign_in",
+    "failed_sign_in",
+    "acknowledgement",
+    "note",
+    "signal",
+    "lockout",
+];
 
 /// What each metric means, by name: its `# HELP` line.
 const HELP: &[(&str, &str)] = &[
@@ -88,6 +108,14 @@ const HELP: &[(&str, &str)] = &[
     ("schoolsignal_notices_purged_total", "Notices whose personal data was erased"),
     ("schoolsignal_test_events_total", "Events posted with a test key (decided, then rolled back), by result"),
     ("schoolsignal_test_decisions_total", "Child decisions of events posted with a test key, by outcome"),
+    ("schoolsignal_notices_overdue", "Notices past their due time (the start of the school day) that no one acknowledged, not withdrawn; counted each follow-up round"),
+    ("schoolsignal_portal_actions_total", "Portal actions, by action: sign_in, failed_sign_in, acknowledgement, note, signal, lockout"),
+    ("schoolsignal_http_request_duration_seconds", "HTTP requests by route pattern and status, from the request to the response head"),
+    ("schoolsignal_build_info", "Always 1; the labels say which build runs"),
+];
+
+const HTTP_SECONDS_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 15.0,
 ];
 
 const COMMIT_SECONDS_BUCKETS: &[f64] = &[
@@ -164,12 +192,47 @@ impl Metrics {
             purged: reg.counter("schoolsignal_notices_purged_total"),
             test_events: reg.counter_vec("schoolsignal_test_events_total", "result"),
             test_decisions: reg.counter_vec("schoolsignal_test_decisions_total", "outcome"),
+            overdue: reg.gauge("schoolsignal_notices_overdue"),
+            portal: reg.counter_vec("schoolsignal_portal_actions_total", "action"),
+            http_requests: reg.add(
+                HistogramVec::new(
+                    HistogramOpts::from(Register::opts(
+                        "schoolsignal_http_request_duration_seconds",
+                    ))
+                    .buckets(HTTP_SECONDS_BUCKETS.to_vec()),
+                    &["route", "status"],
+                )
+                .expect("valid metric"),
+            ),
             registry: r,
         };
         for events in [&metrics.events, &metrics.test_events] {
             metrics.zero_series(events, ["accepted", "duplicate", "rejected"]);
         }
+        metrics.zero_series(&metrics.portal, PORTAL_ACTIONS);
+        metrics.register_build_and_process();
         metrics
+    }
+
+    /// `schoolsignal_build_info{version}` and the process's own metrics
+    /// (`process_cpu_seconds_total`, `process_resident_memory_bytes`,
+    /// `process_open_fds`, …; Linux only, which is where the service runs).
+    fn register_build_and_process(&self) {
+        let opts = Register::opts("schoolsignal_build_info");
+        let info = IntGaugeVec::new(opts, &["version"]).expect("valid metric");
+        info.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
+        Register(&self.registry).add(info);
+        #[cfg(target_os = "linux")]
+        self.registry
+            .register(Box::new(
+                prometheus::process_collector::ProcessCollector::for_self(),
+            ))
+            .expect("one process collector");
+    }
+
+    /// Counts one portal action (one of [`PORTAL_ACTIONS`]).
+    pub fn portal_action(&self, action: &str) {
+        self.portal.with_label_values(&[action]).inc();
     }
 
     /// Creates the series of `labels` at zero, so dashboards see them before the

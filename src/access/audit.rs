@@ -23,6 +23,12 @@ crate::text_enum! {
         ResetTotp = "reset_totp",
         /// A police system posted an event with a test key: decided, then rolled back.
         TestEvent = "test_event",
+        /// An operator's dashboard, or its report download.
+        OperatorView = "operator_view",
+        OperatorDownload = "operator_download",
+        /// `operators add` and `operators remove` on the command line.
+        OperatorAdd = "operator_add",
+        OperatorRemove = "operator_remove",
     }
 }
 
@@ -104,7 +110,11 @@ mod tests {
                 "logout",
                 "link_request",
                 "reset_totp",
-                "test_event"
+                "test_event",
+                "operator_view",
+                "operator_download",
+                "operator_add",
+                "operator_remove"
             ]
         );
         for outcome in Outcome::ALL {

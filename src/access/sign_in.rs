@@ -7,6 +7,7 @@ use super::accounts::{self, Account};
 use super::audit::{self, Action, Outcome};
 use super::links::{self, token_hash, Link, NewLink};
 use super::locales;
+use super::operators;
 use super::sessions::{self, Session};
 use super::totp;
 use crate::db::schema::notices;
@@ -159,19 +160,22 @@ pub enum Checked {
     Verified {
         cookie: String,
         enrolled: Option<FactorNotice>,
+        /// The address is an operator's: a session from a link to no notice opens
+        /// the operator dashboard.
+        operator: bool,
     },
     /// Not right, or used already: ask again.
     Wrong(Prompt),
-    /// Locked out, by this code or before it.
-    Locked,
+    /// Locked out: by this code (`now`, a new lockout) or before it.
+    Locked { now: bool },
 }
 
 /// How the transaction of a code check ended.
 enum Tried {
     /// The cookie, and whom to tell when the code completed an enrolment.
-    Verified(String, Option<FactorNotice>),
+    Verified(String, Option<FactorNotice>, bool),
     Wrong(Account),
-    Locked,
+    Locked(bool),
 }
 
 /// Checks a code for a session in one write transaction, with the account's row
@@ -190,9 +194,13 @@ pub fn check_code(
 ) -> QueryResult<Checked> {
     Ok(
         match write_tx(conn, |conn| check_in_tx(conn, keys, session, code, now))? {
-            Tried::Verified(cookie, enrolled) => Checked::Verified { cookie, enrolled },
+            Tried::Verified(cookie, enrolled, operator) => Checked::Verified {
+                cookie,
+                enrolled,
+                operator,
+            },
             Tried::Wrong(account) => Checked::Wrong(prompt_for(conn, keys, &account)?),
-            Tried::Locked => Checked::Locked,
+            Tried::Locked(now) => Checked::Locked { now },
         },
     )
 }
@@ -207,7 +215,7 @@ fn check_in_tx(
     let (email, notice) = (session.email.as_str(), session.notice_id.as_deref());
     let account = accounts::lock(conn, email, now)?;
     if account.locked(now) {
-        return Ok(Tried::Locked);
+        return Ok(Tried::Locked(false));
     }
     let Some(step) = valid_step(&account.secret(keys)?, &account, code) else {
         return wrong_code(conn, &account, email, notice, now);
@@ -234,7 +242,8 @@ fn check_in_tx(
         None => Some(factor_notice(conn, email)?),
         Some(_) => None,
     };
-    Ok(Tried::Verified(cookie, enrolled))
+    let operator = operators::is_operator(conn, email)?;
+    Ok(Tried::Verified(cookie, enrolled, operator))
 }
 
 /// Whom to tell that an account's second factor was set up or reset: the account's
@@ -282,9 +291,18 @@ fn wrong_code(
     audit::record(conn, email, Action::FailedSignIn, notice, outcome, now)?;
     if locked {
         audit::record(conn, email, Action::Lockout, notice, Outcome::Codes, now)?;
-        return Ok(Tried::Locked);
+        return Ok(Tried::Locked(true));
     }
     Ok(Tried::Wrong(accounts::ensure(conn, email, now)?))
+}
+
+/// The name to greet a known address by: the registry's for a coordinator or
+/// deputy, none for an operator; None for an address that may not sign in.
+fn name_of(conn: &mut DbConn, email: &str) -> QueryResult<Option<String>> {
+    match accounts::name_of(conn, email)? {
+        Some(name) => Ok(Some(name)),
+        None => Ok(operators::is_operator(conn, email)?.then(String::new)),
+    }
 }
 
 /// Ends a session, audited.
@@ -324,7 +342,7 @@ fn request_in_tx(
     let requested = |conn: &mut DbConn, actor: &str, outcome| {
         audit::record(conn, actor, Action::LinkRequest, None, outcome, now)
     };
-    let Some(name) = accounts::name_of(conn, email)? else {
+    let Some(name) = name_of(conn, email)? else {
         requested(conn, "unknown", Outcome::UnknownAddress)?;
         return Ok(None);
     };

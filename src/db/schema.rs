@@ -102,6 +102,15 @@ diesel::table! {
         closed_at -> Nullable<Timestamp>,
         close_outcome -> Nullable<Text>,
         purged_at -> Nullable<Timestamp>,
+        withdrawn_at -> Nullable<Timestamp>,
+        escalation_level -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    operators (email) {
+        email -> Text,
+        added_at -> Timestamp,
     }
 }
 
@@ -236,6 +245,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     sessions,
     notice_notes,
     school_signals,
+    operators,
 );
 
 diesel::joinable!(enrollments -> schools (school_brin));

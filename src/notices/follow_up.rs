@@ -59,13 +59,14 @@ impl FollowUp {
         let exchange = self.outbox.exchange.clone();
         let (remind_after, escalate_after) = (self.reminder_after, self.escalation_after);
         let retention = self.retention;
-        let (reminded, escalated, purged) = db::run(&self.pool, move |conn| {
+        let (reminded, escalated, purged, overdue) = db::run(&self.pool, move |conn| {
             let reminded = remind(conn, &policy, now, remind_after)?;
             let escalated = escalate(conn, &exchange, now, escalate_after)?;
             let purged = retention::purge(conn, retention, now)?;
-            Ok::<_, DbError>((reminded, escalated, purged))
+            Ok::<_, DbError>((reminded, escalated, purged, overdue(conn, now)?))
         })
         .await?;
+        self.metrics.overdue.set(overdue);
         if purged > 0 {
             self.metrics.purged.inc_by(purged as u64);
             tracing::info!(notices = purged, "personal data of notices purged");
@@ -101,6 +102,17 @@ macro_rules! open_due {
             .limit(BATCH)
             .select(notices::id)
     };
+}
+
+/// How many notices are past due, unacknowledged and not withdrawn: what operators
+/// alert on.
+pub fn overdue(conn: &mut DbConn, now: DateTime<Utc>) -> QueryResult<i64> {
+    notices::table
+        .filter(notices::acknowledged_at.is_null())
+        .filter(notices::status.ne(NoticeStatus::Withdrawn))
+        .filter(notices::due_at.lt(ts(now)))
+        .count()
+        .get_result(conn)
 }
 
 /// Queues a reminder to the coordinator and the deputy of each notice whose due time

@@ -36,6 +36,7 @@ pub fn withdraw(
         diesel::update(notices::table.filter(notices::id.eq_any(&ids)))
             .set((
                 notices::status.eq(NoticeStatus::Withdrawn),
+                notices::withdrawn_at.eq(Some(ts(now))),
                 notices::updated_at.eq(ts(now)),
             ))
             .execute(conn)?;
@@ -59,7 +60,10 @@ pub fn escalate(
         let rows = open_with_school(conn, chunk)?;
         let ids: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
         diesel::update(notices::table.filter(notices::id.eq_any(&ids)))
-            .set(notices::escalated_at.eq(Some(ts(now))))
+            .set((
+                notices::escalated_at.eq(Some(ts(now))),
+                notices::escalation_level.eq(Some(level.as_str())),
+            ))
             .execute(conn)?;
         let messages: Vec<NewMessage> = rows
             .into_iter()

@@ -27,12 +27,19 @@ crate::text_enum! {
 }
 
 crate::text_enum! {
-    /// Where a notice is. Acknowledgement and closing are moments (their own
-    /// columns), not states: a withdrawn notice may have been acknowledged before.
+    /// Where a notice is: made, delivered, acknowledged, closed, or withdrawn (from
+    /// any of these). The moments keep their own columns too (`acknowledged_at`,
+    /// `closed_at`, `withdrawn_at`): a withdrawn notice may have been acknowledged
+    /// before, and one acknowledged before its email was recorded sent stays
+    /// acknowledged.
     pub enum NoticeStatus {
         PendingDelivery = "pending_delivery",
         /// Its email reached the coordinator's or the deputy's mail server.
         Delivered = "delivered",
+        /// A coordinator said "Received".
+        Acknowledged = "acknowledged",
+        /// A coordinator closed it with an outcome (closing also acknowledges).
+        Closed = "closed",
         Withdrawn = "withdrawn",
     }
 }

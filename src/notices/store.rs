@@ -412,7 +412,9 @@ pub fn acknowledge(conn: &mut DbConn, desk: &Desk, id: &str) -> ActResult {
     )
 }
 
-/// Conditional, so that a notice keeps the first acknowledgement's time.
+/// Conditional, so that a notice keeps the first acknowledgement's time. The
+/// status moves on from where a notice waits (made or delivered), never back from
+/// closed.
 fn acknowledge_in(conn: &mut DbConn, id: &str, now: DateTime<Utc>) -> QueryResult<()> {
     diesel::update(
         notices::table
@@ -424,6 +426,12 @@ fn acknowledge_in(conn: &mut DbConn, id: &str, now: DateTime<Utc>) -> QueryResul
         notices::updated_at.eq(ts(now)),
     ))
     .execute(conn)?;
+    let waiting = notices::status
+        .eq(NoticeStatus::PendingDelivery)
+        .or(notices::status.eq(NoticeStatus::Delivered));
+    diesel::update(notices::table.find(id).filter(waiting))
+        .set(notices::status.eq(NoticeStatus::Acknowledged))
+        .execute(conn)?;
     Ok(())
 }
 
@@ -472,6 +480,7 @@ pub fn close(conn: &mut DbConn, desk: &Desk, id: &str, outcome: Option<CloseOutc
             acknowledge_in(conn, &notice.id, desk.now)?;
             diesel::update(notices::table.find(&notice.id))
                 .set((
+                    notices::status.eq(NoticeStatus::Closed),
                     notices::closed_at.eq(Some(ts(desk.now))),
                     notices::close_outcome.eq(Some(outcome.as_str())),
                     notices::updated_at.eq(ts(desk.now)),

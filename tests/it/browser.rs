@@ -190,6 +190,19 @@ impl Browser {
             .unwrap_or_else(|e| panic!("no button \"{label}\": {e}"))
     }
 
+    /// The key on the enrolment page, once it is there.
+    async fn enrolment_secret(&self) -> String {
+        let key = self.wait_for(Locator::Css("code.secret")).await;
+        key.text().await.unwrap()
+    }
+
+    /// Types the code for `secret` into the enrolment form and confirms it.
+    async fn confirm_enrolment(&self, secret: &str) {
+        let field = self.client.find(Locator::Id("code")).await.unwrap();
+        field.send_keys(&code_now(secret)).await.unwrap();
+        self.button("Bevestigen").await.click().await.unwrap();
+    }
+
     /// Sizes the window to `width` and to the whole height of the page.
     async fn fit(&self, width: u32) {
         self.client.set_window_size(width, DESKTOP.1).await.unwrap();
@@ -303,12 +316,7 @@ async fn browser_whole_path() {
     b.button("Bericht openen").await.click().await.unwrap();
 
     // d. Enrolment: the key from the page, the code from it, typed in.
-    let secret = b
-        .wait_for(Locator::Css("code.secret"))
-        .await
-        .text()
-        .await
-        .unwrap();
+    let secret = b.enrolment_secret().await;
     assert_eq!(b.path().await, "/totp");
     let cookie = b.client.get_named_cookie("schoolsignal").await.unwrap();
     assert_eq!(cookie.http_only(), Some(true));
@@ -326,9 +334,7 @@ async fn browser_whole_path() {
         .unwrap();
     assert!(label.text().await.unwrap().contains("Code"));
     b.screenshot("2-enrol").await;
-    let field = b.client.find(Locator::Id("code")).await.unwrap();
-    field.send_keys(&code_now(&secret)).await.unwrap();
-    b.button("Bevestigen").await.click().await.unwrap();
+    b.confirm_enrolment(&secret).await;
 
     // e. The notice, then the acknowledgement.
     b.wait_for(Locator::Css("dl.facts")).await;
@@ -525,4 +531,79 @@ async fn choose(form: &Element, name: &str, value: &str) {
             .await
             .unwrap();
     }
+}
+
+/// An operator in the browser: a link from /login, the second factor, then the
+/// dashboard over the report's three-week scenario at noon on its last Monday, with
+/// the broker away (so a signal waits). Screenshots at desktop and phone width:
+/// `target/screenshots/operator-*.png`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_operator_dashboard() {
+    let s = crate::report::Scenario::run(Backend::Sqlite).await;
+    let operator = "ops@gemeente.example.nl";
+    assert!(run_cli(&s.db.url, &["operators", "add", operator], &[])
+        .status
+        .success());
+    let port = reserve_port();
+    let public = format!("http://127.0.0.1:{port}");
+    let closed = format!("amqp://guest:guest@127.0.0.1:{}/%2f", free_port());
+    let extra = [
+        ("SCHOOLSIGNAL_BIND", format!("127.0.0.1:{port}")),
+        ("SCHOOLSIGNAL_PUBLIC_URL", public.clone()),
+        ("AMQP_URL", closed),
+    ];
+    let service = s
+        .service_without_broker("2026-12-07T12:00:00+01:00", &extra)
+        .await;
+    assert_eq!(service.address, public);
+
+    let driver = Chromedriver::start().await;
+    let browser = Browser::open(&driver).await;
+    let b = &browser;
+    b.client.goto(&format!("{public}/login")).await.unwrap();
+    let field = b.client.find(Locator::Id("email")).await.unwrap();
+    field.send_keys(operator).await.unwrap();
+    b.button("Stuur mij een nieuwe link")
+        .await
+        .click()
+        .await
+        .unwrap();
+    b.wait_for(Locator::Css("p.status")).await;
+    let mut mails = Vec::new();
+    eventually("the operator's sign-in email", WAIT, || {
+        mails = s.sink.received_for(operator);
+        !mails.is_empty()
+    })
+    .await;
+    b.client
+        .goto(&link_in(&mails[0].text_body(), &public))
+        .await
+        .unwrap();
+    b.button("Bericht openen").await.click().await.unwrap();
+    let secret = b.enrolment_secret().await;
+    b.confirm_enrolment(&secret).await;
+
+    b.wait_for(Locator::Css("figure.chart svg")).await;
+    assert_eq!(b.path().await, "/operator");
+    let text = b.main_text().await;
+    for shown in [
+        s.notices["n4"].as_str(),
+        &s.notices["n5"],
+        "56EF02",
+        "2026-W48",
+    ] {
+        assert!(text.contains(shown), "{shown} on the dashboard");
+    }
+    let source = b.client.source().await.unwrap();
+    crate::operator::assert_no_child_data("the dashboard in the browser", &source);
+    // The chart has its text alternative, and every table its column headers.
+    let described = "return !!document.querySelector('svg[role=img] > title') \
+        && !!document.querySelector('svg[role=img] > desc')";
+    assert_eq!(b.js(described).await, true);
+    let headed = "return [...document.querySelectorAll('table')].every(t => t.querySelector('th[scope=col]'))";
+    assert_eq!(b.js(headed).await, true);
+    b.screenshot("operator-dashboard").await;
+    b.assert_no_alert().await;
+    service.stop().await;
+    s.cleanup().await;
 }

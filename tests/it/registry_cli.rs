@@ -9,14 +9,7 @@ fn run(db: &TestDb, args: &[&str]) -> Output {
 
 /// [`run`] with more environment variables.
 fn run_with(db: &TestDb, args: &[&str], env: &[(&str, String)]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_schoolsignal"))
-        .args(args)
-        .env("DATABASE_URL", &db.url)
-        .env("SCHOOLSIGNAL_BSN_KEY", BSN_KEY)
-        .env("RUST_LOG", "info,schoolsignal=debug")
-        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-        .output()
-        .unwrap()
+    run_cli(&db.url, args, env)
 }
 
 fn text(o: &Output) -> String {

@@ -9,6 +9,7 @@ mod limiter;
 pub mod new_link;
 mod notice_actions;
 mod notice_pages;
+mod operator;
 mod pages;
 mod sign_in;
 
@@ -63,6 +64,10 @@ pub struct Portal {
     pub keys: Arc<Keyring>,
     /// `SCHOOLSIGNAL_RETENTION_DAYS=0`: closing a notice erases its personal data.
     pub erase_on_close: bool,
+    /// Where portal actions are counted; the service's own once wired.
+    pub metrics: std::sync::Arc<crate::telemetry::Metrics>,
+    /// The operator dashboard's last report.
+    report_cache: operator::ReportCache,
 }
 
 impl Portal {
@@ -94,6 +99,8 @@ impl Portal {
             trusted_proxies: config.trusted_proxies,
             keys,
             erase_on_close,
+            metrics: Default::default(),
+            report_cache: Default::default(),
         }
     }
 
@@ -288,9 +295,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     let forms = web::FormConfig::default()
         .limit(FORM_LIMIT)
         .error_handler(|_, _| PortalError::Invalid.into());
+    let queries = web::QueryConfig::default().error_handler(|_, _| PortalError::Invalid.into());
     cfg.service(
         web::scope("")
             .app_data(forms)
+            .app_data(queries)
             // Inside the headers, so the pages it renders carry them too.
             .wrap_fn(|req, srv| {
                 let response = srv.call(req);
@@ -320,6 +329,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .service(Endpoint::new("/notices/{id}/notes").post(notice_actions::note))
             .service(Endpoint::new("/notices/{id}/close").post(notice_actions::close))
             .service(Endpoint::new("/notices/{id}/signals").post(notice_actions::signal))
+            .service(Endpoint::new("/operator").get(operator::dashboard))
+            .service(Endpoint::new("/operator/report.csv").get(operator::report_csv))
             .service(Endpoint::new("/").get(notice_pages::home)),
     );
 }

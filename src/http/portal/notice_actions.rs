@@ -53,11 +53,12 @@ impl SignalForm {
 /// the form's token and origin (403), then in the store my school's notice (404),
 /// not withdrawn or purged (409, nothing written), and only then the form's fields
 /// (422), so that an invalid form tells nothing about a notice that is not mine.
+/// A done action is counted in the portal's metrics as `counted`, if given.
 async fn act_on<E, F>(
     portal: &Portal,
     req: &HttpRequest,
-    id: &str,
-    csrf: &str,
+    (id, csrf): (&str, &str),
+    counted: Option<&str>,
     act: F,
 ) -> Result<HttpResponse, PortalError>
 where
@@ -76,7 +77,12 @@ where
     match acted {
         Acted::Withdrawn => Err(PortalError::Withdrawn),
         Acted::Invalid => Err(PortalError::Invalid),
-        Acted::Done => Ok(see_other(&format!("/notices/{}", notice.id))),
+        Acted::Done => {
+            if let Some(action) = counted {
+                portal.metrics.portal_action(action);
+            }
+            Ok(see_other(&format!("/notices/{}", notice.id)))
+        }
     }
 }
 
@@ -87,7 +93,15 @@ pub async fn acknowledge(
     id: web::Path<String>,
     form: web::Form<CsrfForm>,
 ) -> Result<HttpResponse, PortalError> {
-    act_on(&portal, &req, &id, &form.csrf, store::acknowledge).await
+    let counted = Some("acknowledgement");
+    act_on(
+        &portal,
+        &req,
+        (&id, &form.csrf),
+        counted,
+        store::acknowledge,
+    )
+    .await
 }
 
 pub async fn note(
@@ -98,7 +112,7 @@ pub async fn note(
 ) -> Result<HttpResponse, PortalError> {
     let body = store::free_text(&form.body);
     let act = move |conn: &mut DbConn, desk: &Desk, id: &str| store::note(conn, desk, id, body);
-    act_on(&portal, &req, &id, &form.csrf, act).await
+    act_on(&portal, &req, (&id, &form.csrf), Some("note"), act).await
 }
 
 /// Closing also acknowledges: a closed notice is never escalated.
@@ -110,7 +124,7 @@ pub async fn close(
 ) -> Result<HttpResponse, PortalError> {
     let outcome = form.outcome.parse().ok();
     let act = move |conn: &mut DbConn, desk: &Desk, id: &str| store::close(conn, desk, id, outcome);
-    act_on(&portal, &req, &id, &form.csrf, act).await
+    act_on(&portal, &req, (&id, &form.csrf), None, act).await
 }
 
 /// Stores the signal and queues `school_signal.v1` in the same transaction, then
@@ -125,7 +139,7 @@ pub async fn signal(
     let act = move |conn: &mut DbConn, desk: &Desk, id: &str| {
         store::signal(conn, desk, id, signal, &exchange)
     };
-    let response = act_on(&portal, &req, &id, &form.csrf, act).await?;
+    let response = act_on(&portal, &req, (&id, &form.csrf), Some("signal"), act).await?;
     portal.outbox.wake_relay();
     Ok(response)
 }

@@ -20,6 +20,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("list.html", include_str!("templates/list.html")),
     ("notice.html", include_str!("templates/notice.html")),
     ("login.html", include_str!("templates/login.html")),
+    ("operator.html", include_str!("templates/operator.html")),
 ];
 
 impl Pages {
@@ -91,6 +92,11 @@ mod tests {
                     acknowledged => (), closed => false, notes => Vec::<()>::new(),
                     sent => true, signals => Vec::<()>::new(), categories => [("a", "b")], outcomes => [("a", "b")],
                     lang => locale.as_str(), t => i18n::catalogue(locale),
+                    from => "2026-11-02", to => "2026-11-29", bars => Vec::<()>::new(), line => "",
+                    chart_w => 640.0, chart_h => 200.0, chart_left => 40.0, school_rows => Vec::<()>::new(),
+                    schools_total => 0, csv => "/x", overdue => Vec::<()>::new(), overdue_total => 0,
+                    failing => Vec::<()>::new(), failing_total => 0, waiting => Vec::<()>::new(),
+                    waiting_total => 0, wide => true,
                 };
                 let html = pages.env.get_template(name).unwrap().render(ctx);
                 assert!(html.is_ok(), "{name}: {html:?}");

@@ -84,10 +84,18 @@ pub async fn redeem(
             .cookie(portal.cookies.cookie(cookie))
             .insert_header(("Location", "/totp"))
             .finish()),
-        Redeemed::Locked => Err(PortalError::Locked),
-        Redeemed::Refused => Err(PortalError::BadLink),
+        Redeemed::Locked => {
+            portal.metrics.portal_action("failed_sign_in");
+            Err(PortalError::Locked)
+        }
+        Redeemed::Refused => {
+            portal.metrics.portal_action("failed_sign_in");
+            Err(PortalError::BadLink)
+        }
         Redeemed::Unknown => {
+            portal.metrics.portal_action("failed_sign_in");
             if attempt.fail() {
+                portal.metrics.portal_action("lockout");
                 let now = portal.clock.now();
                 portal
                     .db(move |conn| access::client_locked_out(conn, &client, now))
@@ -167,12 +175,18 @@ pub async fn second_factor(
         .db(move |conn| access::check_code(conn, &keys, &s, &code, now))
         .await?;
     match checked {
-        Checked::Verified { cookie, enrolled } => {
+        Checked::Verified {
+            cookie,
+            enrolled,
+            operator,
+        } => {
+            portal.metrics.portal_action("sign_in");
             if let (Some(notice), Some(mail)) = (enrolled, portal.sign_in_mail.clone()) {
                 tokio::spawn(tell_enrolled(mail, notice, now));
             }
             let target = match &session.notice_id {
                 Some(id) => format!("/notices/{id}"),
+                None if operator => "/operator".to_string(),
                 None => "/notices".to_string(),
             };
             Ok(HttpResponse::SeeOther()
@@ -181,11 +195,18 @@ pub async fn second_factor(
                 .finish())
         }
         Checked::Wrong(prompt) => {
+            portal.metrics.portal_action("failed_sign_in");
             let locale = super::locale(&req);
             let page = code_page(locale, &session, prompt, Some("wrong_code"));
             Ok(html(StatusCode::UNPROCESSABLE_ENTITY, page))
         }
-        Checked::Locked => Err(PortalError::Locked),
+        Checked::Locked { now } => {
+            portal.metrics.portal_action("failed_sign_in");
+            if now {
+                portal.metrics.portal_action("lockout");
+            }
+            Err(PortalError::Locked)
+        }
     }
 }
 

@@ -212,3 +212,16 @@ fn listening_ports(lines: &str) -> Option<(u16, u16)> {
     let port = |field: &str| entry[field].as_u64().and_then(|p| u16::try_from(p).ok());
     Some((port("port")?, port("metrics_port")?))
 }
+
+/// Runs the `schoolsignal` binary with `args` on the database at `db_url`, as an
+/// operator would, with `env` on top of the test key and log level.
+pub fn run_cli(db_url: &str, args: &[&str], env: &[(&str, String)]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_schoolsignal"))
+        .args(args)
+        .env("DATABASE_URL", db_url)
+        .env("SCHOOLSIGNAL_BSN_KEY", super::BSN_KEY)
+        .env("RUST_LOG", "info,schoolsignal=debug")
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .output()
+        .unwrap()
+}

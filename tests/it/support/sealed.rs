@@ -23,3 +23,13 @@ pub fn opened(column: Column, row: &str, stored: Option<String>) -> Option<Strin
 
 /// A data key of one's own, for services and commands run in production mode.
 pub const PRODUCTION_DATA_KEYS: &str = "prod:cHJvZHVjdGlvbi1kYXRhLWtleS1mb3ItdGVzdHMtMDE=";
+
+/// A coordinator at the portal's store, acting at `now` on the development key.
+pub fn desk(email: &str, now: chrono::DateTime<chrono::Utc>) -> schoolsignal::notices::store::Desk {
+    schoolsignal::notices::store::Desk {
+        email: email.to_string(),
+        now,
+        keys: std::sync::Arc::new(dev_keyring()),
+        erase_on_close: false,
+    }
+}
