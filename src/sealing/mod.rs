@@ -1,8 +1,12 @@
-//! Personal data at rest, sealed field by field with XChaCha20-Poly1305, so that a
-//! stolen database or backup names no child.
+//! Personal data at rest, sealed field by field with AES-256-GCM, so that a stolen
+//! database or backup names no child.
 //!
 //! A sealed value is text: `s1.<key id>.<base64url(nonce ‖ ciphertext)>`. The nonce
-//! is random (192 bits, so random nonces never collide in practice). The associated
+//! is random, 96 bits: a key may seal about 2^32 values before a collision becomes
+//! a risk, some thousands of years of notices at national scale; rotation starts
+//! the count again. AES-GCM rather than XChaCha20-Poly1305 because the processors
+//! this runs on have AES instructions, which make a seal several times cheaper
+//! (see the README's sealing benchmark). The associated
 //! data names the value's table, column and row, so a ciphertext copied into another
 //! row or column does not open. Values written before sealing existed are read as
 //! they are until `schoolsignal keys rotate` seals them.
@@ -14,8 +18,8 @@ pub use columns::{Column, RowKey, SEALED};
 use crate::config::{DataKey, DataKeysConfig};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use chacha20poly1305::aead::{Aead, KeyInit, Payload};
-use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::{Aes256Gcm, Nonce};
 use hmac::{Hmac, Mac};
 use rand::RngCore;
 use sha2::Sha256;
@@ -23,7 +27,7 @@ use sha2::Sha256;
 /// What every sealed value starts with: the format's version.
 pub const PREFIX: &str = "s1.";
 
-const NONCE_LEN: usize = 24;
+const NONCE_LEN: usize = 12;
 
 /// Why a stored value did not open. The messages name no value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -43,7 +47,7 @@ pub struct Place<'a> {
 
 struct Key {
     id: String,
-    cipher: XChaCha20Poly1305,
+    cipher: Aes256Gcm,
     fingerprint: String,
 }
 
@@ -99,8 +103,8 @@ impl Keyring {
         };
         let sealed = key
             .cipher
-            .encrypt(XNonce::from_slice(&nonce), payload)
-            .expect("XChaCha20-Poly1305 seals any length we store");
+            .encrypt(Nonce::from_slice(&nonce), payload)
+            .expect("AES-GCM seals any length we store");
         let mut bytes = nonce.to_vec();
         bytes.extend_from_slice(&sealed);
         format!("{PREFIX}{}.{}", key.id, URL_SAFE_NO_PAD.encode(bytes))
@@ -134,7 +138,7 @@ impl Keyring {
         };
         let plain = key
             .cipher
-            .decrypt(XNonce::from_slice(nonce), payload)
+            .decrypt(Nonce::from_slice(nonce), payload)
             .map_err(|_| SealError::Damaged)?;
         String::from_utf8(plain).map_err(|_| SealError::Damaged)
     }
@@ -160,7 +164,7 @@ impl Key {
         mac.update(b"schoolsignal data key fingerprint v1");
         Key {
             id: config.id.clone(),
-            cipher: XChaCha20Poly1305::new((&config.secret).into()),
+            cipher: Aes256Gcm::new((&config.secret).into()),
             fingerprint: hex::encode(mac.finalize().into_bytes()),
         }
     }
