@@ -16,10 +16,10 @@ pub mod columns;
 pub use columns::{Column, RowKey, SEALED};
 
 use crate::config::{DataKey, DataKeysConfig};
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
 use hmac::{Hmac, Mac};
 use rand::RngCore;
 use sha2::Sha256;
