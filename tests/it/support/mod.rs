@@ -9,6 +9,7 @@
 
 mod app;
 mod broker;
+mod chrome;
 mod db;
 mod fixtures;
 mod html;
@@ -21,7 +22,7 @@ mod sealed;
 // The test binary and each benchmark use different parts of what is here.
 #[allow(unused_imports)]
 pub use {
-    app::*, broker::*, db::*, fixtures::*, html::*, logs::*, metrics::*, ports::*, process::*,
+    app::*, broker::*, chrome::*, db::*, fixtures::*, html::*, logs::*, metrics::*, ports::*, process::*,
     sealed::*,
 };
 
