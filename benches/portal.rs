@@ -242,7 +242,7 @@ async fn run(k: &Knobs, unsealed: bool) -> Measured {
     let first = session_cookie(&headers);
     let (status, _, page) = client.get("/totp", Some(&first)).await;
     assert_eq!(status, 200, "the TOTP page");
-    let secret = between(&page, "<code class=\"secret\">", "</code>");
+    let secret = enrolment_secret(&page);
     let code = code_now(&secret);
     let csrf = field(&page, "csrf");
     let (status, headers, _) = client

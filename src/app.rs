@@ -7,7 +7,7 @@
 use crate::broker::consumer::Consumer;
 use crate::broker::relay::Relay;
 use crate::clock::SharedClock;
-use crate::config::{Config, MailConfig};
+use crate::config::{Config, MailConfig, OrgConfig};
 use crate::contract::outbound::EscalationLevel;
 use crate::contract::Reason;
 use crate::db::{self, Pool};
@@ -18,7 +18,7 @@ use crate::delivery::templates::Templates;
 use crate::delivery::transport::Mailer;
 use crate::delivery::worker::Worker;
 use crate::http::api::{self, AppState};
-use crate::http::portal::Portal;
+use crate::http::portal::{Portal, Site};
 use crate::intake::{AbortAfterCommits, Intake};
 use crate::notices::follow_up::FollowUp;
 use crate::notices::lifecycle::Lifecycle;
@@ -95,7 +95,7 @@ impl Application {
         let metrics_listener = bind("SCHOOLSIGNAL_METRICS_BIND", config.portal.metrics_bind)?;
         let port = listener.local_addr()?.port();
         let metrics_port = metrics_listener.local_addr()?.port();
-        let mail = open_mail(&config.mail)?;
+        let mail = open_mail(&config.mail, &config.org)?;
         let intake = Arc::new(intake(&config, &shared, &mail.policy));
         let portal = portal(&config, &shared, &mail);
         let state = app_state(&shared, intake.clone());
@@ -235,8 +235,8 @@ fn metrics() -> Metrics {
 
 /// Loads the templates and opens the transport, so a broken template override or
 /// SMTP_URL stops startup.
-fn open_mail(config: &MailConfig) -> anyhow::Result<Mail> {
-    let templates = Templates::load(config.templates.as_deref())?;
+fn open_mail(config: &MailConfig, org: &OrgConfig) -> anyhow::Result<Mail> {
+    let templates = Templates::load(config.templates.as_deref(), org)?;
     if config.smtp_url.is_none() {
         tracing::warn!(folder = %config.dir.display(), "SMTP_URL is not set: emails are written as .eml files, not sent");
     }
@@ -285,6 +285,10 @@ fn portal(config: &Config, shared: &Shared, mail: &Mail) -> Portal {
         (
             shared.keys.clone(),
             config.follow_up.retention_after_close.is_zero(),
+        ),
+        Site::new(
+            &config.org,
+            config.follow_up.retention_after_close.as_secs() / 86_400,
         ),
     );
     portal.metrics = shared.metrics.clone();

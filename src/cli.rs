@@ -435,7 +435,7 @@ fn tell_reset(
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let mail = SignInMail::open(&config.mail, &config.portal.public_url)
+        let mail = SignInMail::open(&config.mail, &config.portal.public_url, &config.org)
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         let email = FactorEmail {
             to: &notice.email,

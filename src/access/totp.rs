@@ -47,9 +47,14 @@ pub fn current_code(secret: &str, unix_time: u64) -> Option<String> {
     Some(totp(secret, "-")?.generate(unix_time))
 }
 
-/// The enrolment QR code, as an inline SVG (no image request, no script).
+/// The `otpauth://totp/…` URL that hands an authenticator app the key.
+pub fn url(secret: &str, account: &str) -> Option<String> {
+    Some(totp(secret, account)?.get_url())
+}
+
+/// The enrolment QR code of [`url`], as an inline SVG (no image request, no script).
 pub fn qr_svg(secret: &str, account: &str) -> Option<String> {
-    let url = totp(secret, account)?.get_url();
+    let url = url(secret, account)?;
     let code = qrcode::QrCode::new(url.as_bytes()).ok()?;
     Some(
         code.render::<qrcode::render::svg::Color>()

@@ -9,6 +9,7 @@ mod follow_up;
 mod intake;
 mod keys;
 mod mail;
+mod org;
 mod portal;
 mod proxies;
 pub mod vars;
@@ -19,6 +20,7 @@ pub use follow_up::FollowUpConfig;
 pub use intake::IntakeConfig;
 pub use keys::{is_key_id, parse as keys_from, DataKey, DataKeysConfig, DEV_DATA_KEYS};
 pub use mail::{smtp_url, MailConfig};
+pub use org::OrgConfig;
 pub use portal::PortalConfig;
 pub use proxies::TrustedProxies;
 pub use vars::{DEFAULT_MAIL_FROM, DEV_BSN_KEY};
@@ -65,6 +67,8 @@ pub struct Config {
     pub mail: MailConfig,
     pub follow_up: FollowUpConfig,
     pub portal: PortalConfig,
+    /// Who runs the service, as every email and page names it.
+    pub org: OrgConfig,
     /// Whether schools with simulated addresses may be imported and served: always
     /// in development, in production only with
     /// `SCHOOLSIGNAL_ALLOW_SIMULATED_SCHOOLS=true`.
@@ -104,6 +108,7 @@ impl Config {
             mail: MailConfig::read(&r)?,
             follow_up: FollowUpConfig::read(&r)?,
             portal: PortalConfig::read(&r)?,
+            org: OrgConfig::read(&r)?,
             simulated_schools: env != Environment::Production || allow_simulated,
         };
         if env == Environment::Production {
@@ -192,6 +197,7 @@ fn check_production(
             "must be set to your own sender address in production",
         ));
     }
+    org::check_production(r, &config.org)?;
     if config.unsealed {
         return Err(err(
             "SCHOOLSIGNAL_UNSEALED_FOR_BENCHMARK",
@@ -302,6 +308,10 @@ mod tests {
                 "SCHOOLSIGNAL_DATA_KEYS",
                 "2026a:AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=",
             ),
+            ("SCHOOLSIGNAL_ORG_NAME", "Gemeente Utrecht"),
+            ("SCHOOLSIGNAL_ORG_PHONE", "14 030"),
+            ("SCHOOLSIGNAL_ORG_EMAIL", "schoolsignaal@utrecht.nl"),
+            ("SCHOOLSIGNAL_ORG_URL", "https://www.utrecht.nl"),
         ];
         let prod = load(&full).unwrap();
         assert_eq!(prod.log_format, LogFormat::Json);
@@ -331,6 +341,9 @@ mod tests {
         unsealed.push(("SCHOOLSIGNAL_UNSEALED_FOR_BENCHMARK", "true"));
         let e = load(&unsealed).unwrap_err();
         assert_eq!(e.var, "SCHOOLSIGNAL_UNSEALED_FOR_BENCHMARK");
+        let mut plain = full.to_vec();
+        plain[11] = ("SCHOOLSIGNAL_ORG_URL", "http://www.utrecht.nl");
+        assert_eq!(load(&plain).unwrap_err().var, "SCHOOLSIGNAL_ORG_URL");
         let mut fault = full.to_vec();
         fault.push(("SCHOOLSIGNAL_FAULT_ABORT_AFTER_COMMITS", "1"));
         assert_eq!(

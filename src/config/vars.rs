@@ -221,6 +221,31 @@ pub const VARIABLES: &[Var] = &[
         "IPs or CIDRs whose X-Forwarded-For counts",
     ),
     var(
+        "SCHOOLSIGNAL_ORG_NAME",
+        "Gemeente Voorbeeldstad",
+        "who runs the service, named in every email and page",
+    ),
+    var(
+        "SCHOOLSIGNAL_ORG_PHONE",
+        "020 000 0000",
+        "the number a coordinator can call to check a message",
+    ),
+    var(
+        "SCHOOLSIGNAL_ORG_EMAIL",
+        "schoolsignaal@voorbeeldstad.example",
+        "the organisation's contact address",
+    ),
+    var(
+        "SCHOOLSIGNAL_ORG_URL",
+        "https://voorbeeldstad.example",
+        "the organisation's website",
+    ),
+    var(
+        "SCHOOLSIGNAL_SECURITY_CONTACT",
+        "",
+        "security.txt's Contact; the organisation's address by default",
+    ),
+    var(
         "SCHOOLSIGNAL_ALLOW_SIMULATED_SCHOOLS",
         "false",
         "`true`: production takes schools at @simulator.schoolsignal.invalid",

@@ -90,6 +90,7 @@ diesel::table! {
         child_family_name -> Nullable<Text>,
         child_date_of_birth -> Nullable<Text>,
         child_group -> Nullable<Text>,
+        child_present -> Nullable<Text>,
         visited_at -> Timestamp,
         status -> Text,
         created_at -> Timestamp,

@@ -8,7 +8,7 @@ pub use super::compose::{FactorChange, FactorEmail, SignInEmail};
 use super::kinds::Failure;
 use super::templates::Templates;
 use super::transport::Mailer;
-use crate::config::MailConfig;
+use crate::config::{MailConfig, OrgConfig};
 use chrono::{DateTime, Utc};
 use lettre::message::Mailbox;
 use std::sync::Arc;
@@ -27,8 +27,9 @@ impl SignInMail {
     pub fn open(
         config: &MailConfig,
         public_url: &str,
+        org: &OrgConfig,
     ) -> Result<SignInMail, Box<dyn std::error::Error + Send + Sync>> {
-        let templates = Templates::load(config.templates.as_deref())?;
+        let templates = Templates::load(config.templates.as_deref(), org)?;
         let mailer = Mailer::open(config, 1)?;
         Ok(SignInMail {
             mailer: Arc::new(mailer),

@@ -19,6 +19,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use super::kinds::Kind;
+use crate::config::OrgConfig;
 use crate::locale::{format_open_by, Locale};
 use chrono::{DateTime, TimeZone, Utc};
 use minijinja::{AutoEscape, Environment, Output, State, UndefinedBehavior, Value};
@@ -193,6 +194,20 @@ pub enum TemplateError {
         origin: String,
         marker: &'static str,
     },
+    #[error(
+        "{var} contains the revealing word {word:?}; every email shows it, and must \
+         not hint at what the message is about"
+    )]
+    RevealingSetting {
+        var: &'static str,
+        word: &'static str,
+    },
+    #[error(
+        "mail template {name} ({origin}) does not show the organisation's name and \
+         telephone number ({{{{ org_name }}}}, {{{{ org_phone }}}}): every email names \
+         who sends it"
+    )]
+    NoSender { name: String, origin: String },
     #[error("cannot read mail template override {path}: {message}")]
     Io { path: PathBuf, message: String },
     #[error(
@@ -279,6 +294,8 @@ const BUILT_IN_ORIGIN: &str = "built-in";
 /// The compiled mail templates.
 pub struct Templates {
     env: Environment<'static>,
+    /// Who sends: every email names the organisation and how to reach it.
+    org: OrgConfig,
     /// Template name -> "built-in" or "override <path>".
     origins: BTreeMap<String, String>,
 }
@@ -300,7 +317,10 @@ impl Templates {
     /// Also fails when a file in `override_dir` has an unknown name, when the
     /// fixed text of a template contains one of the [`REVEALING_WORDS`], or when
     /// an HTML template refers to an external resource.
-    pub fn load(override_dir: Option<&Path>) -> Result<Templates, TemplateError> {
+    pub fn load(override_dir: Option<&Path>, org: &OrgConfig) -> Result<Templates, TemplateError> {
+        if let Some((var, word)) = revealing_org_setting(org) {
+            return Err(TemplateError::RevealingSetting { var, word });
+        }
         let mut sources: BTreeMap<String, (String, String)> = BUILTIN
             .iter()
             .map(|(name, source)| {
@@ -331,7 +351,11 @@ impl Templates {
             }
             origins.insert(name, origin);
         }
-        let templates = Templates { env, origins };
+        let templates = Templates {
+            env,
+            origins,
+            org: org.clone(),
+        };
         templates.self_test()?;
         Ok(templates)
     }
@@ -345,7 +369,7 @@ impl Templates {
         locale: Locale,
         ctx: &MailContext,
     ) -> Result<Rendered, TemplateError> {
-        let values = context_values(locale, ctx);
+        let values = context_values(locale, ctx, &self.org);
         let subject_name = template_name(locale, kind, Part::Subject);
         let subject = self.render_part(&subject_name, &values)?;
         let subject = check_subject(&subject).map_err(|reason| TemplateError::BadSubject {
@@ -388,7 +412,7 @@ impl Templates {
     fn self_test(&self) -> Result<(), TemplateError> {
         let sample = sample_context();
         for locale in Locale::ALL {
-            let values = context_values(locale, &sample);
+            let values = context_values(locale, &sample, &self.org);
             for kind in Kind::ALL {
                 self.render(kind, locale, &sample)?;
                 for part in Part::ALL {
@@ -411,8 +435,15 @@ impl Templates {
                             });
                         }
                     }
+                    if part != Part::Subject && !self.names_sender(&output, part) {
+                        return Err(TemplateError::NoSender {
+                            origin: self.origin(&name),
+                            name,
+                        });
+                    }
                     if part == Part::Html {
-                        if let Some(marker) = external_resource(&output, sample.link) {
+                        let links = [sample.link, self.org.url.as_str()];
+                        if let Some(marker) = external_resource(&output, &links) {
                             return Err(TemplateError::ExternalResource {
                                 origin: self.origin(&name),
                                 name,
@@ -425,6 +456,43 @@ impl Templates {
         }
         Ok(())
     }
+}
+
+impl Templates {
+    /// Whether a rendered body names the organisation and its telephone number.
+    fn names_sender(&self, output: &str, part: Part) -> bool {
+        let shown = |value: &str| {
+            let mut escaped = String::new();
+            escape_html(&mut escaped, value);
+            output.contains(if part == Part::Html { &escaped } else { value })
+        };
+        shown(&self.org.name) && shown(&self.org.phone)
+    }
+}
+
+/// The first setting of the organisation that holds a revealing word. Spaces and
+/// punctuation are ignored too, so that `veiligthuis.nl` is caught as well as
+/// "Veilig Thuis".
+fn revealing_org_setting(org: &OrgConfig) -> Option<(&'static str, &'static str)> {
+    let squeeze = |s: &str| -> String {
+        s.chars()
+            .filter(|c| c.is_alphanumeric())
+            .flat_map(char::to_lowercase)
+            .collect()
+    };
+    let settings = [
+        ("SCHOOLSIGNAL_ORG_NAME", &org.name),
+        ("SCHOOLSIGNAL_ORG_PHONE", &org.phone),
+        ("SCHOOLSIGNAL_ORG_EMAIL", &org.email),
+        ("SCHOOLSIGNAL_ORG_URL", &org.url),
+    ];
+    settings.into_iter().find_map(|(var, value)| {
+        let (lower, squeezed) = (value.to_lowercase(), squeeze(value));
+        REVEALING_WORDS
+            .iter()
+            .find(|w| lower.contains(*w) || squeezed.contains(&squeeze(w)))
+            .map(|word| (var, *word))
+    })
 }
 
 /// A neutral context used to test-render templates at startup. It contains
@@ -443,14 +511,19 @@ fn sample_context() -> MailContext<'static> {
 }
 
 /// The template variables: `school_name`, `recipient_name`, `link`,
-/// `open_by` (already formatted for the locale) and `valid_minutes`.
-fn context_values(locale: Locale, ctx: &MailContext) -> Value {
+/// `open_by` (already formatted for the locale), `valid_minutes`, and the sender's
+/// `org_name`, `org_phone`, `org_email` and `org_url`.
+fn context_values(locale: Locale, ctx: &MailContext, org: &OrgConfig) -> Value {
     minijinja::context! {
         school_name => ctx.school_name,
         recipient_name => ctx.recipient_name,
         link => ctx.link,
         open_by => format_open_by(ctx.open_by, locale),
         valid_minutes => ctx.valid_minutes,
+        org_name => &org.name,
+        org_phone => &org.phone,
+        org_email => &org.email,
+        org_url => &org.url,
     }
 }
 
@@ -473,9 +546,13 @@ fn check_subject(raw: &str) -> Result<String, &'static str> {
 }
 
 /// Returns the first marker of an external resource in `html`, ignoring the
-/// occurrences of the (sample) link itself.
-fn external_resource(html: &str, link: &str) -> Option<&'static str> {
-    let lower = html.replace(link, "").to_lowercase();
+/// occurrences of the links the mail may carry (the sample link, the
+/// organisation's site).
+fn external_resource(html: &str, links: &[&str]) -> Option<&'static str> {
+    let lower = links
+        .iter()
+        .fold(html.to_string(), |html, link| html.replace(link, ""))
+        .to_lowercase();
     EXTERNAL_RESOURCE_MARKERS
         .iter()
         .copied()
@@ -602,6 +679,16 @@ mod tests {
         }
     }
 
+    fn org() -> OrgConfig {
+        OrgConfig {
+            name: "Gemeente Utrecht".into(),
+            phone: "14 030".into(),
+            email: "schoolsignaal@utrecht.nl".into(),
+            url: "https://www.utrecht.nl".into(),
+            security_contact: "mailto:security@utrecht.nl".into(),
+        }
+    }
+
     fn write(dir: &Path, rel: &str, content: &str) {
         let path = dir.join(rel);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -628,7 +715,7 @@ mod tests {
 
     #[test]
     fn every_kind_and_locale_renders() {
-        let t = Templates::load(None).unwrap();
+        let t = Templates::load(None, &org()).unwrap();
         for locale in Locale::ALL {
             for kind in Kind::ALL {
                 let r = t.render(kind, locale, &ctx("De Regenboog")).unwrap();
@@ -655,7 +742,7 @@ mod tests {
 
     #[test]
     fn notice_shows_open_by_and_signin_shows_validity() {
-        let t = Templates::load(None).unwrap();
+        let t = Templates::load(None, &org()).unwrap();
         let nl = t.render(Kind::Notice, Locale::Nl, &ctx("X")).unwrap();
         assert!(nl.text.contains("maandag 30 november 2026 om 08:30"));
         assert!(nl.html.contains("maandag 30 november 2026 om 08:30"));
@@ -674,7 +761,7 @@ mod tests {
 
     #[test]
     fn empty_recipient_name_gets_a_generic_greeting() {
-        let t = Templates::load(None).unwrap();
+        let t = Templates::load(None, &org()).unwrap();
         let c = MailContext {
             recipient_name: "",
             ..ctx("X")
@@ -687,7 +774,7 @@ mod tests {
 
     #[test]
     fn html_escapes_school_name_and_text_does_not() {
-        let t = Templates::load(None).unwrap();
+        let t = Templates::load(None, &org()).unwrap();
         let raw = r#"<b>De "Regenboog" & Co</b>"#;
         let escaped = "&lt;b&gt;De &quot;Regenboog&quot; &amp; Co&lt;/b&gt;";
         // The sign-in mail does not name the school; check it via the recipient.
@@ -711,7 +798,7 @@ mod tests {
 
     #[test]
     fn no_rendered_output_contains_a_revealing_word() {
-        let t = Templates::load(None).unwrap();
+        let t = Templates::load(None, &org()).unwrap();
         for locale in Locale::ALL {
             for kind in Kind::ALL {
                 let r = t.render(kind, locale, &ctx("De Regenboog")).unwrap();
@@ -746,12 +833,12 @@ mod tests {
 
     #[test]
     fn html_has_no_external_resources() {
-        let t = Templates::load(None).unwrap();
+        let t = Templates::load(None, &org()).unwrap();
         for locale in Locale::ALL {
             for kind in Kind::ALL {
                 let r = t.render(kind, locale, &ctx("De Regenboog")).unwrap();
                 assert_eq!(
-                    external_resource(&r.html, LINK),
+                    external_resource(&r.html, &[LINK, &org().url]),
                     None,
                     "{kind:?} {locale:?}"
                 );
@@ -763,7 +850,7 @@ mod tests {
 
     #[test]
     fn subject_with_newline_from_data_is_rejected() {
-        let t = Templates::load(None).unwrap();
+        let t = Templates::load(None, &org()).unwrap();
         let err = t
             .render(Kind::Notice, Locale::Nl, &ctx("School\nBcc: x@example.org"))
             .unwrap_err();
@@ -789,7 +876,7 @@ mod tests {
             "nl/notice.subject.txt",
             "Bericht klaar voor {{ school_name }}\n",
         );
-        let t = Templates::load(Some(dir.path())).unwrap();
+        let t = Templates::load(Some(dir.path()), &org()).unwrap();
         let r = t
             .render(Kind::Notice, Locale::Nl, &ctx("De Regenboog"))
             .unwrap();
@@ -807,21 +894,95 @@ mod tests {
         write(
             dir.path(),
             "en/notice.html",
-            "<p>{{ school_name }} <a href=\"{{ link }}\">open</a></p>",
+            "<p>{{ school_name }} <a href=\"{{ link }}\">open</a> {{ org_name }}, {{ org_phone }}</p>",
         );
-        let t = Templates::load(Some(dir.path())).unwrap();
+        let t = Templates::load(Some(dir.path()), &org()).unwrap();
         let r = t.render(Kind::Notice, Locale::En, &ctx("A & B")).unwrap();
         assert_eq!(
             r.html,
-            format!("<p>A &amp; B <a href=\"{LINK}\">open</a></p>")
+            format!("<p>A &amp; B <a href=\"{LINK}\">open</a> Gemeente Utrecht, 14 030</p>")
         );
+    }
+
+    #[test]
+    fn every_email_names_the_sender_and_only_linking_ones_its_site() {
+        let t = Templates::load(None, &org()).unwrap();
+        for locale in Locale::ALL {
+            for kind in Kind::ALL {
+                let r = t.render(kind, locale, &ctx("De Regenboog")).unwrap();
+                for body in [&r.text, &r.html] {
+                    for shown in ["Gemeente Utrecht", "14 030", "schoolsignaal@utrecht.nl"] {
+                        assert!(body.contains(shown), "{shown}: {kind:?} {locale:?}");
+                    }
+                    let site = body.contains("https://www.utrecht.nl");
+                    assert_eq!(site, kind.carries_url(), "{kind:?} {locale:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn an_override_without_the_sender_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            dir.path(),
+            "en/notice.txt",
+            "Dear {{ recipient_name }},\n{{ link }}\n",
+        );
+        let err = Templates::load(Some(dir.path()), &org()).unwrap_err();
+        assert!(matches!(err, TemplateError::NoSender { .. }), "{err}");
+        assert!(err.to_string().contains("en/notice.txt"), "{err}");
+    }
+
+    /// The organisation is shown in every email, so the discretion rules cover it:
+    /// "Veilig Thuis" would itself say what the message is about.
+    #[test]
+    fn a_revealing_organisation_is_refused() {
+        let cases = [
+            (
+                "SCHOOLSIGNAL_ORG_NAME",
+                OrgConfig {
+                    name: "Veilig Thuis Utrecht".into(),
+                    ..org()
+                },
+            ),
+            (
+                "SCHOOLSIGNAL_ORG_NAME",
+                OrgConfig {
+                    name: "Bureau Huiselijk Geweld".into(),
+                    ..org()
+                },
+            ),
+            (
+                "SCHOOLSIGNAL_ORG_EMAIL",
+                OrgConfig {
+                    email: "info@veiligthuis.nl".into(),
+                    ..org()
+                },
+            ),
+            (
+                "SCHOOLSIGNAL_ORG_URL",
+                OrgConfig {
+                    url: "https://www.veilig-thuis.nl".into(),
+                    ..org()
+                },
+            ),
+        ];
+        for (var, org) in cases {
+            let err = Templates::load(None, &org).unwrap_err();
+            assert!(
+                matches!(err, TemplateError::RevealingSetting { var: v, .. } if v == var),
+                "{err}"
+            );
+            assert!(err.to_string().contains(var), "{err}");
+        }
     }
 
     #[test]
     fn override_syntax_error_names_the_file() {
         let dir = tempfile::tempdir().unwrap();
         write(dir.path(), "nl/notice.txt", "Beste {{ recipient_name ,\n");
-        let err = Templates::load(Some(dir.path())).unwrap_err();
+        let err = Templates::load(Some(dir.path()), &org()).unwrap_err();
         assert!(matches!(err, TemplateError::Syntax { .. }), "{err}");
         let msg = err.to_string();
         assert!(msg.contains("nl/notice.txt"), "{msg}");
@@ -832,7 +993,7 @@ mod tests {
     fn override_with_unknown_name_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
         write(dir.path(), "nl/notice.htm", "<p>hoi</p>");
-        let err = Templates::load(Some(dir.path())).unwrap_err();
+        let err = Templates::load(Some(dir.path()), &org()).unwrap_err();
         assert!(
             matches!(err, TemplateError::UnknownOverride { .. }),
             "{err}"
@@ -841,7 +1002,7 @@ mod tests {
 
         let dir = tempfile::tempdir().unwrap();
         write(dir.path(), "de/notice.txt", "Hallo");
-        let err = Templates::load(Some(dir.path())).unwrap_err();
+        let err = Templates::load(Some(dir.path()), &org()).unwrap_err();
         assert!(
             matches!(err, TemplateError::UnknownOverride { .. }),
             "{err}"
@@ -849,7 +1010,7 @@ mod tests {
 
         let dir = tempfile::tempdir().unwrap();
         write(dir.path(), "notice.txt", "Hallo");
-        let err = Templates::load(Some(dir.path())).unwrap_err();
+        let err = Templates::load(Some(dir.path()), &org()).unwrap_err();
         assert!(
             matches!(err, TemplateError::UnknownOverride { .. }),
             "{err}"
@@ -864,7 +1025,7 @@ mod tests {
             "en/reminder.txt",
             "Dear {{ recipient_nmae }},\n{{ link }}\n",
         );
-        let err = Templates::load(Some(dir.path())).unwrap_err();
+        let err = Templates::load(Some(dir.path()), &org()).unwrap_err();
         assert!(matches!(err, TemplateError::Render { .. }), "{err}");
         assert!(err.to_string().contains("en/reminder.txt"), "{err}");
     }
@@ -877,7 +1038,7 @@ mod tests {
             "nl/notice.subject.txt",
             "Melding huiselijk geweld voor {{ school_name }}",
         );
-        let err = Templates::load(Some(dir.path())).unwrap_err();
+        let err = Templates::load(Some(dir.path()), &org()).unwrap_err();
         assert!(matches!(err, TemplateError::Revealing { .. }), "{err}");
         assert!(err.to_string().contains("nl/notice.subject.txt"));
     }
@@ -890,7 +1051,7 @@ mod tests {
             "nl/notice.html",
             "<p><a href=\"{{ link }}\">open</a><img src=\"https://t.example/p.gif\" alt=\"\"></p>",
         );
-        let err = Templates::load(Some(dir.path())).unwrap_err();
+        let err = Templates::load(Some(dir.path()), &org()).unwrap_err();
         assert!(
             matches!(err, TemplateError::ExternalResource { .. }),
             "{err}"
@@ -906,7 +1067,7 @@ mod tests {
         ] {
             let dir = tempfile::tempdir().unwrap();
             write(dir.path(), "nl/factor_enrolled.txt", text);
-            let err = Templates::load(Some(dir.path())).unwrap_err();
+            let err = Templates::load(Some(dir.path()), &org()).unwrap_err();
             assert!(matches!(err, TemplateError::Url { .. }), "{err}");
             assert!(err.to_string().contains("nl/factor_enrolled.txt"));
         }
@@ -914,7 +1075,7 @@ mod tests {
 
     #[test]
     fn factor_notices_say_to_call_and_hold_no_url() {
-        let t = Templates::load(None).unwrap();
+        let t = Templates::load(None, &org()).unwrap();
         for (locale, call) in [(Locale::Nl, "Bel dan direct"), (Locale::En, "call the")] {
             for kind in [Kind::FactorEnrolled, Kind::FactorReset] {
                 let r = t.render(kind, locale, &ctx("X")).unwrap();
@@ -930,14 +1091,14 @@ mod tests {
     fn override_with_bad_subject_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
         write(dir.path(), "en/signin.subject.txt", "Line one\nLine two\n");
-        let err = Templates::load(Some(dir.path())).unwrap_err();
+        let err = Templates::load(Some(dir.path()), &org()).unwrap_err();
         assert!(matches!(err, TemplateError::BadSubject { .. }), "{err}");
     }
 
     #[test]
     fn missing_override_dir_is_an_io_error() {
         let dir = tempfile::tempdir().unwrap();
-        let err = Templates::load(Some(&dir.path().join("nope"))).unwrap_err();
+        let err = Templates::load(Some(&dir.path().join("nope")), &org()).unwrap_err();
         assert!(matches!(err, TemplateError::Io { .. }), "{err}");
     }
 

@@ -281,12 +281,22 @@ fn new_notice(
         child_family_name: sealed(columns::FAMILY_NAME, &child.family_name),
         child_date_of_birth: sealed(columns::DATE_OF_BIRTH, &child.date_of_birth.to_string()),
         child_group: sealed(columns::GROUP, &placed.group),
+        child_present: sealed(columns::PRESENT, present(child.present_during_incident)),
         visited_at: ts(event.visited_at.with_timezone(&Utc)),
         status: NoticeStatus::PendingDelivery,
         created_at: now,
         updated_at: now,
         due_at: Some(ts(placed.due_at)),
         received_at: Some(ts(r.received_at)),
+    }
+}
+
+/// How a notice stores whether the child was present, inside the seal.
+pub fn present(was: bool) -> &'static str {
+    if was {
+        "yes"
+    } else {
+        "no"
     }
 }
 

@@ -71,6 +71,8 @@ pub struct NewNotice {
     /// Sealed, like the names and the group (see `crate::sealing`).
     pub child_date_of_birth: Option<String>,
     pub child_group: Option<String>,
+    /// Sealed `yes` or `no`.
+    pub child_present: Option<String>,
     pub visited_at: NaiveDateTime,
     pub status: NoticeStatus,
     pub created_at: NaiveDateTime,

@@ -67,6 +67,7 @@ pub(super) fn erase(conn: &mut DbConn, ids: &[String], now: DateTime<Utc>) -> Qu
             notices::child_family_name.eq(None::<String>),
             notices::child_date_of_birth.eq(None::<String>),
             notices::child_group.eq(None::<String>),
+            notices::child_present.eq(None::<String>),
             // The keyed BSN goes too; the notice id keeps the row unique.
             notices::child_bsn_hash.eq(notices::id),
             notices::purged_at.eq(Some(ts(now))),

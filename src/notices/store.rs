@@ -90,6 +90,8 @@ pub struct NoticeView {
     /// `YYYY-MM-DD`, as sealed; see [`NoticeView::birth_date`].
     pub date_of_birth: Option<String>,
     pub group: Option<String>,
+    /// `yes` or `no`, as sealed; see [`NoticeView::present`].
+    pub child_present: Option<String>,
     pub visited_at: NaiveDateTime,
     #[diesel(deserialize_as = String)]
     pub status: NoticeStatus,
@@ -145,7 +147,18 @@ impl NoticeView {
         open(columns::FAMILY_NAME, &mut self.family_name)?;
         open(columns::DATE_OF_BIRTH, &mut self.date_of_birth)?;
         open(columns::GROUP, &mut self.group)?;
+        open(columns::PRESENT, &mut self.child_present)?;
         Ok(self)
+    }
+
+    /// Whether the child was present during the incident; None for a notice from
+    /// before this was kept, or once it was purged.
+    pub fn present(&self) -> Option<bool> {
+        match self.child_present.as_deref() {
+            Some("yes") => Some(true),
+            Some("no") => Some(false),
+            _ => None,
+        }
     }
 
     /// The child's full name; None once it was purged.
@@ -173,6 +186,8 @@ impl NoticeView {
 /// A note on a notice. No `Debug`: its body may name the child.
 pub struct NoteView {
     pub at: NaiveDateTime,
+    /// The author's name as the school's registry gives it; their address when the
+    /// registry no longer lists them.
     pub author: String,
     /// None once the notice's data was purged.
     pub body: Option<String>,
@@ -221,6 +236,7 @@ fn mine(conn: &mut DbConn, desk: &Desk, id: Option<&str>) -> QueryResult<Vec<Not
             notices::child_family_name,
             notices::child_date_of_birth,
             notices::child_group,
+            notices::child_present,
             notices::visited_at,
             notices::status,
             notices::due_at,
@@ -276,7 +292,7 @@ pub fn show(
     let history = if notice.withdrawn() {
         History::default()
     } else {
-        history(conn, &desk.keys, &notice.id)?
+        history(conn, &desk.keys, &notice)?
     };
     Ok(Some((notice, history)))
 }
@@ -299,7 +315,8 @@ struct StoredSignal {
     published_at: Option<NaiveDateTime>,
 }
 
-fn history(conn: &mut DbConn, keys: &Keyring, notice_id: &str) -> QueryResult<History> {
+fn history(conn: &mut DbConn, keys: &Keyring, notice: &NoticeView) -> QueryResult<History> {
+    let (notice_id, people) = (&notice.id, people_at(conn, &notice.school_brin)?);
     let notes: Vec<StoredNote> = notice_notes::table
         .filter(notice_notes::notice_id.eq(notice_id))
         .order(notice_notes::id)
@@ -330,7 +347,7 @@ fn history(conn: &mut DbConn, keys: &Keyring, notice_id: &str) -> QueryResult<Hi
         let body = keys.open_opt(columns::NOTE_BODY.at(&n.id.to_string()), n.body.as_deref())?;
         Ok(NoteView {
             at: n.at,
-            author: n.author,
+            author: name_in(&people, &n.author).unwrap_or(n.author),
             body,
         })
     };
@@ -578,20 +595,39 @@ fn signal_body(
 
 /// The name the registry gives this address at this school.
 pub fn reporter_name(conn: &mut DbConn, brin: &str, email: &str) -> QueryResult<String> {
-    let (coordinator_name, coordinator_email, deputy_name): (String, String, Option<String>) =
-        schools::table
-            .find(brin)
-            .select((
-                schools::coordinator_name,
-                schools::coordinator_email,
-                schools::deputy_name,
-            ))
-            .first(conn)?;
-    Ok(if coordinator_email.eq_ignore_ascii_case(email) {
-        coordinator_name
-    } else {
-        deputy_name.unwrap_or_default()
-    })
+    Ok(name_in(&people_at(conn, brin)?, email).unwrap_or_default())
+}
+
+/// Whom the registry lists at a school, as (address, name): its coordinator and
+/// deputy.
+fn people_at(conn: &mut DbConn, brin: &str) -> QueryResult<Vec<(String, String)>> {
+    type Row = (String, String, Option<String>, Option<String>);
+    let row: Option<Row> = schools::table
+        .find(brin)
+        .select((
+            schools::coordinator_email,
+            schools::coordinator_name,
+            schools::deputy_email,
+            schools::deputy_name,
+        ))
+        .first(conn)
+        .optional()?;
+    let Some((coordinator_email, coordinator_name, deputy_email, deputy_name)) = row else {
+        return Ok(Vec::new());
+    };
+    let deputy = deputy_email.zip(deputy_name);
+    Ok([(coordinator_email, coordinator_name)]
+        .into_iter()
+        .chain(deputy)
+        .collect())
+}
+
+/// The name of `email` among `people`; addresses compare without case.
+fn name_in(people: &[(String, String)], email: &str) -> Option<String> {
+    people
+        .iter()
+        .find(|(address, name)| address.eq_ignore_ascii_case(email) && !name.is_empty())
+        .map(|(_, name)| name.clone())
 }
 
 #[cfg(test)]

@@ -44,6 +44,8 @@ pub const GIVEN_NAME: Column = notices("child_given_name");
 pub const FAMILY_NAME: Column = notices("child_family_name");
 pub const DATE_OF_BIRTH: Column = notices("child_date_of_birth");
 pub const GROUP: Column = notices("child_group");
+/// `yes` or `no`: whether the child was there during the incident.
+pub const PRESENT: Column = notices("child_present");
 
 pub const NOTE_BODY: Column = Column {
     table: "notice_notes",
@@ -99,6 +101,7 @@ pub const SEALED: &[Column] = &[
     FAMILY_NAME,
     DATE_OF_BIRTH,
     GROUP,
+    PRESENT,
     NOTE_BODY,
     SIGNAL_DESCRIPTION,
     OUTBOX_BODY,

@@ -260,6 +260,12 @@ fn assert_discreet(mail: &ReceivedMail) {
             mail.rcpt_to
         );
     }
+    // The footer names who sends it (the development defaults), in every part.
+    for part in [mail.text_body(), mail.html_body()] {
+        for shown in ["Gemeente Voorbeeldstad", "020 000 0000"] {
+            assert!(part.contains(shown), "{shown} in every part of the email");
+        }
+    }
 }
 
 // ---------- escalations ----------

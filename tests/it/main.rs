@@ -10,6 +10,7 @@ mod container;
 mod contract_examples;
 mod delivery;
 mod delivery_resilience;
+mod first_use;
 mod http_boundary;
 mod monitoring;
 mod openapi;

@@ -72,7 +72,7 @@ async fn sign_in(s: &Scenario, base: &str, email: &str) -> (String, String) {
     assert_eq!(r.status(), 303);
     let cookie = session_cookie(r.headers());
     let (_, _, page) = get(&http, format!("{base}/totp"), Some(&cookie)).await;
-    let secret = between(&page, "<code class=\"secret\">", "</code>").replace(' ', "");
+    let secret = enrolment_secret(&page);
     let form = [("csrf", field(&page, "csrf")), ("code", code_now(&secret))];
     let r = http
         .post(format!("{base}/totp"))

@@ -167,7 +167,7 @@ impl Portal {
     async fn enrolment_page(&self, address: &str) -> (String, String, String) {
         let cookie = self.redeem(address).await;
         let (_, _, page) = self.get("/totp", Some(&cookie)).await;
-        let secret = between(&page, "<code class=\"secret\">", "</code>");
+        let secret = enrolment_secret(&page);
         (cookie, secret, field(&page, "csrf"))
     }
 
@@ -175,7 +175,7 @@ impl Portal {
     pub(crate) async fn enrol(&self, cookie: &str) -> (String, String, String) {
         let (status, _, page) = self.get("/totp", Some(cookie)).await;
         assert_eq!(status, 200);
-        let secret = between(&page, "<code class=\"secret\">", "</code>");
+        let secret = enrolment_secret(&page);
         assert!(page.contains("<svg"), "the QR code is inline SVG");
         let code = code_now(&secret);
         let csrf = field(&page, "csrf");
@@ -446,6 +446,7 @@ async fn link_to_acknowledgement(backend: Backend) {
         ("category", "disclosure"),
         ("urgency", "urgent"),
         ("description", description),
+        ("step", "confirm"),
     ];
     let path = format!("/notices/{mine}/signals");
     let (status, _, _) = p.post(&path, Some(&cookie), Some(PUBLIC), &form).await;
@@ -488,7 +489,11 @@ async fn link_to_acknowledgement(backend: Backend) {
         let (status, _, _) = p.post(&path, Some(&cookie), Some(PUBLIC), &form).await;
         assert_eq!(status, 404, "{action}");
     }
-    let form = [("csrf", csrf.as_str()), ("outcome", "support_offered")];
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("outcome", "support_offered"),
+        ("step", "confirm"),
+    ];
     let path = format!("/notices/{mine}/close");
     let (status, _, _) = p.post(&path, Some(&cookie), Some(PUBLIC), &form).await;
     assert_eq!(status, 303);
@@ -526,7 +531,7 @@ async fn wrong_codes_lock_the_account(backend: Backend) {
     let p = Portal::start(backend).await;
     let cookie = p.redeem("zorg@anker.example.nl").await;
     let (_, _, page) = p.get("/totp", Some(&cookie)).await;
-    let secret = between(&page, "<code class=\"secret\">", "</code>");
+    let secret = enrolment_secret(&page);
     let csrf = field(&page, "csrf");
     let wrong = if code_now(&secret) == "000000" {
         "111111"
@@ -877,11 +882,8 @@ mod postgres_races {
 
         let (_, _, page_a) = p.get("/totp", Some(&first)).await;
         let (_, _, page_b) = p.get("/totp", Some(&second)).await;
-        let secret = between(&page_a, "<code class=\"secret\">", "</code>");
-        assert_eq!(
-            secret,
-            between(&page_b, "<code class=\"secret\">", "</code>")
-        );
+        let secret = enrolment_secret(&page_a);
+        assert_eq!(secret, enrolment_secret(&page_b));
         let code = code_now(&secret);
         let (csrf_a, csrf_b) = (field(&page_a, "csrf"), field(&page_b, "csrf"));
         let form_a = [("csrf", csrf_a.as_str()), ("code", code.as_str())];
@@ -1248,6 +1250,7 @@ async fn a_signal_waits_while_the_broker_is_away(backend: Backend) {
         ("category", "behaviour_change".to_string()),
         ("urgency", "routine".to_string()),
         ("description", "stil in de klas".to_string()),
+        ("step", "confirm".to_string()),
     ];
     let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let path = format!("/notices/{mine}/signals");

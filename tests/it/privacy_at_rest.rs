@@ -35,6 +35,7 @@ async fn fill(p: &Portal) -> Filled {
         ("category", "injury"),
         ("urgency", "routine"),
         ("description", DESCRIPTION),
+        ("step", "confirm"),
     ];
     let path = format!("/notices/{notice}/signals");
     assert_eq!(
@@ -350,8 +351,21 @@ backend_tests!(
 async fn closing_erases_at_once_when_nothing_is_kept(backend: Backend) {
     let p = Portal::start_with(backend, &[("SCHOOLSIGNAL_RETENTION_DAYS", "0".into())]).await;
     let (_, cookie, notice, csrf) = sign_in_and_note(&p).await;
-    let close = [("csrf", csrf.as_str()), ("outcome", "support_offered")];
     let path = format!("/notices/{notice}/close");
+    // The confirmation says that closing erases the data, and erases nothing itself.
+    let close = [("csrf", csrf.as_str()), ("outcome", "support_offered")];
+    let (status, _, page) = p.post(&path, Some(&cookie), Some(PUBLIC), &close).await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("worden bij afsluiten direct gewist"),
+        "{page}"
+    );
+    assert!(!erased(&p.app.pool, &notice).1, "not yet");
+    let close = [
+        ("csrf", csrf.as_str()),
+        ("outcome", "support_offered"),
+        ("step", "confirm"),
+    ];
     assert_eq!(
         p.post(&path, Some(&cookie), Some(PUBLIC), &close).await.0,
         303

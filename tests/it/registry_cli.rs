@@ -266,6 +266,8 @@ fn simulated_schools_are_refused_in_production_unless_allowed() {
         ),
         ("SCHOOLSIGNAL_DATA_KEYS", PRODUCTION_DATA_KEYS.to_string()),
     ];
+    let org = PRODUCTION_ORG.map(|(k, v)| (k, v.to_string()));
+    let production = [&production[..], &org[..]].concat();
     let out = run_with(&db, &["schools", "import", &simulated], &production);
     assert!(!out.status.success());
     assert!(

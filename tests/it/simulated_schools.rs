@@ -199,6 +199,8 @@ async fn production_refuses_to_serve_simulated_schools() {
             ),
             ("SCHOOLSIGNAL_DATA_KEYS", PRODUCTION_DATA_KEYS),
         ]
+        .into_iter()
+        .chain(PRODUCTION_ORG)
         .map(|(k, v)| (k.to_string(), v.to_string())),
     );
     let refused = schoolsignal::app::Application::build(config_from(&env)).await;

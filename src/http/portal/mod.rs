@@ -3,6 +3,7 @@
 //! a session, the second factor (TOTP) verifies it, and the coordinator then sees
 //! and acts on the notices of their own school.
 
+mod confirm;
 mod cookies;
 pub mod i18n;
 mod limiter;
@@ -11,6 +12,7 @@ mod notice_actions;
 mod notice_pages;
 mod operator;
 mod pages;
+mod public_pages;
 mod sign_in;
 
 use crate::access::locales;
@@ -33,7 +35,7 @@ use crate::notices::store::Desk;
 use crate::outbox::Outbox;
 use crate::sealing::Keyring;
 pub use limiter::client_ip;
-pub use pages::Pages;
+pub use pages::{Pages, Site};
 use std::sync::Arc;
 
 /// The most a portal form may hold. A 4,000-character text in non-ASCII letters
@@ -48,6 +50,8 @@ pub struct Portal {
     /// `scheme://host[:port]` of the public URL: a form POST from any other origin is
     /// refused.
     pub origin: String,
+    /// The public URL as configured, for `security.txt`'s `Canonical:`.
+    pub public_url: String,
     /// Signs the form on the link page, which comes before any session.
     form_key: Vec<u8>,
     /// Failed link redemptions per client.
@@ -68,6 +72,8 @@ pub struct Portal {
     pub metrics: std::sync::Arc<crate::telemetry::Metrics>,
     /// The operator dashboard's last report.
     report_cache: operator::ReportCache,
+    /// The templates, and who runs the service, which every page names.
+    pub pages: Pages,
 }
 
 impl Portal {
@@ -80,6 +86,7 @@ impl Portal {
         clock: SharedClock,
         outbox: Outbox,
         (keys, erase_on_close): (Arc<Keyring>, bool),
+        site: Site,
     ) -> Self {
         let public_url = config.public_url.as_str();
         let origin = url::Url::parse(public_url)
@@ -91,6 +98,7 @@ impl Portal {
             clock,
             cookies: CookiePolicy::for_public_url(public_url),
             origin,
+            public_url: public_url.to_string(),
             form_key,
             limiter: Limiter::new(10, std::time::Duration::from_secs(15 * 60)),
             requests: Limiter::new(5, std::time::Duration::from_secs(15 * 60)),
@@ -101,6 +109,7 @@ impl Portal {
             erase_on_close,
             metrics: Default::default(),
             report_cache: Default::default(),
+            pages: Pages::new(site),
         }
     }
 
@@ -152,9 +161,13 @@ impl Portal {
     }
 
     /// A signed-in session with its second factor done, or the page that says so.
+    /// An error page after this leads back to the list and offers to sign out.
     async fn verified(&self, req: &HttpRequest) -> Result<Session, PortalError> {
         match self.session(req).await? {
-            Some(s) if s.verified() => Ok(s),
+            Some(s) if s.verified() => {
+                req.extensions_mut().insert(SignedIn(s.csrf_token.clone()));
+                Ok(s)
+            }
             _ => Err(PortalError::SignInRequired),
         }
     }
@@ -226,19 +239,18 @@ impl ResponseError for PortalError {
         }
     }
 
-    /// Dutch; [`localize_errors`] renders it again in the request's locale.
+    /// Plain text; [`localize_errors`] makes it the page in the request's locale.
     fn error_response(&self) -> HttpResponse {
         if let PortalError::Db(e) = self {
             tracing::warn!(error = %e, "portal request failed on the database");
         }
-        self.page(Locale::Nl)
+        HttpResponse::build(self.status_code()).body(i18n::t(Locale::Nl, self.key()))
     }
 }
 
 impl PortalError {
-    /// The page for this error: a plain message and no detail.
-    fn page(&self, locale: Locale) -> HttpResponse {
-        let key = match self {
+    fn key(&self) -> &'static str {
+        match self {
             PortalError::NotFound => "error_not_found",
             PortalError::Forbidden => "error_forbidden",
             PortalError::BadLink => "error_bad_link",
@@ -247,15 +259,23 @@ impl PortalError {
             PortalError::Invalid => "error_invalid",
             PortalError::Withdrawn => "error_withdrawn",
             PortalError::Db(_) => "error_db",
-        };
+        }
+    }
+
+    /// The page for this error: a plain message and no detail. `signed_in` is the
+    /// session's CSRF token, if the request had a verified one.
+    fn page(&self, pages: &Pages, locale: Locale, signed_in: Option<&str>) -> HttpResponse {
+        let key = self.key();
         let title = i18n::t(locale, &format!("{key}_title"));
         let text = i18n::t(locale, key);
-        pages::html(
-            self.status_code(),
-            Pages::get().message(locale, title, text),
-        )
+        let body = pages.message(locale, title, text, signed_in);
+        pages::html(self.status_code(), body)
     }
 }
+
+/// A request whose session was verified, with its CSRF token (for the sign-out form).
+#[derive(Debug, Clone)]
+struct SignedIn(String);
 
 /// The locale a page is in, once a handler knows the school it is about.
 #[derive(Debug, Clone, Copy)]
@@ -331,17 +351,29 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .service(Endpoint::new("/notices/{id}/signals").post(notice_actions::signal))
             .service(Endpoint::new("/operator").get(operator::dashboard))
             .service(Endpoint::new("/operator/report.csv").get(operator::report_csv))
+            .service(Endpoint::new("/toegankelijkheid").get(public_pages::accessibility_nl))
+            .service(Endpoint::new("/accessibility").get(public_pages::accessibility_en))
+            .service(Endpoint::new("/privacy").get(public_pages::privacy_nl))
+            .service(Endpoint::new("/en/privacy").get(public_pages::privacy_en))
+            .service(Endpoint::new("/.well-known/security.txt").get(public_pages::security_txt))
             .service(Endpoint::new("/").get(notice_pages::home)),
     );
 }
 
-/// Renders an error page again in the locale the handler chose (or the browser's).
+/// Renders an error as a page in the locale the handler chose (or the browser's),
+/// with the way back to the list when signed in.
 fn localize_errors(response: ServiceResponse) -> ServiceResponse {
-    let page = response
+    let req = response.request();
+    let error = response
         .response()
         .error()
-        .and_then(|e| e.as_error::<PortalError>())
-        .map(|e| e.page(locale(response.request())));
+        .and_then(|e| e.as_error::<PortalError>());
+    let page = error
+        .zip(req.app_data::<web::Data<Portal>>())
+        .map(|(e, portal)| {
+            let signed_in = req.extensions().get::<SignedIn>().map(|s| s.0.clone());
+            e.page(&portal.pages, locale(req), signed_in.as_deref())
+        });
     match page {
         Some(page) => response.into_response(page),
         None => response,

@@ -3,7 +3,7 @@
 //! known, and requests are limited per client and per address.
 
 use super::i18n;
-use super::pages::{html, Pages};
+use super::pages::html;
 use super::{Portal, PortalError};
 use crate::access::sessions as session;
 use crate::access::sign_in::{self as access, SignInLink, LINK_VALID};
@@ -30,7 +30,7 @@ fn page(portal: &Portal, req: &HttpRequest, sent: bool) -> HttpResponse {
     let ctx = context! { title, csrf, sent, signed_in => false };
     html(
         StatusCode::OK,
-        Pages::get().render("login.html", locale, ctx),
+        portal.pages.render("login.html", locale, ctx),
     )
 }
 

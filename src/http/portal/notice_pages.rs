@@ -34,7 +34,7 @@ fn stage_key(stage: Stage) -> &'static str {
 }
 
 /// The child's name, or that it was removed.
-fn child_name(notice: &NoticeView, locale: Locale) -> String {
+pub fn child_name(notice: &NoticeView, locale: Locale) -> String {
     notice
         .child_name()
         .unwrap_or_else(|| i18n::t(locale, "data_removed").into())
@@ -91,7 +91,7 @@ pub async fn list(
     let ctx = context! { title, groups, csrf => session.csrf_token, signed_in => true };
     Ok(html(
         StatusCode::OK,
-        Pages::get().render("list.html", locale, ctx),
+        portal.pages.render("list.html", locale, ctx),
     ))
 }
 
@@ -109,24 +109,67 @@ pub async fn show(
         .db(move |conn| store::show(conn, &desk, &id))
         .await?
         .ok_or(PortalError::NotFound)?;
-    let locale = notice.locale();
-    super::set_locale(&req, locale);
-    let csrf = session.csrf_token;
-    let ctx = if notice.withdrawn() {
-        context! {
-            title => i18n::t(locale, "title_withdrawn"),
-            id => notice.id,
-            withdrawn => true,
-            csrf,
-            signed_in => true,
-        }
-    } else {
-        notice_context(&notice, history, locale, csrf)
+    super::set_locale(&req, notice.locale());
+    let page = NoticePage {
+        csrf: &session.csrf_token,
+        draft: &Draft::default(),
+        error: None,
     };
     Ok(html(
         StatusCode::OK,
-        Pages::get().render("notice.html", locale, ctx),
+        page.render(&portal.pages, &notice, history),
     ))
+}
+
+/// What a coordinator had chosen and typed in a form, shown again when they go back
+/// from a confirmation page or sent it incomplete.
+#[derive(Debug, Default, Serialize)]
+pub struct Draft {
+    /// Which form it is from: `signal` or `close`; empty for none.
+    pub form: &'static str,
+    pub category: String,
+    pub urgency: String,
+    pub description: String,
+    pub outcome: String,
+}
+
+/// The page of one notice, with its forms filled in from `draft`, and `error` (a
+/// catalogue key) above them.
+pub struct NoticePage<'a> {
+    pub csrf: &'a str,
+    pub draft: &'a Draft,
+    pub error: Option<&'static str>,
+}
+
+impl NoticePage<'_> {
+    /// A withdrawn notice shows only that it was withdrawn: nothing of the child.
+    pub fn render(&self, pages: &Pages, notice: &NoticeView, history: History) -> String {
+        let locale = notice.locale();
+        let ctx = if notice.withdrawn() {
+            context! {
+                title => i18n::t(locale, "title_withdrawn"),
+                id => notice.id,
+                withdrawn => true,
+                csrf => self.csrf,
+                signed_in => true,
+            }
+        } else {
+            let error = self.error.map(|key| i18n::t(locale, key));
+            let ctx = notice_context(notice, history, locale, self.csrf.to_string());
+            context! { draft => self.draft, error, ..ctx }
+        };
+        pages.render("notice.html", locale, ctx)
+    }
+}
+
+/// Whether the child was present during the incident, in words.
+fn present(notice: &NoticeView, locale: Locale) -> &'static str {
+    let key = match notice.present() {
+        Some(true) => "present_yes",
+        Some(false) => "present_no",
+        None => "present_unknown",
+    };
+    i18n::t(locale, key)
 }
 
 /// What the page of a notice that was not withdrawn shows, with its forms.
@@ -148,6 +191,7 @@ fn notice_context(
         child_name => child_name(notice, locale),
         date_of_birth => notice.birth_date().map(|d| d.format("%d-%m-%Y").to_string()).unwrap_or_default(),
         group => notice.group.clone().unwrap_or_default(),
+        present => present(notice, locale),
         visit_date => visit_day.format("%d-%m-%Y").to_string(),
         due => notice.due_at.map(|t| local(t, locale)).unwrap_or_default(),
         school => notice.school_name.clone(),
@@ -165,7 +209,7 @@ fn notice_context(
 
 /// `(code, label)` pairs for a form's options, in `locale`; labels are
 /// `<prefix>_<code>` in the catalogue.
-fn options(
+pub fn options(
     codes: &[&'static str],
     prefix: &str,
     locale: Locale,

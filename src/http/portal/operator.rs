@@ -155,7 +155,14 @@ pub async fn dashboard(
     if !was_cached {
         portal.report_cache.put(query, shown.clone());
     }
-    let page = render(super::locale(&req), &session, &shown, &live, now);
+    let page = render(
+        &portal.pages,
+        super::locale(&req),
+        &session,
+        &shown,
+        &live,
+        now,
+    );
     Ok(html(StatusCode::OK, page))
 }
 
@@ -374,6 +381,7 @@ fn list_rows(
 }
 
 fn render(
+    pages: &Pages,
     locale: Locale,
     session: &Session,
     summary: &Summary,
@@ -397,5 +405,5 @@ fn render(
         failing => lists.failing, failing_total => live.failing_total,
         waiting => lists.waiting, waiting_total => live.waiting_total,
     };
-    Pages::get().render("operator.html", locale, ctx)
+    pages.render("operator.html", locale, ctx)
 }

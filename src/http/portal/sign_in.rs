@@ -23,7 +23,7 @@ pub async fn link_page(
 ) -> Result<HttpResponse, PortalError> {
     let locale = link_locale(&portal, &req, &token).await?;
     let csrf = portal.link_csrf(&token);
-    let page = Pages::get().render(
+    let page = portal.pages.render(
         "link.html",
         locale,
         context! { title => i18n::t(locale, "title_link"), token => token.as_str(), csrf, signed_in => false },
@@ -123,30 +123,38 @@ pub async fn second_factor_page(
         })
         .await?
         .ok_or(PortalError::Locked)?;
-    let page = code_page(super::locale(&req), &session, prompt, None);
+    let page = code_page(&portal.pages, super::locale(&req), &session, prompt, None);
     Ok(html(StatusCode::OK, page))
 }
 
-/// The page that asks for a code, or for enrolment with its QR code first.
-fn code_page(locale: Locale, session: &Session, prompt: Prompt, error: Option<&str>) -> String {
+/// The page that asks for a code, or for enrolment with its QR code first. On the
+/// phone that has the authenticator app, the `otpauth://` link hands it the key.
+fn code_page(
+    pages: &Pages,
+    locale: Locale,
+    session: &Session,
+    prompt: Prompt,
+    error: Option<&str>,
+) -> String {
     let csrf = session.csrf_token.as_str();
     let error = error.map(|key| i18n::t(locale, key));
     let Prompt::Enrol { secret } = prompt else {
         let ctx =
             context! { title => i18n::t(locale, "title_code"), csrf, error, signed_in => false };
-        return Pages::get().render("code.html", locale, ctx);
+        return pages.render("code.html", locale, ctx);
     };
     let qr = totp::qr_svg(&secret, &session.email).unwrap_or_default();
-    // Groups of four are easier to type; apps ignore the spaces.
-    let secret = secret
+    let otpauth = totp::url(&secret, &session.email).unwrap_or_default();
+    // Groups of four are easier to type; apps ignore the spaces. Each group is kept
+    // whole on a narrow screen.
+    let secret: Vec<String> = secret
         .as_bytes()
         .chunks(4)
         .map(|c| String::from_utf8_lossy(c).into_owned())
-        .collect::<Vec<_>>()
-        .join(" ");
+        .collect();
     let title = i18n::t(locale, "title_enrol");
-    let ctx = context! { title, qr, secret, csrf, error, signed_in => false };
-    Pages::get().render("enrol.html", locale, ctx)
+    let ctx = context! { title, qr, otpauth, secret, csrf, error, signed_in => false };
+    pages.render("enrol.html", locale, ctx)
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -197,7 +205,7 @@ pub async fn second_factor(
         Checked::Wrong(prompt) => {
             portal.metrics.portal_action("failed_sign_in");
             let locale = super::locale(&req);
-            let page = code_page(locale, &session, prompt, Some("wrong_code"));
+            let page = code_page(&portal.pages, locale, &session, prompt, Some("wrong_code"));
             Ok(html(StatusCode::UNPROCESSABLE_ENTITY, page))
         }
         Checked::Locked { now } => {
@@ -237,10 +245,11 @@ pub async fn logout(
         .db(move |conn| access::sign_out(conn, &session, now))
         .await?;
     let locale = super::locale(&req);
-    let page = Pages::get().message(
+    let page = portal.pages.message(
         locale,
         i18n::t(locale, "title_logged_out"),
         i18n::t(locale, "logged_out"),
+        None,
     );
     let mut response = html(StatusCode::OK, page);
     let _ = response.add_cookie(&portal.cookies.removal());

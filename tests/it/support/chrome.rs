@@ -18,9 +18,11 @@ use std::time::{Duration, Instant};
 pub const WAIT: Duration = Duration::from_secs(30);
 pub const CHROMIUM: &str = "/usr/bin/chromium";
 pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
-/// The window the desktop screenshots are taken in, and the phone width.
-pub const DESKTOP: (u32, u32) = (1280, 900);
-pub const PHONE_WIDTH: u32 = 390;
+/// The screens the screenshots are taken on: a laptop and a phone. The pages must
+/// also reflow at the narrowest phone, [`NARROWEST`] pixels wide.
+pub const DESKTOP: (u32, u32) = (1280, 800);
+pub const PHONE: (u32, u32) = (390, 844);
+pub const NARROWEST: u32 = 320;
 
 /// chromedriver, a child of this test in a process group of its own. Dropping it
 /// kills the whole group (chromedriver and the Chromium it started), also when the
@@ -99,7 +101,14 @@ pub struct Browser {
 }
 
 impl Browser {
+    /// A Dutch coordinator's browser: pages before any school is known (after
+    /// signing out) follow Accept-Language.
     pub async fn open(driver: &Chromedriver) -> Self {
+        Self::open_in(driver, "nl-NL").await
+    }
+
+    /// A browser whose preferred language is `lang` (`nl-NL`, `en-GB`).
+    pub async fn open_in(driver: &Chromedriver, lang: &str) -> Self {
         let profile = tempfile::tempdir().unwrap();
         let args = [
             "--headless".to_string(),
@@ -113,16 +122,15 @@ impl Browser {
             "--disable-dev-shm-usage".into(),
             format!("--window-size={},{}", DESKTOP.0, DESKTOP.1),
             format!("--user-data-dir={}", profile.path().display()),
-            // A Dutch coordinator's browser: pages before any school is known (after
-            // signing out) follow Accept-Language.
-            "--lang=nl-NL".into(),
+            format!("--lang={lang}"),
         ];
+        let accept = format!("{lang},{}", &lang[..2]);
         let capabilities = json!({
             "browserName": "chrome",
             "goog:chromeOptions": {
                 "binary": CHROMIUM,
                 "args": args,
-                "prefs": { "intl.accept_languages": "nl-NL,nl" },
+                "prefs": { "intl.accept_languages": accept },
             },
         });
         let client = ClientBuilder::native()
@@ -192,7 +200,54 @@ impl Browser {
     pub async fn confirm_enrolment(&self, secret: &str) {
         let field = self.client.find(Locator::Id("code")).await.unwrap();
         field.send_keys(&code_now(secret)).await.unwrap();
-        self.button("Bevestigen").await.click().await.unwrap();
+        self.submit("form[action='/totp']").await;
+    }
+
+    /// Clicks the first submit button of the form `css` (any language).
+    pub async fn submit(&self, css: &str) {
+        let form = self
+            .client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("no form {css}: {e}"));
+        form.find(Locator::Css("button[type='submit'], button:not([type])"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+    }
+
+    /// The text of the first element `css` matches.
+    pub async fn text_of(&self, css: &str) -> String {
+        let element = self.client.find(Locator::Css(css)).await;
+        let element = element.unwrap_or_else(|e| panic!("no {css}: {e}"));
+        element.text().await.unwrap()
+    }
+
+    /// Waits for the page whose `h1` is `title`.
+    pub async fn wait_for_title(&self, title: &str) {
+        let xpath = format!("//h1[normalize-space(.)='{title}']");
+        self.wait_for(Locator::XPath(&xpath)).await;
+    }
+
+    /// Sizes the window so that the page sees `(width, height)`, at the top.
+    pub async fn viewport(&self, (width, height): (u32, u32)) {
+        self.client.set_window_size(width, height).await.unwrap();
+        let inner = self
+            .js("window.scrollTo(0, 0); return [window.innerWidth, window.innerHeight]")
+            .await;
+        let (w, h) = (
+            inner[0].as_u64().unwrap() as u32,
+            inner[1].as_u64().unwrap() as u32,
+        );
+        if (w, h) != (width, height) {
+            let (dw, dh) = (width.saturating_sub(w), height.saturating_sub(h));
+            self.client
+                .set_window_size(width + dw, height + dh)
+                .await
+                .unwrap();
+        }
     }
 
     /// Sizes the window to `width` and to the whole height of the page.
@@ -208,30 +263,37 @@ impl Browser {
         self.client.set_window_size(width, height).await.unwrap();
     }
 
-    /// Saves `target/screenshots/<step>.png` (the whole page at desktop width) and
-    /// `<step>-phone.png`, and checks the page reflows at phone width: no
-    /// horizontal scrolling (WCAG 1.4.10).
+    /// Saves what a user first sees, `target/screenshots/<step>.png` on the laptop
+    /// and `<step>-phone.png` on the phone, and the whole page on the phone
+    /// (`<step>-phone-full.png`); checks the page reflows on the phone and at
+    /// [`NARROWEST`]: no horizontal scrolling (WCAG 1.4.10).
     pub async fn screenshot(&self, step: &str) {
-        self.fit(DESKTOP.0).await;
+        self.viewport(DESKTOP).await;
         self.save(step).await;
-        self.fit(PHONE_WIDTH).await;
+        self.viewport(PHONE).await;
+        self.save(&format!("{step}-phone")).await;
+        self.assert_reflows(step).await;
+        self.fit(PHONE.0).await;
+        self.save(&format!("{step}-phone-full")).await;
+        self.viewport((NARROWEST, PHONE.1)).await;
+        self.assert_reflows(step).await;
+        self.viewport(DESKTOP).await;
+    }
+
+    /// Fails when the page scrolls sideways at the window's width.
+    async fn assert_reflows(&self, step: &str) {
         let widths = self
             .js("return [window.innerWidth, document.documentElement.scrollWidth]")
             .await;
         let (viewport, content) = (widths[0].as_u64().unwrap(), widths[1].as_u64().unwrap());
         assert!(
-            viewport <= u64::from(PHONE_WIDTH) + 20,
+            viewport <= u64::from(PHONE.0) + 20,
             "the window did not get narrow: {viewport}px"
         );
-        self.save(&format!("{step}-phone")).await;
         assert!(
             content <= viewport,
             "{step}: the page scrolls sideways at {viewport}px ({content}px wide)"
         );
-        self.client
-            .set_window_size(DESKTOP.0, DESKTOP.1)
-            .await
-            .unwrap();
     }
 
     pub async fn save(&self, name: &str) {
@@ -254,7 +316,6 @@ pub fn link_in(text: &str, public: &str) -> String {
     assert!(token.len() >= 32, "a long link token");
     format!("{public}/n/{token}")
 }
-
 
 /// Sets a form field `name` to `value`, whether it is a select or radio buttons.
 pub async fn choose(form: &Element, name: &str, value: &str) {

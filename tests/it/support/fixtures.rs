@@ -62,3 +62,11 @@ pub fn generated_event(n: usize, tag: &str) -> (String, Vec<u8>) {
     });
     (event_id, serde_json::to_vec(&body).unwrap())
 }
+
+/// The organisation a production configuration must name.
+pub const PRODUCTION_ORG: [(&str, &str); 4] = [
+    ("SCHOOLSIGNAL_ORG_NAME", "Gemeente Utrecht"),
+    ("SCHOOLSIGNAL_ORG_PHONE", "14 030"),
+    ("SCHOOLSIGNAL_ORG_EMAIL", "schoolsignaal@utrecht.nl"),
+    ("SCHOOLSIGNAL_ORG_URL", "https://www.utrecht.nl"),
+];

@@ -41,3 +41,11 @@ pub fn code_now(secret: &str) -> String {
         .as_secs();
     schoolsignal::access::totp::current_code(secret, unix).unwrap()
 }
+
+/// The key on an enrolment page, without the markup and spaces that group it.
+pub fn enrolment_secret(page: &str) -> String {
+    between(page, "<code class=\"secret\">", "</code>")
+        .replace("<span>", "")
+        .replace("</span>", "")
+        .replace(' ', "")
+}

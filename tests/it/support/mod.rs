@@ -22,8 +22,8 @@ mod sealed;
 // The test binary and each benchmark use different parts of what is here.
 #[allow(unused_imports)]
 pub use {
-    app::*, broker::*, chrome::*, db::*, fixtures::*, html::*, logs::*, metrics::*, ports::*, process::*,
-    sealed::*,
+    app::*, broker::*, chrome::*, db::*, fixtures::*, html::*, logs::*, metrics::*, ports::*,
+    process::*, sealed::*,
 };
 
 use std::time::{Duration, Instant};
