@@ -339,7 +339,7 @@ impl Templates {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         env.set_auto_escape_callback(minijinja::default_auto_escape_callback);
-        env.set_formatter(mail_formatter);
+        env.set_formatter(readable_html_formatter);
         let mut origins = BTreeMap::new();
         for (name, (source, origin)) in sources {
             if let Err(e) = env.add_template_owned(name.clone(), source) {
@@ -435,12 +435,6 @@ impl Templates {
                             });
                         }
                     }
-                    if part != Part::Subject && !self.names_sender(&output, part) {
-                        return Err(TemplateError::NoSender {
-                            origin: self.origin(&name),
-                            name,
-                        });
-                    }
                     if part == Part::Html {
                         let links = [sample.link, self.org.url.as_str()];
                         if let Some(marker) = external_resource(&output, &links) {
@@ -450,6 +444,12 @@ impl Templates {
                                 marker,
                             });
                         }
+                    }
+                    if part != Part::Subject && !self.names_sender(&output, part) {
+                        return Err(TemplateError::NoSender {
+                            origin: self.origin(&name),
+                            name,
+                        });
                     }
                 }
             }
@@ -575,8 +575,13 @@ fn url_in(output: &str, link: &str) -> Option<&'static str> {
 
 /// Like minijinja's default formatter, but HTML escaping leaves `/` alone so
 /// links stay readable (`https://…`, not `https:&#x2f;&#x2f;…`); `&`, `<`,
-/// `>`, `"` and `'` are still escaped, which is all HTML needs.
-fn mail_formatter(out: &mut Output, state: &State, value: &Value) -> Result<(), minijinja::Error> {
+/// `>`, `"` and `'` are still escaped, which is all HTML needs. The portal's
+/// pages use it too.
+pub fn readable_html_formatter(
+    out: &mut Output,
+    state: &State,
+    value: &Value,
+) -> Result<(), minijinja::Error> {
     if state.auto_escape() == AutoEscape::Html && !value.is_safe() {
         let mut escaped = String::new();
         match value.as_str() {

@@ -83,6 +83,7 @@ fn environment() -> &'static Environment<'static> {
     ENV.get_or_init(|| {
         let mut env = Environment::new();
         env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+        env.set_formatter(crate::delivery::templates::readable_html_formatter);
         for (name, source) in TEMPLATES {
             env.add_template(name, source)
                 .expect("portal templates compile");
