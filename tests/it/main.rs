@@ -5,6 +5,7 @@
 
 mod support;
 
+mod accessibility;
 mod browser;
 mod container;
 mod contract_examples;

@@ -8,6 +8,7 @@
 #![allow(dead_code)]
 
 mod app;
+mod axe;
 mod broker;
 mod chrome;
 mod db;
@@ -22,8 +23,8 @@ mod sealed;
 // The test binary and each benchmark use different parts of what is here.
 #[allow(unused_imports)]
 pub use {
-    app::*, broker::*, chrome::*, db::*, fixtures::*, html::*, logs::*, metrics::*, ports::*,
-    process::*, sealed::*,
+    app::*, axe::*, broker::*, chrome::*, db::*, fixtures::*, html::*, logs::*, metrics::*,
+    ports::*, process::*, sealed::*,
 };
 
 use std::time::{Duration, Instant};
