@@ -1188,6 +1188,13 @@ async fn actions_are_checked_in_order(backend: Backend) {
         let mut form = vec![("csrf", csrf.as_str())];
         form.extend(fields.iter().copied());
         let path = format!("/notices/{mine}/{action}");
+        // A signal or a close is asked first: that page is refused too.
+        if ["signals", "close"].contains(action) {
+            let (status, _, page) = p.post(&path, Some(&cookie), Some(PUBLIC), &form).await;
+            assert_eq!(status, 409, "{action}'s confirmation on a withdrawn notice");
+            assert!(page.contains("Dit bericht is ingetrokken"), "{action}");
+            form.push(("step", "confirm"));
+        }
         let (status, _, page) = p.post(&path, Some(&cookie), Some(PUBLIC), &form).await;
         assert_eq!(status, 409, "{action} on a withdrawn notice");
         assert_eq!(lang(&page), "nl");

@@ -263,12 +263,15 @@ impl Browser {
         self.client.set_window_size(width, height).await.unwrap();
     }
 
-    /// Saves what a user first sees, `target/screenshots/<step>.png` on the laptop
-    /// and `<step>-phone.png` on the phone, and the whole page on the phone
+    /// Checks the page with axe-core (no WCAG 2.1 A or AA violation), then saves
+    /// what a user first sees, `target/screenshots/<step>.png` on the laptop and
+    /// `<step>-phone.png` on the phone, and the whole page on the phone
     /// (`<step>-phone-full.png`); checks the page reflows on the phone and at
-    /// [`NARROWEST`]: no horizontal scrolling (WCAG 1.4.10).
+    /// [`NARROWEST`]: no horizontal scrolling (WCAG 1.4.10). Every page a browser
+    /// test visits goes through here.
     pub async fn screenshot(&self, step: &str) {
         self.viewport(DESKTOP).await;
+        assert_accessible(self, step).await;
         self.save(step).await;
         self.viewport(PHONE).await;
         self.save(&format!("{step}-phone")).await;
