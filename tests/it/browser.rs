@@ -241,21 +241,12 @@ async fn browser_english_path() {
     b.screenshot("en-3-notice").await;
 
     // An urgent signal: what to do now, on the confirmation; back sends nothing.
-    let form = b
-        .client
-        .find(Locator::Css("form[action$='/signals']"))
-        .await
-        .unwrap();
-    for (name, value) in [("category", "behaviour_change"), ("urgency", "urgent")] {
-        choose(&form, name, value).await;
-    }
-    form.find(Locator::Css("textarea[name='description']"))
-        .await
-        .unwrap()
-        .send_keys("Withdrawn and tearful all morning.")
-        .await
-        .unwrap();
-    b.submit("form[action$='/signals']").await;
+    let urgent = [
+        ("category", "behaviour_change"),
+        ("urgency", "urgent"),
+        ("description", "Withdrawn and tearful all morning."),
+    ];
+    b.fill_and_submit("form[action$='/signals']", &urgent).await;
     b.wait_for_title("Check the signal").await;
     let confirm = b.main_text().await;
     for shown in [
@@ -281,13 +272,8 @@ async fn browser_english_path() {
     );
 
     // Closing: the confirmation, then back.
-    let form = b
-        .client
-        .find(Locator::Css("form[action$='/close']"))
-        .await
-        .unwrap();
-    choose(&form, "outcome", "referred").await;
-    b.submit("form[action$='/close']").await;
+    b.fill_and_submit("form[action$='/close']", &[("outcome", "referred")])
+        .await;
     b.wait_for_title("Close this message?").await;
     b.screenshot("en-5-close-confirm").await;
     b.button("Back, nothing changes")
@@ -296,7 +282,7 @@ async fn browser_english_path() {
         .await
         .unwrap();
     b.wait_for(Locator::Css("dl.facts")).await;
-    assert!(!closed(&app.pool, &noor), "back closes nothing");
+    assert!(!is_closed(&app.pool, &noor), "back closes nothing");
 
     // Daan's notice is another school's: not found, with the way back.
     b.client
@@ -436,17 +422,6 @@ async fn public_pages(b: &Browser, public: &str, pages: &[(&str, &str, &str)]) {
     assert!(text.contains(&format!("Canonical: {public}/.well-known/security.txt")));
 }
 
-fn closed(pool: &schoolsignal::db::Pool, notice: &str) -> bool {
-    use diesel::prelude::*;
-    use schoolsignal::db::schema::notices;
-    let mut conn = pool.get().unwrap();
-    notices::table
-        .find(notice)
-        .select(notices::closed_at.is_not_null())
-        .first(&mut *conn)
-        .unwrap()
-}
-
 /// Whether the field `id` is empty and refused by the browser (`required`).
 async fn refused_as_empty(b: &Browser, id: &str) -> bool {
     let script = format!("return document.getElementById('{id}').validity.valueMissing");
@@ -457,18 +432,8 @@ async fn refused_as_empty(b: &Browser, id: &str) -> bool {
 /// author's name from the registry (not their address).
 async fn note_is_escaped_and_named(b: &Browser) {
     let hostile = NOTE;
-    let form = b
-        .client
-        .find(Locator::Css("form[action$='/notes']"))
-        .await
-        .expect("the note form");
-    form.find(Locator::Css("textarea[name='body']"))
-        .await
-        .unwrap()
-        .send_keys(hostile)
-        .await
-        .unwrap();
-    b.submit("form[action$='/notes']").await;
+    b.fill_and_submit("form[action$='/notes']", &[("body", hostile)])
+        .await;
     let note = b
         .wait_for(Locator::XPath(
             "//article[contains(@class, 'note')]/p[contains(@class, 'text')]",
@@ -495,18 +460,8 @@ async fn note_is_escaped_and_named(b: &Browser) {
 async fn signal_asks_first_then_is_sent(b: &Browser, app: &TestApp, notice_id: &str) {
     let description = SIGNAL;
     let queue = app.broker.bind_outbound("school_signal.v1").await;
-    let form = b
-        .client
-        .find(Locator::Css("form[action$='/signals']"))
-        .await
-        .expect("the signal form");
-    form.find(Locator::Css("textarea[name='description']"))
-        .await
-        .unwrap()
-        .send_keys(description)
-        .await
-        .unwrap();
-    b.submit("form[action$='/signals']").await;
+    let typed = [("description", description)];
+    b.fill_and_submit("form[action$='/signals']", &typed).await;
     assert!(refused_as_empty(b, "category").await, "Kies… is refused");
     assert_eq!(
         b.path().await,
@@ -514,15 +469,8 @@ async fn signal_asks_first_then_is_sent(b: &Browser, app: &TestApp, notice_id: &
         "still here"
     );
 
-    let form = b
-        .client
-        .find(Locator::Css("form[action$='/signals']"))
-        .await
-        .unwrap();
-    for (name, value) in [("category", "injury"), ("urgency", "routine")] {
-        choose(&form, name, value).await;
-    }
-    b.submit("form[action$='/signals']").await;
+    let chosen = [("category", "injury"), ("urgency", "routine")];
+    b.fill_and_submit("form[action$='/signals']", &chosen).await;
     b.wait_for_title("Signaal controleren").await;
     let confirm = b.main_text().await;
     for shown in [
@@ -609,13 +557,8 @@ async fn signal_asks_first_then_is_sent(b: &Browser, app: &TestApp, notice_id: &
 async fn closing_asks_first(b: &Browser, app: &TestApp, notice_id: &str) {
     b.submit("form[action$='/close']").await;
     assert!(refused_as_empty(b, "outcome").await, "Kies… is refused");
-    let form = b
-        .client
-        .find(Locator::Css("form[action$='/close']"))
-        .await
-        .unwrap();
-    choose(&form, "outcome", "support_offered").await;
-    b.submit("form[action$='/close']").await;
+    let chosen = [("outcome", "support_offered")];
+    b.fill_and_submit("form[action$='/close']", &chosen).await;
     b.wait_for_title("Bericht afsluiten?").await;
     assert!(b
         .main_text()
@@ -628,7 +571,7 @@ async fn closing_asks_first(b: &Browser, app: &TestApp, notice_id: &str) {
         .await
         .unwrap();
     b.wait_for(Locator::Css("form[action$='/close']")).await;
-    assert!(!closed(&app.pool, notice_id), "back closes nothing");
+    assert!(!is_closed(&app.pool, notice_id), "back closes nothing");
     b.submit("form[action$='/close']").await;
     b.wait_for_title("Bericht afsluiten?").await;
     b.button("Ja, sluit af").await.click().await.unwrap();
@@ -636,7 +579,7 @@ async fn closing_asks_first(b: &Browser, app: &TestApp, notice_id: &str) {
         "//main//p[contains(., 'Dit bericht is afgesloten')]",
     ))
     .await;
-    assert!(closed(&app.pool, notice_id));
+    assert!(is_closed(&app.pool, notice_id));
 }
 
 /// An operator in the browser: a link from /login, the second factor, then the

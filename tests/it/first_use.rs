@@ -30,17 +30,6 @@ fn signal_form<'a>(csrf: &'a str, category: &'a str, step: &'a str) -> Vec<(&'a 
     ]
 }
 
-fn closed(pool: &schoolsignal::db::Pool, notice: &str) -> bool {
-    use diesel::prelude::*;
-    use schoolsignal::db::schema::notices;
-    let mut conn = pool.get().unwrap();
-    notices::table
-        .find(notice)
-        .select(notices::closed_at.is_not_null())
-        .first(&mut *conn)
-        .unwrap()
-}
-
 /// The notice page puts the acknowledgement first, says whether the child was
 /// present, and starts both choices empty.
 async fn the_notice_page_puts_the_action_first(backend: Backend) {
@@ -180,13 +169,13 @@ async fn closing_asks_first(backend: Backend) {
         !page.contains("direct gewist"),
         "the data is kept for 30 days here"
     );
-    assert!(!closed(&p.app.pool, &daan));
+    assert!(!is_closed(&p.app.pool, &daan));
     let (status, _, page) = close("referred", "edit").await;
     assert_eq!(status, 200);
     assert!(page.contains("<option value=\"referred\" selected>"));
-    assert!(!closed(&p.app.pool, &daan), "back changes nothing");
+    assert!(!is_closed(&p.app.pool, &daan), "back changes nothing");
     assert_eq!(close("referred", "confirm").await.0, 303);
-    assert!(closed(&p.app.pool, &daan));
+    assert!(is_closed(&p.app.pool, &daan));
     p.app.cleanup().await;
 }
 

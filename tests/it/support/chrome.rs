@@ -203,6 +203,16 @@ impl Browser {
         self.submit("form[action='/totp']").await;
     }
 
+    /// Sets the fields of the form `css` (see [`choose`]), then submits it.
+    pub async fn fill_and_submit(&self, css: &str, fields: &[(&str, &str)]) {
+        let form = self.client.find(Locator::Css(css)).await;
+        let form = form.unwrap_or_else(|e| panic!("no form {css}: {e}"));
+        for (name, value) in fields {
+            choose(&form, name, value).await;
+        }
+        self.submit(css).await;
+    }
+
     /// Clicks the first submit button of the form `css` (any language).
     pub async fn submit(&self, css: &str) {
         let form = self
@@ -326,13 +336,11 @@ pub async fn choose(form: &Element, name: &str, value: &str) {
         .find(Locator::Css(&format!("[name='{name}']")))
         .await
         .unwrap_or_else(|e| panic!("no field {name}: {e}"));
-    if field
-        .tag_name()
-        .await
-        .unwrap()
-        .eq_ignore_ascii_case("select")
-    {
+    let tag = field.tag_name().await.unwrap().to_ascii_lowercase();
+    if tag == "select" {
         field.select_by_value(value).await.unwrap();
+    } else if tag == "textarea" {
+        field.send_keys(value).await.unwrap();
     } else {
         form.find(Locator::Css(&format!("[name='{name}'][value='{value}']")))
             .await

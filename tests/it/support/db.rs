@@ -136,6 +136,17 @@ pub fn notice_of(pool: &Pool, brin: &str) -> (String, bool) {
         .unwrap()
 }
 
+/// Whether the notice was closed.
+pub fn is_closed(pool: &Pool, notice: &str) -> bool {
+    use schoolsignal::db::schema::notices::dsl::*;
+    let mut conn = pool.get().unwrap();
+    notices
+        .find(notice)
+        .select(closed_at.is_not_null())
+        .first(&mut *conn)
+        .unwrap()
+}
+
 /// One row of `deliveries`, as the tests read it.
 #[derive(Debug, Clone, Queryable)]
 pub struct Delivery {
