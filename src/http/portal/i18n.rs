@@ -185,7 +185,7 @@ const CATALOGUE: &[(&str, &str, &str)] = &[
         "Acuut gevaar? Bel 112. Spoed? Bel ook Veilig Thuis: 0800-2000 (gratis, dag en nacht).",
         "Acute danger? Call 112. Urgent? Also call Veilig Thuis: 0800-2000 (free, day and night).",
     ),
-    ("signal_check_button", "Controleren", "Check"),
+    ("signal_check_button", "Signaal controleren", "Check the signal"),
     ("signal_button", "Ja, verstuur aan Veilig Thuis", "Yes, send to Veilig Thuis"),
     ("back_button", "Terug, er verandert niets", "Back, nothing changes"),
     ("title_confirm_signal", "Signaal controleren", "Check the signal"),
@@ -207,7 +207,7 @@ const CATALOGUE: &[(&str, &str, &str)] = &[
         "Is er acuut gevaar voor de leerling of voor anderen? Bel 112.",
         "Is the pupil or anyone else in acute danger? Call 112.",
     ),
-    ("close_check_button", "Controleren", "Check"),
+    ("close_check_button", "Afsluiten controleren", "Check before closing"),
     ("close_confirm_button", "Ja, sluit af", "Yes, close it"),
     ("title_confirm_close", "Bericht afsluiten?", "Close this message?"),
     (
