@@ -11,6 +11,7 @@ mod contract_examples;
 mod delivery;
 mod delivery_resilience;
 mod http_boundary;
+mod mail_links;
 mod monitoring;
 mod openapi;
 mod operator;
