@@ -62,6 +62,23 @@ pub enum Command {
     /// The timeliness report: counts only, per period, for the service, each holiday
     /// region and each school.
     Report(ReportArgs),
+    /// The emails of development, written as `.eml` files when SMTP_URL is unset.
+    Mail {
+        #[command(subcommand)]
+        command: MailCommand,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum MailCommand {
+    /// List the emails in SCHOOLSIGNAL_MAIL_DIR, newest first: recipient, subject and
+    /// portal link, decoded.
+    Links {
+        /// Print only the newest portal link, for a shell:
+        /// `xdg-open "$(schoolsignal mail links --latest)"`.
+        #[arg(long)]
+        latest: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -149,13 +166,24 @@ pub fn main(cli: Cli) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    crate::telemetry::init(config.log_format, std::io::stdout);
+    // An operator command's standard output is its answer, which a shell may take
+    // (`KEY=$(schoolsignal apikey create …)`, `mail links --latest`): its logs, such
+    // as the warning about an unknown variable, go to standard error.
+    if matches!(cli.command, None | Some(Command::Serve)) {
+        crate::telemetry::init(config.log_format, std::io::stdout);
+    } else {
+        crate::telemetry::init(config.log_format, std::io::stderr);
+    }
     Config::warn_unknown_variables();
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(config),
         Command::Keys {
             command: KeysCommand::Generate { id },
         } => generate_key(&id),
+        // Files only: no database, so it works while the service runs.
+        Command::Mail {
+            command: MailCommand::Links { latest },
+        } => mail_links(&config.mail, latest),
         other => admin(other, &config),
     };
     match result {
@@ -198,6 +226,7 @@ fn admin(command: Command, config: &Config) -> anyhow::Result<()> {
     let conn: &mut DbConn = &mut conn;
     match command {
         Command::Serve
+        | Command::Mail { .. }
         | Command::Keys {
             command: KeysCommand::Generate { .. },
         } => unreachable!("handled by main"),
@@ -445,6 +474,60 @@ fn tell_reset(
         };
         Ok(mail.send_factor_notice(email, now).await)
     })
+}
+
+/// `mail links`: the `.eml` files the service wrote, read back. Standard output
+/// holds only the listing (or the one link), so a shell can take it; a file that
+/// cannot be read is named on standard error, the others are still listed, and the
+/// exit status then says that one was not.
+fn mail_links(mail: &crate::config::MailConfig, latest: bool) -> anyhow::Result<()> {
+    use crate::delivery::eml_files;
+    anyhow::ensure!(
+        mail.smtp_url.is_none(),
+        "SMTP_URL is set: emails go to that SMTP server and no .eml files are written, so there are none to list"
+    );
+    let read = eml_files::read_folder(&mail.dir)
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", mail.dir.display()))?;
+    if read.is_empty() {
+        let none = format!("no emails in {} yet", mail.dir.display());
+        // With --latest, standard output is for a link only.
+        if latest {
+            eprintln!("{none}");
+        } else {
+            println!("{none}");
+        }
+        return Ok(());
+    }
+    let mut emails = Vec::new();
+    let mut unread = 0;
+    for result in read {
+        match result {
+            Ok(email) => emails.push(email),
+            Err(e) => {
+                eprintln!("error: {e}");
+                unread += 1;
+            }
+        }
+    }
+    if latest {
+        println!("{}", newest_link(&emails, &mail.dir)?);
+    } else {
+        print!("{}", eml_files::table(&emails));
+    }
+    anyhow::ensure!(unread == 0, "{unread} file(s) could not be read (above)");
+    Ok(())
+}
+
+/// The link of the newest email that has one: a note about a second factor, say,
+/// has none.
+fn newest_link<'a>(
+    emails: &'a [crate::delivery::eml_files::EmlSummary],
+    dir: &std::path::Path,
+) -> anyhow::Result<&'a str> {
+    emails
+        .iter()
+        .find_map(|e| e.link.as_deref())
+        .ok_or_else(|| anyhow::anyhow!("no portal link in the emails in {}", dir.display()))
 }
 
 fn open(path: &PathBuf) -> anyhow::Result<std::fs::File> {

@@ -13,6 +13,7 @@ mod delivery;
 mod delivery_resilience;
 mod first_use;
 mod http_boundary;
+mod mail_links;
 mod monitoring;
 mod openapi;
 mod operator;
