@@ -30,6 +30,12 @@ fn signal_form<'a>(csrf: &'a str, category: &'a str, step: &'a str) -> Vec<(&'a 
     ]
 }
 
+/// POSTs `form` to `path` with `cookie`'s session, from the portal's own origin.
+async fn send(p: &Portal, cookie: &str, path: &str, form: &[(&str, &str)]) -> (u16, String) {
+    let (status, _, page) = p.post(path, Some(cookie), Some(PUBLIC), form).await;
+    (status, page)
+}
+
 /// The notice page puts the acknowledgement first, says whether the child was
 /// present, and starts both choices empty.
 async fn the_notice_page_puts_the_action_first(backend: Backend) {
@@ -62,17 +68,12 @@ async fn a_signal_asks_first(backend: Backend) {
     let (cookie, csrf, daan) = signed_in(&p).await;
     let queue = p.app.broker.bind_outbound("school_signal.v1").await;
     let path = format!("/notices/{daan}/signals");
-    let post = |form: Vec<(&'static str, &'static str)>| {
-        let (p, cookie, path) = (&p, cookie.clone(), path.clone());
-        async move { p.post(&path, Some(&cookie), Some(PUBLIC), &form).await }
-    };
-    let csrf: &'static str = Box::leak(csrf.into_boxed_str());
     let stored = || count_rows(&p.app.pool, "school_signals");
     // The event's outcome messages are there already.
     let outbox = count_rows(&p.app.pool, "outbox_messages");
 
     for step in ["", "confirm"] {
-        let (status, _, page) = post(signal_form(csrf, "", step)).await;
+        let (status, page) = send(&p, &cookie, &path, &signal_form(&csrf, "", step)).await;
         assert_eq!(status, 422, "an empty category, step {step:?}");
         assert_eq!(stored(), 0);
         if step.is_empty() {
@@ -81,7 +82,7 @@ async fn a_signal_asks_first(backend: Backend) {
         }
     }
 
-    let (status, _, page) = post(signal_form(csrf, "injury", "")).await;
+    let (status, page) = send(&p, &cookie, &path, &signal_form(&csrf, "injury", "")).await;
     assert_eq!(status, 200);
     for shown in [
         "Signaal controleren",
@@ -100,14 +101,14 @@ async fn a_signal_asks_first(backend: Backend) {
     assert_eq!(stored(), 0, "asking stores nothing");
     assert_eq!(count_rows(&p.app.pool, "outbox_messages"), outbox);
 
-    let (status, _, page) = post(signal_form(csrf, "injury", "edit")).await;
+    let (status, page) = send(&p, &cookie, &path, &signal_form(&csrf, "injury", "edit")).await;
     assert_eq!(status, 200);
     assert!(page.contains("<option value=\"injury\" selected>"));
     assert!(page.contains("value=\"urgent\" checked"));
     assert!(page.contains(&format!(">{DESCRIPTION}</textarea>")));
     assert_eq!(stored(), 0, "back changes nothing");
 
-    let (status, _, _) = post(signal_form(csrf, "injury", "confirm")).await;
+    let (status, _) = send(&p, &cookie, &path, &signal_form(&csrf, "injury", "confirm")).await;
     assert_eq!(status, 303);
     assert_eq!(stored(), 1);
     let sent = p.app.broker.take(&queue, 1, WAIT).await;
@@ -119,13 +120,13 @@ async fn a_signal_asks_first(backend: Backend) {
     assert_eq!(body["description"], DESCRIPTION);
 
     // A routine signal gets no urgent guidance.
-    let routine = vec![
-        ("csrf", csrf),
+    let routine = [
+        ("csrf", csrf.as_str()),
         ("category", "absence"),
         ("urgency", "routine"),
         ("description", "Twee dagen afwezig."),
     ];
-    let (status, _, page) = post(routine).await;
+    let (status, page) = send(&p, &cookie, &path, &routine).await;
     assert_eq!(status, 200);
     assert!(!page.contains("Spoed: doe dit nu"));
     assert_eq!(stored(), 1);
@@ -137,21 +138,16 @@ async fn closing_asks_first(backend: Backend) {
     let p = Portal::start(backend).await;
     let (cookie, csrf, daan) = signed_in(&p).await;
     let path = format!("/notices/{daan}/close");
-    let close = |outcome: &str, step: &str| {
+    let close = |outcome: &'static str, step: &'static str| {
         let form = [
-            ("csrf", csrf.as_str()),
-            ("outcome", outcome),
-            ("step", step),
+            ("csrf", csrf.clone()),
+            ("outcome", outcome.into()),
+            ("step", step.into()),
         ];
-        let form: Vec<(String, String)> = form
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        let (p, cookie, path) = (&p, cookie.clone(), path.clone());
+        let (p, cookie, path) = (&p, &cookie, &path);
         async move {
-            let form: Vec<(&str, &str)> =
-                form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-            p.post(&path, Some(&cookie), Some(PUBLIC), &form).await
+            let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            send(p, cookie, path, &form).await
         }
     };
     for step in ["", "confirm"] {
@@ -161,7 +157,7 @@ async fn closing_asks_first(backend: Backend) {
             "an empty outcome, step {step:?}"
         );
     }
-    let (status, _, page) = close("referred", "").await;
+    let (status, page) = close("referred", "").await;
     assert_eq!(status, 200);
     assert!(page.contains("Bericht afsluiten?") && page.contains("Doorverwezen"));
     assert!(page.contains("kan niet ongedaan worden gemaakt"));
@@ -170,7 +166,7 @@ async fn closing_asks_first(backend: Backend) {
         "the data is kept for 30 days here"
     );
     assert!(!is_closed(&p.app.pool, &daan));
-    let (status, _, page) = close("referred", "edit").await;
+    let (status, page) = close("referred", "edit").await;
     assert_eq!(status, 200);
     assert!(page.contains("<option value=\"referred\" selected>"));
     assert!(!is_closed(&p.app.pool, &daan), "back changes nothing");
